@@ -1,0 +1,111 @@
+"""The port between the core and every chat platform.
+
+Incoming: an adapter turns a platform event into a :class:`~bot.models.Command`
+and awaits a :data:`CommandHandler`, which returns a neutral
+:class:`~bot.models.Reply` for the adapter to render.
+
+Outgoing: the core calls :meth:`ChatAdapter.send`. Failures surface only as the
+closed set of :class:`DeliveryError` subclasses below; the core never sees a
+discord or telegram exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from bot.models import Command, Post, Reply
+
+CommandHandler = Callable[[Command], Awaitable[Reply]]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderLimits:
+    """What one platform message can hold, used by the core's post splitter.
+
+    ``max_chars`` bounds a whole message as the adapter measures it,
+    ``max_card_chars`` one rendered paper card, ``max_cards`` the cards one
+    message may carry.
+    """
+
+    max_chars: int
+    max_card_chars: int
+    max_cards: int
+
+
+@dataclass(frozen=True, slots=True)
+class RateWindow:
+    """A platform ceiling: at most ``count`` sends per ``seconds`` sharing ``key``.
+
+    Adapters return the windows that apply to a channel (``"global"``, one per
+    chat, one per group); the core's limiter keeps every send inside them.
+    """
+
+    key: str
+    count: int
+    seconds: float
+
+
+class DeliveryError(Exception):
+    """Base of every error an adapter may raise from :meth:`ChatAdapter.send`."""
+
+
+class RateLimited(DeliveryError):
+    """The platform asked us to wait ``retry_after`` seconds before retrying."""
+
+    def __init__(self, retry_after: float, detail: str = "") -> None:
+        super().__init__(detail or f"rate limited for {retry_after:.1f}s")
+        self.retry_after = retry_after
+
+
+class ChannelGone(DeliveryError):
+    """The channel cannot receive posts any more (kicked, blocked, unknown,
+    missing permission). ``reason`` is a short machine word shown to admins."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(detail or reason)
+        self.reason = reason
+
+
+class ChannelMoved(DeliveryError):
+    """The channel now lives under ``new_channel`` (a full ``platform:id``)."""
+
+    def __init__(self, new_channel: str, detail: str = "") -> None:
+        super().__init__(detail or f"moved to {new_channel}")
+        self.new_channel = new_channel
+
+
+class TemporaryFailure(DeliveryError):
+    """Network error, timeout or 5xx: retry later with backoff."""
+
+
+@runtime_checkable
+class ChatAdapter(Protocol):
+    """One chat platform, connected and able to post.
+
+    ``platform`` is the prefix of the channels it owns (``"telegram"``).
+    ``start`` connects and begins feeding commands to the handler given at
+    construction; ``stop`` disconnects. ``send`` posts one message part.
+    """
+
+    platform: str
+    limits: RenderLimits
+
+    async def start(self) -> None:
+        """Connect to the platform and start receiving commands."""
+
+    async def stop(self) -> None:
+        """Stop receiving commands and disconnect; safe to call twice."""
+
+    async def send(self, channel: str, post: Post) -> str:
+        """Post ``post`` to ``channel``; return the platform's message id.
+
+        Raises only :class:`DeliveryError` subclasses.
+        """
+
+    def measure(self, body: Reply) -> int:
+        """Size of ``body`` as this platform counts it once rendered."""
+
+    def rate_windows(self, channel: str) -> list[RateWindow]:
+        """The documented send ceilings that apply to ``channel``."""

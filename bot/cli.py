@@ -1,0 +1,150 @@
+"""The ``paperbot`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from bot.app import run_bot, run_demo
+from bot.cards import paper_card
+from bot.config import ConfigError, Settings, load_settings
+from bot.errors import UserError
+from bot.ingest import ingest_days, recent_days
+from bot.logs import setup_logging
+from bot.query import parse_query
+from bot.sources.huggingface import HuggingFaceSource
+from bot.sources.seeds import load_seed_papers
+from storage.sqlite import SqliteStorage
+
+EXIT_USAGE = 2
+
+
+def _date_arg(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2025-03-14") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand and its options."""
+    parser = argparse.ArgumentParser(
+        prog="paperbot", description="Research-paper updates for Discord, Telegram and the console."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("demo", help="try the bot offline: console chat over the bundled seeds")
+    sub.add_parser("run", help="run every adapter whose token is set (console when none is)")
+    ingest = sub.add_parser("ingest", help="fetch papers into the database")
+    when = ingest.add_mutually_exclusive_group()
+    when.add_argument("--days", type=int, help="today and the N-1 days before (default: 3)")
+    when.add_argument("--date", type=_date_arg, help="one day, YYYY-MM-DD")
+    ingest.add_argument("--source", choices=("hf", "seeds"), default="hf")
+    search = sub.add_parser("search", help="search the database from the shell")
+    search.add_argument("query", nargs="+")
+    search.add_argument("--json", action="store_true", help="print JSON instead of text")
+    search.add_argument("--limit", type=int, default=10)
+    return parser
+
+
+async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    storage = await SqliteStorage.open(settings.db)
+    try:
+        if args.source == "seeds":
+            count = await storage.upsert_papers(load_seed_papers())
+            print(f"loaded {count} seed papers into {settings.db}")
+            return 0
+        if args.days is not None and not 1 <= args.days <= 365:
+            print("paperbot: --days takes a number from 1 to 365", file=sys.stderr)
+            return EXIT_USAGE
+        today = datetime.now(UTC).date()
+        days = [args.date] if args.date else recent_days(today, args.days or settings.ingest_days)
+        async with HuggingFaceSource(settings.hf_endpoint) as source:
+            with tqdm(total=len(days), unit="day", file=sys.stderr) as bar:
+
+                def progress(day: date, count: int) -> None:
+                    bar.set_postfix_str(f"{day}: {count} papers")
+                    bar.update()
+
+                result = await ingest_days(storage, source, days, progress)
+        print(f"stored {result.papers} papers from {len(result.days_ok)} day(s)")
+        for day, reason in result.days_failed:
+            print(f"failed {day}: {reason}", file=sys.stderr)
+        return 0 if result.ok else 1
+    finally:
+        await storage.close()
+
+
+async def _search(settings: Settings, args: argparse.Namespace) -> int:
+    text = " ".join(args.query)
+    try:
+        query = parse_query(text)
+    except UserError as exc:
+        print(f"paperbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    storage = await SqliteStorage.open(settings.db)
+    try:
+        page = await storage.search(query, 0, max(1, min(args.limit, 100)))
+        if not page.papers and await storage.count_papers() == 0:
+            print("The database is empty: run `paperbot ingest` first.", file=sys.stderr)
+            return 1
+    finally:
+        await storage.close()
+    if args.json:
+        rows: list[dict[str, Any]] = [
+            {
+                "key": p.key,
+                "arxiv_id": p.arxiv_id,
+                "title": p.title,
+                "authors": list(p.authors),
+                "published_at": p.published_at.isoformat() if p.published_at else None,
+                "upvotes": p.upvotes,
+                "url": p.hf_url,
+            }
+            for p in page.papers
+        ]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        for rank, paper in enumerate(page.papers, 1):
+            card = paper_card(paper, rank)
+            print(f"{rank}. {card.title}\n   {card.authors} · {card.date} · {card.url or ''}")
+        if not page.papers:
+            print(f"No papers match {text!r}.")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``paperbot`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"paperbot: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    secrets = [
+        token.get_secret_value()
+        for token in (settings.telegram_token, settings.discord_token)
+        if token is not None
+    ]
+    quiet = args.command in {"demo", "search", "ingest"} and settings.log_level == "INFO"
+    setup_logging("WARNING" if quiet else settings.log_level, secrets)
+    try:
+        if args.command == "demo":
+            return asyncio.run(run_demo(settings))
+        if args.command == "run":
+            return asyncio.run(run_bot(settings))
+        if args.command == "ingest":
+            return asyncio.run(_ingest(settings, args))
+        return asyncio.run(_search(settings, args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

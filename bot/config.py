@@ -1,0 +1,112 @@
+"""Settings from the environment (prefix ``PAPERBOT_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message names the variable and the problem."""
+
+
+def parse_hhmm(text: str) -> time:
+    """Parse ``HH:MM`` (24-hour) or raise ``ValueError`` with a readable message."""
+    match = TIME_RE.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a time like 09:00 (24-hour HH:MM)")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def check_timezone(name: str) -> str:
+    """Return ``name`` if it is a known IANA timezone, else raise ``ValueError``."""
+    if not re.fullmatch(r"[A-Za-z0-9_+\-/]{1,64}", name) or name.startswith("/"):
+        raise ValueError(f"{name!r} is not a timezone like Europe/Berlin")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown timezone {name!r} (use Area/City, e.g. Europe/Berlin)") from None
+    return name
+
+
+class Settings(BaseSettings):
+    """Every knob of the bot; see the configuration table in README.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAPERBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    db: Path = Path("./paperbot.db")
+    hf_endpoint: str = "https://huggingface.co"
+    telegram_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    discord_token: SecretStr | None = None
+    discord_api_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg"
+    default_post_time: str = "09:00"
+    default_timezone: str = "UTC"
+    ingest_days: int = Field(default=3, ge=1, le=30)
+    ingest_interval_minutes: int = Field(default=30, ge=1, le=1440)
+    tick_seconds: float = Field(default=15.0, gt=0, le=30)
+    grace_hours: float = Field(default=6.0, ge=0, le=72)
+    log_level: str = "INFO"
+
+    @field_validator("hf_endpoint", "telegram_api_url", "discord_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("discord_gateway_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        if not re.match(r"^wss?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not a ws(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("default_post_time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        parse_hhmm(value)
+        return value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return check_timezone(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError(f"{value!r} is not one of DEBUG, INFO, WARNING, ERROR")
+        return value.upper()
+
+    @field_validator("telegram_token", "discord_token", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def post_time(self) -> time:
+        """The default local post time for new subscriptions."""
+        return parse_hhmm(self.default_post_time)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Load settings, turning validation errors into one readable ``ConfigError``."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"PAPERBOT_{field.upper()}: {message}") from None

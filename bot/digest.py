@@ -1,0 +1,76 @@
+"""Choosing a subscription's papers for one digest and rendering them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.cards import paper_card
+from bot.models import Paper, Reply, Subscription
+from bot.storage import Storage
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPlan:
+    """What a run of a subscription should post: papers and the days they cover."""
+
+    papers: tuple[Paper, ...]
+    first_day: date | None
+    last_day: date | None
+
+
+def _mentions(paper: Paper, keywords: Sequence[str]) -> bool:
+    haystack = " ".join((paper.title, paper.summary, " ".join(paper.ai_keywords))).casefold()
+    return any(re.search(r"\b" + re.escape(word) + r"\b", haystack) for word in keywords)
+
+
+def select_papers(
+    candidates: Sequence[Paper], sub: Subscription, already_sent: set[str]
+) -> list[Paper]:
+    """Filter by threshold and keywords, drop papers already sent, keep the top N."""
+    chosen = []
+    for paper in candidates:
+        if paper.key in already_sent or paper.upvotes < sub.min_upvotes:
+            continue
+        if sub.include and not _mentions(paper, sub.include):
+            continue
+        if sub.exclude and _mentions(paper, sub.exclude):
+            continue
+        chosen.append(paper)
+        if len(chosen) >= sub.top_n:
+            break
+    return chosen
+
+
+def covered_days(
+    sub: Subscription, run_at: datetime, latest: date | None
+) -> tuple[date, date] | None:
+    """The Hugging Face days a run covers: the latest settled day, or the past ISO week."""
+    if sub.cadence == "weekly":
+        local = run_at.astimezone(ZoneInfo(sub.timezone)).date()
+        this_monday = local - timedelta(days=local.isoweekday() - 1)
+        return this_monday - timedelta(days=7), this_monday - timedelta(days=1)
+    return (latest, latest) if latest else None
+
+
+async def plan_digest(storage: Storage, sub: Subscription, run_at: datetime) -> DigestPlan:
+    """The papers ``sub`` should receive for the run at ``run_at`` (may be empty)."""
+    latest = await storage.latest_featured_day(before=run_at.date())
+    days = covered_days(sub, run_at, latest)
+    if days is None:
+        return DigestPlan((), None, None)
+    candidates = await storage.papers_featured_between(*days)
+    sent = await storage.sent_paper_keys(sub.channel, [p.key for p in candidates])
+    return DigestPlan(tuple(select_papers(candidates, sub, sent)), *days)
+
+
+def digest_reply(papers: Sequence[Paper], period: str) -> Reply:
+    """The digest message body for ``papers`` of ``period``."""
+    return Reply(
+        title=f"Trending papers — {period}",
+        cards=tuple(paper_card(paper, rank) for rank, paper in enumerate(papers, 1)),
+        footer="From Hugging Face Daily Papers, ranked by upvotes · /settings to adjust",
+    )

@@ -1,0 +1,164 @@
+"""Background work: the ingest job, the due-subscription tick and the delivery workers.
+
+APScheduler only decides *when* these run; all state (next runs, the outbox)
+lives in the database, so a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from adapters.base import ChatAdapter
+from bot.clock import Clock
+from bot.commands import SESSION_TTL
+from bot.config import Settings
+from bot.delivery import DeliveryWorker
+from bot.digest import plan_digest
+from bot.ingest import DaySource, ingest_days, recent_days
+from bot.models import Subscription
+from bot.schedule import next_run, period_of
+from bot.storage import Storage
+
+log = logging.getLogger("paperbot.jobs")
+
+DUE_BATCH = 500
+# Upvotes move all day; refresh them before composing if the last ingest is older.
+FRESH_ENOUGH = timedelta(minutes=10)
+
+
+class Jobs:
+    """Runs the scheduler and one delivery worker per adapter in the current loop."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Storage,
+        adapters: Sequence[ChatAdapter],
+        source: DaySource | None,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.source = source
+        self.clock = clock
+        self.grace = timedelta(hours=settings.grace_hours)
+        self.workers = {a.platform: DeliveryWorker(a, storage, clock) for a in adapters}
+        self._scheduler: AsyncIOScheduler | None = None
+        self._worker_tasks: list[asyncio.Task[None]] = []
+        self._last_ingest: datetime | None = None
+        self.last_ingest_ok: datetime | None = None
+
+    async def start(self) -> None:
+        """Recover interrupted sends, start the workers and schedule the jobs."""
+        recovered = await self.storage.recover_deliveries()
+        if recovered:
+            log.info("resuming %d interrupted deliveries", recovered)
+        for worker in self.workers.values():
+            self._worker_tasks.append(asyncio.create_task(worker.run()))
+        scheduler = AsyncIOScheduler(timezone="UTC", event_loop=asyncio.get_running_loop())
+        now = self.clock.now()
+        options = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+        if self.source is not None:
+            scheduler.add_job(
+                self.ingest,
+                "interval",
+                minutes=self.settings.ingest_interval_minutes,
+                next_run_time=now,
+                id="ingest",
+                **options,
+            )
+        scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=self.settings.tick_seconds,
+            next_run_time=now,
+            id="tick",
+            **options,
+        )
+        scheduler.add_job(self.purge, "interval", hours=1, id="purge", **options)
+        scheduler.start()
+        self._scheduler = scheduler
+
+    async def stop(self) -> None:
+        """Stop scheduling and let in-flight sends finish briefly."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        await asyncio.gather(*(w.stop() for w in self.workers.values()))
+        for task in self._worker_tasks:
+            task.cancel()
+        await asyncio.gather(*self._worker_tasks, return_exceptions=True)
+        self._worker_tasks.clear()
+
+    async def ingest(self) -> None:
+        """Re-fetch the recent Hugging Face days so lists and upvotes stay current."""
+        if self.source is None:
+            return
+        self._last_ingest = self.clock.now()
+        days = recent_days(self._last_ingest.date(), self.settings.ingest_days)
+        result = await ingest_days(self.storage, self.source, days)
+        if result.ok:
+            self.last_ingest_ok = self._last_ingest
+
+    async def tick(self) -> int:
+        """Turn every due subscription into an outbox row; returns how many were due."""
+        try:
+            return await self._tick()
+        except Exception:  # a failed tick must not stop the next one
+            log.exception("scheduling tick failed")
+            return 0
+
+    async def _tick(self) -> int:
+        now = self.clock.now()
+        due = await self.storage.due_subscriptions(now, DUE_BATCH)
+        if not due:
+            return 0
+        if self.source is not None and (
+            self._last_ingest is None or now - self._last_ingest > FRESH_ENOUGH
+        ):
+            await self.ingest()
+        for sub_id, sub in due:
+            await self.schedule(sub_id, sub, now)
+        for worker in self.workers.values():
+            worker.wake()
+        return len(due)
+
+    async def schedule(self, sub_id: int, sub: Subscription, now: datetime) -> None:
+        """Queue (or skip) the run of ``sub`` that fell due, then book its next run."""
+        run_at = sub.next_run_at or now
+        period = period_of(sub, run_at)
+        late = now - run_at
+        if late > self.grace:
+            hours = late.total_seconds() / 3600
+            await self.storage.create_delivery(
+                sub_id,
+                sub.channel,
+                period,
+                run_at,
+                [],
+                "skipped",
+                f"missed: due {hours:.1f} h ago, past the {self.settings.grace_hours:g} h grace",
+            )
+            log.warning("skipped %s digest for %s: %.1f h late", period, sub.channel, hours)
+        else:
+            plan = await plan_digest(self.storage, sub, now)
+            keys = [paper.key for paper in plan.papers]
+            if keys:
+                await self.storage.create_delivery(sub_id, sub.channel, period, now, keys)
+            else:
+                await self.storage.create_delivery(
+                    sub_id, sub.channel, period, now, [], "skipped", "nothing new"
+                )
+                log.info("nothing new for %s (%s)", sub.channel, period)
+        # Booked after the outbox row: a crash in between re-runs this, and the
+        # UNIQUE (subscription, period) key makes the re-run a no-op.
+        await self.storage.set_next_run(sub.channel, next_run(sub, max(now, run_at)))
+
+    async def purge(self) -> None:
+        """Drop expired search sessions."""
+        await self.storage.purge_search_sessions(self.clock.now() - SESSION_TTL)

@@ -1,0 +1,132 @@
+"""The search syntax users type, parsed into a backend-neutral :class:`SearchQuery`.
+
+Syntax: words (all must match), ``"exact phrase"``, ``-word`` or ``-"phrase"`` to
+exclude, ``author:Name`` (or ``author:"First Last"``), ``since:YYYY-MM-DD``,
+``sort:relevance|recent|upvotes``. Everything else is plain text: characters
+that mean something to a search engine (``*``, ``(``, ``^``, ``NEAR``...) are
+never passed through as operators.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from bot.errors import UserError
+
+MAX_QUERY_CHARS = 300
+MAX_TERMS = 12
+SORTS = ("relevance", "recent", "upvotes")
+
+# A token is a quoted run, or a run of non-space characters; an optional
+# leading "-" and "key:" prefix may sit before the quotes.
+_TOKEN_RE = re.compile(r'(-?)(?:(\w+):)?(?:"([^"]*)"?|(\S+))')
+_WORD_CHARS = re.compile(r"\w+")
+
+
+class QueryError(UserError):
+    """The query cannot be searched; the message is shown to the user as is."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """A parsed search request.
+
+    Each entry of ``words`` and ``phrases`` is already normalised to word
+    characters separated by single spaces; ``prefix_last`` says the last
+    entry of ``words`` may be an unfinished word.
+    """
+
+    words: tuple[str, ...] = ()
+    phrases: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    since: date | None = None
+    sort: str = "relevance"
+    prefix_last: bool = False
+
+    @property
+    def has_positive(self) -> bool:
+        """True when the query asks for something, not only exclusions."""
+        return bool(self.words or self.phrases or self.authors)
+
+
+def _normal(text: str) -> str:
+    """Word characters only, lower-cased, single-spaced."""
+    return " ".join(_WORD_CHARS.findall(text.casefold()))
+
+
+def _parse_since(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise QueryError(f"since:{value} is not a date like since:2025-01-31") from None
+
+
+def parse_query(text: str) -> SearchQuery:
+    """Parse user text into a :class:`SearchQuery` or raise :class:`QueryError`."""
+    text = text.strip()
+    if not text:
+        raise QueryError("Tell me what to search for, e.g. /search diffusion transformers")
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(
+            f"That query is {len(text):,} characters long; keep it under {MAX_QUERY_CHARS}."
+        )
+    words: list[str] = []
+    phrases: list[str] = []
+    excluded: list[str] = []
+    authors: list[str] = []
+    since: date | None = None
+    sort = "relevance"
+    for match in _TOKEN_RE.finditer(text):
+        negate, key, quoted, bare = match.groups()
+        value = quoted if quoted is not None else (bare or "")
+        key = (key or "").casefold()
+        if key == "author":
+            if name := _normal(value):
+                authors.append(name)
+            continue
+        if key == "since":
+            since = _parse_since(value)
+            continue
+        if key == "sort":
+            if value.casefold() not in SORTS:
+                raise QueryError(f"sort:{value} is unknown; use sort:relevance, recent or upvotes")
+            sort = value.casefold()
+            continue
+        if key:
+            # Not our syntax ("a:b"): keep both halves as plain words.
+            value = f"{key} {value}"
+        term = _normal(value)
+        if not term:
+            continue
+        if negate:
+            excluded.append(term)
+        elif quoted is not None and " " in term:
+            phrases.append(term)
+        else:
+            words.append(term)
+    total = len(words) + len(phrases) + len(excluded) + len(authors)
+    if total > MAX_TERMS:
+        raise QueryError(f"That query has {total} terms; use at most {MAX_TERMS}.")
+    query = SearchQuery(
+        words=tuple(words),
+        phrases=tuple(phrases),
+        excluded=tuple(excluded),
+        authors=tuple(authors),
+        since=since,
+        sort=sort,
+        prefix_last=bool(words) and not text.endswith((" ", '"')) and words[-1] == _last_bare(text),
+    )
+    if not query.has_positive:
+        raise QueryError("Add at least one word to search for (exclusions alone match nothing).")
+    return query
+
+
+def _last_bare(text: str) -> str | None:
+    """The normalised last token of ``text`` when it is a bare (unquoted) word."""
+    last = text.split()[-1]
+    if last.startswith(("-", '"')) or last.endswith('"') or ":" in last:
+        return None
+    return _normal(last) or None

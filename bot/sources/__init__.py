@@ -1,0 +1,1 @@
+"""Paper sources: clients that fetch papers from upstream services."""

@@ -1,0 +1,49 @@
+"""The bundled sample corpus in ``seeds/papers.jsonl`` (offline, no Hugging Face needed)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date
+from pathlib import Path
+
+from bot.models import ARXIV_ID_RE, Paper
+
+log = logging.getLogger("paperbot.sources.seeds")
+
+DEFAULT_SEEDS = Path(__file__).resolve().parents[2] / "seeds" / "papers.jsonl"
+
+
+def _date(value: object) -> date | None:
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def load_seed_papers(path: Path = DEFAULT_SEEDS) -> list[Paper]:
+    """Every valid paper in the seeds file; malformed lines are skipped with a warning."""
+    papers = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                raw = json.loads(line)
+                title = str(raw["title"]).strip()
+                if not title:
+                    raise ValueError("empty title")
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("%s:%d skipped: %s", path.name, number, exc)
+                continue
+            arxiv_id = raw.get("arxiv_id")
+            papers.append(
+                Paper(
+                    title=title,
+                    arxiv_id=arxiv_id
+                    if isinstance(arxiv_id, str) and ARXIV_ID_RE.match(arxiv_id)
+                    else None,
+                    summary=str(raw.get("summary") or ""),
+                    authors=tuple(str(a) for a in raw.get("authors") or ()),
+                    published_at=_date(raw.get("published_at")),
+                )
+            )
+    return papers

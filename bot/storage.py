@@ -1,0 +1,170 @@
+"""The storage port: everything the core needs from a database.
+
+``storage/sqlite.py`` implements it with aiosqlite; another backend
+(PostgreSQL) implements the same protocol without touching the core, and
+``tests/unit/test_storage.py`` is parametrized to run against each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+
+from bot.models import Paper, Subscription
+from bot.query import SearchQuery
+
+DELIVERY_STATES = ("pending", "sending", "sent", "failed", "skipped")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One page of search results; ``has_more`` says a next page exists."""
+
+    papers: tuple[Paper, ...]
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSession:
+    """Server-side paging state behind a short button key."""
+
+    key: str
+    channel: str
+    query: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbox row: a subscription's digest for one period.
+
+    ``parts_sent`` counts message parts the platform accepted, so a resend
+    after a crash continues where it stopped instead of starting over.
+    """
+
+    id: int
+    subscription_id: int
+    channel: str
+    period: str
+    due_at: datetime
+    state: str
+    attempts: int
+    next_attempt_at: datetime | None
+    paper_keys: tuple[str, ...]
+    parts_sent: int
+    error: str | None
+
+
+class Storage(Protocol):
+    """Persistence for papers, subscriptions, the outbox and search sessions.
+
+    All datetimes are timezone-aware UTC.
+    """
+
+    async def close(self) -> None:
+        """Release the connection; the object is unusable afterwards."""
+
+    # papers -----------------------------------------------------------------
+    async def upsert_papers(self, papers: Iterable[Paper]) -> int:
+        """Insert or update papers by key; empty fields never erase stored ones.
+
+        Returns how many papers were written.
+        """
+
+    async def get_paper(self, key: str) -> Paper | None:
+        """The paper with this key (arXiv id or title key), if stored."""
+
+    async def count_papers(self) -> int:
+        """How many papers are stored."""
+
+    async def search(self, query: SearchQuery, offset: int, limit: int) -> SearchPage:
+        """Papers matching ``query`` in its sort order, ``limit`` from ``offset``."""
+
+    async def latest_featured_day(self, before: date) -> date | None:
+        """The most recent Hugging Face day strictly before ``before`` with papers."""
+
+    async def papers_featured_between(self, first: date, last: date) -> list[Paper]:
+        """Papers featured from ``first`` to ``last`` inclusive, most upvoted first."""
+
+    async def latest_papers(self, limit: int) -> list[Paper]:
+        """The most recently published papers, newest first."""
+
+    # subscriptions -------------------------------------------------------------
+    async def save_subscription(self, sub: Subscription) -> Subscription:
+        """Create or replace the subscription of ``sub.channel``."""
+
+    async def get_subscription(self, channel: str) -> Subscription | None:
+        """The subscription of ``channel``, if any."""
+
+    async def subscription_id(self, channel: str) -> int | None:
+        """The row id of ``channel``'s subscription, if any."""
+
+    async def delete_subscription(self, channel: str) -> bool:
+        """Remove ``channel``'s subscription; True if one existed."""
+
+    async def list_subscriptions(self) -> list[Subscription]:
+        """Every subscription, paused ones included, ordered by channel."""
+
+    async def due_subscriptions(self, now: datetime, limit: int) -> list[tuple[int, Subscription]]:
+        """Active subscriptions whose ``next_run_at`` is at or before ``now``."""
+
+    async def set_next_run(self, channel: str, next_run_at: datetime | None) -> None:
+        """Record when ``channel`` posts next."""
+
+    async def pause_subscription(self, channel: str, reason: str) -> None:
+        """Stop posting to ``channel`` and remember why."""
+
+    async def move_subscription(self, old_channel: str, new_channel: str) -> None:
+        """Re-key a subscription and everything that hangs off it to a new channel id."""
+
+    # deliveries (outbox) -----------------------------------------------------
+    async def create_delivery(
+        self,
+        subscription_id: int,
+        channel: str,
+        period: str,
+        due_at: datetime,
+        paper_keys: Sequence[str],
+        state: str = "pending",
+        error: str | None = None,
+    ) -> int | None:
+        """Add an outbox row; None when this subscription already has one for ``period``."""
+
+    async def claim_deliveries(self, platform: str, now: datetime, limit: int) -> list[Delivery]:
+        """Move up to ``limit`` ready pending rows of ``platform`` to 'sending' and return them."""
+
+    async def recover_deliveries(self) -> int:
+        """After a restart, return rows left in 'sending' to 'pending'; returns how many."""
+
+    async def record_part_sent(self, delivery_id: int, parts_sent: int) -> None:
+        """Remember that the first ``parts_sent`` message parts were accepted."""
+
+    async def finish_delivery(self, delivery_id: int, state: str, error: str | None = None) -> None:
+        """Set a terminal or retry state; 'sent' also records the papers as sent."""
+
+    async def retry_delivery(self, delivery_id: int, at: datetime, error: str) -> None:
+        """Put a row back to 'pending' for another attempt at ``at``."""
+
+    async def get_delivery(self, delivery_id: int) -> Delivery | None:
+        """One outbox row by id."""
+
+    async def last_delivery(self, channel: str) -> Delivery | None:
+        """The most recent outbox row of ``channel``."""
+
+    async def outbox_depth(self) -> int:
+        """How many rows are pending or sending."""
+
+    async def sent_paper_keys(self, channel: str, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` were already posted to ``channel``."""
+
+    # search sessions -----------------------------------------------------------
+    async def save_search_session(self, session: SearchSession) -> None:
+        """Store paging state under ``session.key``."""
+
+    async def get_search_session(self, key: str) -> SearchSession | None:
+        """Paging state by key, if still stored."""
+
+    async def purge_search_sessions(self, older_than: datetime) -> int:
+        """Delete sessions created before ``older_than``; returns how many."""

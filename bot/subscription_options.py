@@ -1,0 +1,168 @@
+"""Reading and changing a subscription's settings from command arguments."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import time
+
+from bot.config import check_timezone, parse_hhmm
+from bot.errors import UserError
+from bot.models import WEEKDAYS, Subscription
+from bot.schedule import describe_days
+
+MAX_TOP = 10
+MAX_KEYWORDS = 20
+MAX_KEYWORD_CHARS = 60
+
+SETTING_KEYS = {
+    "time": "local post time, HH:MM (24-hour)",
+    "timezone": "IANA timezone, e.g. Europe/Berlin",
+    "days": "posting days: daily, weekdays, weekends, or a list like mon,wed,fri",
+    "cadence": "daily, or weekly (top papers of the past week on one day: days mon)",
+    "top": f"papers per digest, 1–{MAX_TOP}",
+    "min_upvotes": "only papers with at least this many upvotes",
+    "include": "only papers mentioning one of these comma-separated keywords (none = all)",
+    "exclude": "skip papers mentioning any of these comma-separated keywords (none = skip none)",
+}
+_ALIASES = {"tz": "timezone", "minupvotes": "min_upvotes", "min-upvotes": "min_upvotes"}
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
+
+
+def parse_time(text: str) -> time:
+    """``HH:MM`` as a time, or a :class:`UserError` saying what is wrong."""
+    try:
+        return parse_hhmm(text)
+    except ValueError as exc:
+        raise UserError(_sentence(str(exc))) from None
+
+
+def parse_timezone(text: str) -> str:
+    """A known IANA timezone name, or a :class:`UserError`."""
+    try:
+        return check_timezone(text)
+    except ValueError as exc:
+        raise UserError(_sentence(str(exc))) from None
+
+
+def parse_subscribe_args(args: str, default_time: time, default_tz: str) -> tuple[time, str]:
+    """``[HH:MM] [Area/City]`` in either order."""
+    words = args.split()
+    if len(words) > 2:
+        raise UserError(
+            "Usage: /subscribe [HH:MM] [Area/City], e.g. /subscribe 09:00 Europe/Berlin"
+        )
+    at, zone = default_time, default_tz
+    for word in words:
+        # Times start with a digit; timezone names never do.
+        if word[0].isdigit():
+            at = parse_time(word)
+        else:
+            zone = parse_timezone(word)
+    return at, zone
+
+
+def parse_days(text: str) -> frozenset[int]:
+    """``daily``, ``weekdays``, ``weekends``, ``mon-fri`` or ``mon,wed,fri``."""
+    word = text.strip().casefold()
+    named = {
+        "daily": range(1, 8),
+        "every": range(1, 8),
+        "weekdays": range(1, 6),
+        "weekends": range(6, 8),
+    }
+    if word in named:
+        return frozenset(named[word])
+    days: set[int] = set()
+    for part in re.split(r"[,\s]+", word):
+        if not part:
+            continue
+        ends = part.split("-")
+        try:
+            indexes = [WEEKDAYS.index(end[:3]) + 1 for end in ends if end]
+        except ValueError:
+            raise UserError(
+                f"{part!r} is not a day; use mon, tue, wed, thu, fri, sat, sun"
+            ) from None
+        if len(ends) == 2 and len(indexes) == 2:
+            first, last = indexes
+            days.update(
+                range(first, last + 1) if first <= last else [*range(first, 8), *range(1, last + 1)]
+            )
+        elif len(indexes) == 1 and len(ends) == 1:
+            days.add(indexes[0])
+        else:
+            raise UserError(f"{part!r} is not a day range like mon-fri")
+    if not days:
+        raise UserError("Name at least one day, e.g. days mon-fri")
+    return frozenset(days)
+
+
+def _bounded_int(text: str, name: str, low: int, high: int) -> int:
+    if not re.fullmatch(r"\d{1,6}", text.strip()):
+        raise UserError(f"{name} takes a whole number from {low} to {high}.")
+    value = int(text)
+    if not low <= value <= high:
+        raise UserError(f"{name} takes a whole number from {low} to {high}.")
+    return value
+
+
+def parse_keywords(text: str) -> tuple[str, ...]:
+    """Comma-separated keywords; ``none`` clears the list."""
+    if text.strip().casefold() in {"none", "-", "clear", "off"}:
+        return ()
+    words = tuple(dict.fromkeys(w.strip().casefold() for w in text.split(",") if w.strip()))
+    if len(words) > MAX_KEYWORDS:
+        raise UserError(f"Use at most {MAX_KEYWORDS} keywords.")
+    if any(len(word) > MAX_KEYWORD_CHARS for word in words):
+        raise UserError(f"Keep each keyword under {MAX_KEYWORD_CHARS} characters.")
+    return words
+
+
+def apply_setting(sub: Subscription, key: str, value: str) -> Subscription:
+    """Return ``sub`` with setting ``key`` changed to ``value``, validated."""
+    key = _ALIASES.get(key.casefold(), key.casefold())
+    if key not in SETTING_KEYS:
+        raise UserError(f"Unknown setting {key!r}. Settings: {', '.join(SETTING_KEYS)}.")
+    if not value.strip():
+        raise UserError(f"Give a value: /settings {key} <{SETTING_KEYS[key]}>")
+    if key == "time":
+        return replace(sub, post_time=parse_time(value))
+    if key == "timezone":
+        return replace(sub, timezone=parse_timezone(value.strip()))
+    if key == "days":
+        days = parse_days(value)
+        if sub.cadence == "weekly":
+            if len(days) != 1:
+                raise UserError("A weekly digest goes out on one day, e.g. days mon")
+            return replace(sub, weekly_day=next(iter(days)))
+        return replace(sub, weekdays=days)
+    if key == "cadence":
+        cadence = value.strip().casefold()
+        if cadence not in {"daily", "weekly"}:
+            raise UserError("cadence is daily or weekly.")
+        return replace(sub, cadence=cadence)
+    if key == "top":
+        return replace(sub, top_n=_bounded_int(value, "top", 1, MAX_TOP))
+    if key == "min_upvotes":
+        return replace(sub, min_upvotes=_bounded_int(value, "min_upvotes", 0, 100_000))
+    if key == "include":
+        return replace(sub, include=parse_keywords(value))
+    return replace(sub, exclude=parse_keywords(value))
+
+
+def describe_settings(sub: Subscription) -> list[str]:
+    """One line per setting, as ``/settings`` shows them."""
+    return [
+        f"time: {sub.post_time.strftime('%H:%M')} ({sub.timezone})",
+        f"timezone: {sub.timezone}",
+        f"days: {describe_days(sub)}",
+        f"cadence: {sub.cadence}",
+        f"top: {sub.top_n}",
+        f"min_upvotes: {sub.min_upvotes}",
+        f"include: {', '.join(sub.include) or 'all papers'}",
+        f"exclude: {', '.join(sub.exclude) or 'nothing'}",
+    ]
