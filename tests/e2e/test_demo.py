@@ -1,0 +1,117 @@
+"""`paperbot demo` as a newcomer runs it: a subprocess fed through stdin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+NEWCOMER_SESSION = [
+    "/help",
+    "/today",
+    "/search pre-training -vision",
+    "/next",
+    "/prev",
+    "/2",
+    "/paper 2305.14858",
+    "/subscribe 09:00 Europe/Berlin",
+    "/settings",
+    "/settings top 3",
+    "/settings",
+]
+
+
+def run_demo(lines: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the demo with piped input from a clean working directory."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "demo"],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=environment,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory) -> subprocess.CompletedProcess[str]:
+    return run_demo(NEWCOMER_SESSION, tmp_path_factory.mktemp("demo"))
+
+
+def test_demo_exits_cleanly_at_end_of_input(session) -> None:
+    assert session.returncode == 0
+    assert "Traceback" not in session.stdout + session.stderr
+    assert session.stderr == ""
+
+
+def test_demo_answers_the_newcomer_commands(session) -> None:
+    out = session.stdout
+    assert out.startswith("paperbot console — type /help")
+    assert "/search <query>" in out
+    assert "== Latest papers in the library ==" in out
+    assert out.count("== Results for “pre-training -vision” ==") == 3
+    assert "Results 6–10, page 2" in out
+    assert "Actions: /prev ◀ Prev   /next Next ▶" in out
+    assert "Pre-RMSNorm and Pre-CRMSNorm Transformers" in out
+    assert "arXiv: https://arxiv.org/abs/2305.14858" in out
+    assert "== Subscribed: daily digest at 09:00 Europe/Berlin (every day) ==" in out
+    assert "timezone: Europe/Berlin" in out and "next post:" in out
+    assert "== Updated top. Digest settings for this channel ==" in out
+    assert "top: 3" in out
+
+
+def test_demo_search_pages_exclude_the_excluded_word(session) -> None:
+    pages = session.stdout.split("== Results for “pre-training -vision” ==")[1:]
+    for page in pages:
+        titles = [line for line in page.splitlines() if line[:1].isdigit() and ". " in line]
+        assert titles and not any("vision" in title.lower() for title in titles)
+
+
+def test_demo_bad_input_gets_one_clear_line(tmp_path: Path) -> None:
+    lines = [
+        "/next",
+        "hello there",
+        "/nosuchcommand",
+        "/search",
+        "/search " + "x" * 10_000,
+        '/search "NEAR( AND * ^ : ("',
+        "/search pre\x00training\x07",
+        "/today 2025-02-30",
+        "/subscribe 25:00",
+        "/subscribe 09:00 Mars/Olympus",
+        "/paper 9999.99999",
+    ]
+    result = run_demo(lines, tmp_path)
+    assert result.returncode == 0
+    assert "Traceback" not in result.stdout + result.stderr
+    errors = [line for line in result.stdout.splitlines() if line.startswith("! ")]
+    assert errors == [
+        "! Nothing to page through with /next — run /search first.",
+        "! Commands start with / — type /help.",
+        "! Unknown command /nosuchcommand. Type /help.",
+        '! Usage: /search <words> — e.g. /search "diffusion model" -video',
+        "! That is 10,000 characters; keep it under 1000.",
+        "! 2025-02-30 is not a real date.",
+        "! '25:00' is not a time like 09:00 (24-hour HH:MM).",
+        "! Unknown timezone 'Mars/Olympus' (use Area/City, e.g. Europe/Berlin).",
+        "! I don't know paper 9999.99999 yet.",
+    ]
+    # The NUL/bell query was cleaned and still searched.
+    assert "== Results for “pre training” ==" in result.stdout
+
+
+def test_invalid_setting_stops_startup_with_one_line(tmp_path: Path) -> None:
+    result = run_demo([], tmp_path, PAPERBOT_DEFAULT_POST_TIME="9 o'clock")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "paperbot: configuration error: PAPERBOT_DEFAULT_POST_TIME: "
+        '"9 o\'clock" is not a time like 09:00 (24-hour HH:MM)'
+    ]

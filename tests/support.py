@@ -1,0 +1,93 @@
+"""Shared test helpers: a controllable clock, paper factories, a recording adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from adapters.base import DeliveryError, RateWindow, RenderLimits
+from bot.models import Command, Paper, Post, Reply
+
+
+class FakeClock:
+    """A clock that only moves when the test says so."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        """The current fake time."""
+        return self.current
+
+    def advance(self, **delta: float) -> datetime:
+        """Move forward by a timedelta's keyword arguments."""
+        self.current += timedelta(**delta)
+        return self.current
+
+    def set(self, moment: datetime) -> None:
+        """Jump to ``moment``."""
+        self.current = moment
+
+
+def make_paper(
+    arxiv_id: str | None,
+    title: str,
+    *,
+    day: date | None = None,
+    upvotes: int = 0,
+    summary: str = "An abstract.",
+    authors: tuple[str, ...] = ("Ada Lovelace",),
+    keywords: tuple[str, ...] = (),
+) -> Paper:
+    """A paper featured on ``day``."""
+    return Paper(
+        title=title,
+        arxiv_id=arxiv_id,
+        summary=summary,
+        authors=authors,
+        published_at=day,
+        featured_on=day,
+        upvotes=upvotes,
+        ai_keywords=keywords,
+    )
+
+
+def command(name: str, args: str = "", *, admin: bool = True, channel: str = "test:1") -> Command:
+    """A command from user ``test:user``."""
+    return Command(name=name, args=args, channel=channel, user="test:user", is_admin=admin)
+
+
+@dataclass
+class RecordingAdapter:
+    """The FakeAdapter of the design: records sends, can be told to fail per channel."""
+
+    platform: str = "test"
+    limits: RenderLimits = field(default_factory=lambda: RenderLimits(4000, 2000, 10))
+    sent: list[tuple[str, Post]] = field(default_factory=list)
+    failures: dict[str, Callable[[], DeliveryError]] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        """Nothing to connect."""
+
+    async def stop(self) -> None:
+        """Nothing to disconnect."""
+
+    async def send(self, channel: str, post: Post) -> str:
+        """Record the post, or raise the configured failure."""
+        failure = self.failures.get(channel)
+        if failure is not None:
+            raise failure()
+        self.sent.append((channel, post))
+        return str(len(self.sent))
+
+    def measure(self, body: Reply) -> int:
+        """Characters of all text in the reply."""
+        text = [body.title or "", body.text, body.footer or ""]
+        for card in body.cards:
+            text += [card.title, card.authors, card.summary, *(link.url for link in card.links)]
+        return sum(len(part) for part in text)
+
+    def rate_windows(self, channel: str) -> list[RateWindow]:
+        """No limits for the fake."""
+        return []

@@ -1,0 +1,293 @@
+"""The platform-neutral command router over a real SQLite store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from bot.commands import CommandRouter, Defaults, paper_key_from
+from bot.models import Paper
+from bot.sources.seeds import load_seed_papers
+from storage.sqlite import SqliteStorage
+from tests.support import FakeClock, command, make_paper
+
+DAY = date(2026, 3, 9)
+
+
+@pytest.fixture
+async def store(tmp_path) -> AsyncIterator[SqliteStorage]:
+    storage = await SqliteStorage.open(tmp_path / "t.db")
+    await storage.upsert_papers(load_seed_papers())
+    yield storage
+    await storage.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 3, 10, 6, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def router(store: SqliteStorage, clock: FakeClock) -> CommandRouter:
+    return CommandRouter(store, clock, Defaults())
+
+
+async def test_help_lists_every_command(router: CommandRouter) -> None:
+    reply = await router(command("help"))
+    for name in ("today", "search", "paper", "subscribe", "unsubscribe", "settings"):
+        assert f"/{name}" in reply.text
+    assert not reply.is_error
+
+
+async def test_unknown_command_gets_one_line(router: CommandRouter) -> None:
+    reply = await router(command("frobnicate", "x"))
+    assert reply.is_error and reply.text == "Unknown command /frobnicate. Type /help."
+
+
+async def test_today_without_daily_lists_falls_back_to_newest(router: CommandRouter) -> None:
+    reply = await router(command("today"))
+    assert reply.title == "Latest papers in the library"
+    assert reply.cards[0].title == "The Curse of Depth in Large Language Models"
+    assert len(reply.cards) == 5
+
+
+async def test_today_ranks_latest_settled_day_by_upvotes(
+    router: CommandRouter, store: SqliteStorage, clock: FakeClock
+) -> None:
+    await store.upsert_papers(
+        [
+            make_paper("2603.00001", "Low", day=DAY, upvotes=3),
+            make_paper("2603.00002", "High", day=DAY, upvotes=40),
+            make_paper("2603.00003", "Older", day=DAY - timedelta(days=1), upvotes=99),
+            # today (UTC) is still filling up, so it is not "today's papers" yet
+            make_paper("2603.00004", "Unsettled", day=clock.now().date(), upvotes=500),
+        ]
+    )
+    reply = await router(command("today"))
+    assert [c.title for c in reply.cards] == ["High", "Low"]
+    assert "Mon 09 Mar 2026" in (reply.title or "")
+
+
+async def test_today_with_date(router: CommandRouter, store: SqliteStorage) -> None:
+    await store.upsert_papers([make_paper("2603.00003", "Older", day=date(2026, 3, 8))])
+    reply = await router(command("today", "2026-03-08"))
+    assert [c.title for c in reply.cards] == ["Older"]
+    empty = await router(command("today", "2020-01-01"))
+    assert empty.text == "No papers stored for 2020-01-01."
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [
+        ("yesterday", "'yesterday' is not a date like 2025-03-14."),
+        ("2025-02-30", "2025-02-30 is not a real date."),
+        ("2025-13-01", "2025-13-01 is not a real date."),
+    ],
+)
+async def test_today_rejects_bad_dates(router: CommandRouter, arg: str, message: str) -> None:
+    reply = await router(command("today", arg))
+    assert reply.is_error and reply.text == message
+
+
+async def test_search_pages_with_next_and_prev(router: CommandRouter) -> None:
+    first = await router(command("search", "pre-training -vision"))
+    assert len(first.cards) == 5
+    assert all("vision" not in c.title.lower() for c in first.cards)
+    aliases = {b.alias: b for b in first.buttons}
+    assert "next" in aliases and "prev" not in aliases
+    assert [b.alias for b in first.buttons if b.command == "paper"] == ["1", "2", "3", "4", "5"]
+    nxt = aliases["next"]
+    second = await router(command(nxt.command, nxt.args))
+    assert [c.rank for c in second.cards] == [6, 7, 8, 9, 10]
+    assert {c.title for c in second.cards}.isdisjoint({c.title for c in first.cards})
+    back = {b.alias: b for b in second.buttons}["prev"]
+    again = await router(command(back.command, back.args))
+    assert [c.title for c in again.cards] == [c.title for c in first.cards]
+
+
+async def test_button_args_fit_platform_limits(router: CommandRouter) -> None:
+    reply = await router(command("search", "language model"))
+    for button in reply.buttons:
+        encoded = f"{button.command} {button.args}".encode()
+        assert len(encoded) <= 64
+
+
+async def test_expired_search_session(router: CommandRouter, clock: FakeClock) -> None:
+    reply = await router(command("search", "transformers"))
+    nxt = {b.alias: b for b in reply.buttons}["next"]
+    clock.advance(hours=25)
+    expired = await router(command(nxt.command, nxt.args))
+    assert expired.is_error and expired.text == "This search expired; run it again."
+    forged = await router(command("page", "not a key at all"))
+    assert forged.is_error and "not valid" in forged.text
+
+
+async def test_search_with_no_results_and_bad_input(router: CommandRouter) -> None:
+    none = await router(command("search", "zzzyzzx"))
+    assert none.text.startswith("No papers match “zzzyzzx”")
+    usage = await router(command("search"))
+    assert usage.is_error and usage.text.startswith("Usage: /search")
+    long = await router(command("search", "a" * 10_000))
+    assert long.is_error and long.text == "That is 10,000 characters; keep it under 1000."
+    medium = await router(command("search", "word " * 100))
+    assert medium.is_error and "keep it under 300" in medium.text
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        '"',
+        "*",
+        "NEAR(",
+        "AND",
+        "(",
+        ":",
+        "^",
+        'a" OR "b',
+        "pre\x00training",
+        "\x1b[31mred",
+        "a:b:c",
+    ],
+)
+async def test_search_survives_fts_syntax(router: CommandRouter, hostile: str) -> None:
+    reply = await router(command("search", hostile))
+    # Either results, "no papers", or one clear error line: never an internal error.
+    assert "went wrong" not in reply.text
+    assert "\n" not in reply.text
+
+
+async def test_paper_by_id_and_url(router: CommandRouter) -> None:
+    for arg in (
+        "2305.14858",
+        "2305.14858v2",
+        "https://arxiv.org/abs/2305.14858",
+        "https://huggingface.co/papers/2305.14858",
+        "arXiv:2305.14858",
+    ):
+        reply = await router(command("paper", arg))
+        assert reply.cards and reply.cards[0].arxiv_id == "2305.14858", arg
+    card = (await router(command("paper", "2305.14858"))).cards[0]
+    assert "Zixuan Jiang" in card.authors
+    assert {link.label for link in card.links} == {"Hugging Face", "arXiv"}
+    assert card.summary.startswith("Transformers have achieved great success")
+
+
+async def test_paper_unknown_and_malformed(router: CommandRouter) -> None:
+    unknown = await router(command("paper", "9999.99999"))
+    assert unknown.is_error and unknown.text == "I don't know paper 9999.99999 yet."
+    bad = await router(command("paper", "not-an-id"))
+    assert bad.is_error and "is not an arXiv id" in bad.text
+
+
+async def test_paper_without_arxiv_id_reachable_by_detail_button(router: CommandRouter) -> None:
+    reply = await router(command("search", "Journey Matters"))
+    button = next(b for b in reply.buttons if b.command == "paper")
+    assert button.args.startswith("t:")
+    detail = await router(command(button.command, button.args))
+    assert detail.cards[0].title.startswith("The Journey Matters")
+
+
+async def test_paper_live_lookup_is_stored_and_bounded(store: SqliteStorage, clock) -> None:
+    class Lookup:
+        calls = 0
+
+        async def fetch_paper(self, arxiv_id: str) -> Paper | None:
+            Lookup.calls += 1
+            return make_paper(arxiv_id, "Fetched live", day=DAY)
+
+    router = CommandRouter(store, clock, lookup=Lookup())
+    reply = await router(command("paper", "2603.12345"))
+    assert reply.cards[0].title == "Fetched live"
+    assert await store.get_paper("2603.12345") is not None
+
+    class Broken:
+        async def fetch_paper(self, arxiv_id: str) -> Paper | None:
+            raise ConnectionError("down")
+
+    broken = await CommandRouter(store, clock, lookup=Broken())(command("paper", "2603.99999"))
+    assert broken.is_error and broken.text == "I don't know paper 2603.99999 yet."
+
+
+async def test_subscribe_is_admin_only(router: CommandRouter, store: SqliteStorage) -> None:
+    for name in ("subscribe", "unsubscribe"):
+        reply = await router(command(name, admin=False))
+        assert reply.is_error and reply.text.startswith("Only admins of this chat can")
+    assert await store.get_subscription("test:1") is None
+
+
+async def test_subscribe_settings_unsubscribe_flow(
+    router: CommandRouter, store: SqliteStorage
+) -> None:
+    reply = await router(command("subscribe", "09:00 Europe/Berlin"))
+    assert reply.title == "Subscribed: daily digest at 09:00 Europe/Berlin (every day)"
+    # 2026-03-10 06:00 UTC is 07:00 in Berlin: the next post is today at 09:00 CET.
+    assert "next post: Tue 10 Mar 2026, 09:00 CET" in reply.text
+    sub = await store.get_subscription("test:1")
+    assert sub is not None and sub.next_run_at == datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
+
+    again = await router(command("subscribe", "Asia/Tokyo 07:30"))
+    assert again.title is not None and again.title.startswith("Updated: daily digest at 07:30")
+
+    shown = await router(command("settings", admin=False))
+    assert "timezone: Asia/Tokyo" in shown.text and "next post:" in shown.text
+
+    refused = await router(command("settings", "top 3", admin=False))
+    assert refused.is_error and "Only admins" in refused.text
+
+    changed = await router(command("settings", "top 3"))
+    assert "top: 3" in changed.text
+    days = await router(command("settings", "days mon-fri"))
+    assert "days: Mon–Fri" in days.text
+    include = await router(command("settings", "include diffusion, LLM"))
+    assert "include: diffusion, llm" in include.text
+    bad = await router(command("settings", "top 99"))
+    assert bad.is_error and bad.text == "top takes a whole number from 1 to 10."
+    unknown = await router(command("settings", "colour blue"))
+    assert unknown.is_error and unknown.text.startswith("Unknown setting 'colour'")
+
+    gone = await router(command("unsubscribe"))
+    assert gone.text.startswith("Unsubscribed")
+    assert (await router(command("unsubscribe"))).text == "This channel is not subscribed."
+    assert (await router(command("settings"))).text.startswith("This channel is not subscribed")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ("25:00", "'25:00' is not a time like 09:00 (24-hour HH:MM)."),
+        ("9am", "'9am' is not a time like 09:00 (24-hour HH:MM)."),
+        (
+            "09:00 Mars/Olympus",
+            "Unknown timezone 'Mars/Olympus' (use Area/City, e.g. Europe/Berlin).",
+        ),
+        ("09:00 ../../etc/passwd", "'../../etc/passwd' is not a timezone like Europe/Berlin."),
+        (
+            "09:00 UTC extra",
+            "Usage: /subscribe [HH:MM] [Area/City], e.g. /subscribe 09:00 Europe/Berlin",
+        ),
+    ],
+)
+async def test_subscribe_bad_input(router: CommandRouter, args: str, message: str) -> None:
+    reply = await router(command("subscribe", args))
+    assert reply.is_error and reply.text == message
+
+
+async def test_internal_failure_is_an_apology_not_a_crash(clock: FakeClock) -> None:
+    class Exploding:
+        def __getattr__(self, name: str):
+            async def boom(*args, **kwargs):
+                raise RuntimeError("disk on fire")
+
+            return boom
+
+    router = CommandRouter(Exploding(), clock)  # type: ignore[arg-type]
+    reply = await router(command("today"))
+    assert reply.is_error and "something went wrong" in reply.text
+
+
+def test_paper_key_from() -> None:
+    assert paper_key_from("see https://arxiv.org/pdf/2401.00001v3.pdf") == "2401.00001"
+    assert paper_key_from("t:0123456789abcdef") == "t:0123456789abcdef"
+    assert paper_key_from("hello") is None
