@@ -117,4 +117,5 @@ async def test_cli_ingest_with_source_down_exits_nonzero_without_traceback(
     env |= {"PAPERBOT_HF_ENDPOINT": "http://127.0.0.1:9", "PAPERBOT_DB": str(tmp_path / "b.db")}
     code, out, err = await _run_cli("ingest", "--date", "2026-03-06", env=env, cwd=tmp_path)
     assert code == 1
+    assert out.strip() == "stored 0 papers from 0 day(s)"
     assert "failed 2026-03-06:" in err and "Traceback" not in err
