@@ -1,0 +1,241 @@
+"""Scheduling ticks and the outbox on an injected clock: no sleeps, no network."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.jobs import Jobs
+from bot.models import Paper, Subscription
+from bot.schedule import next_run
+from storage.sqlite import SqliteStorage
+from tests.support import FakeClock, RecordingAdapter, make_paper
+
+CHANNEL = "test:1"
+MON = date(2026, 3, 9)  # a Monday
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
+    storage = await SqliteStorage.open(tmp_path / "t.db")
+    yield storage
+    await storage.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 3, 10, 7, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def adapter() -> RecordingAdapter:
+    return RecordingAdapter()
+
+
+@pytest.fixture
+def jobs(store: SqliteStorage, adapter: RecordingAdapter, clock: FakeClock) -> Jobs:
+    return Jobs(Settings(), store, [adapter], source=None, clock=clock)
+
+
+async def subscribe(store: SqliteStorage, clock: FakeClock, **options: object) -> Subscription:
+    sub = Subscription(channel=CHANNEL, post_time=time(9, 0), timezone="Europe/Berlin")
+    sub = replace(sub, **options)  # type: ignore[arg-type]
+    sub = replace(sub, next_run_at=next_run(sub, clock.now()))
+    return await store.save_subscription(sub)
+
+
+async def papers_on(store: SqliteStorage, day: date, count: int, start: int = 1) -> list[Paper]:
+    papers = [
+        make_paper(f"2603.{n:05d}", f"Paper {n}", day=day, upvotes=n * 10)
+        for n in range(start, start + count)
+    ]
+    await store.upsert_papers(papers)
+    return papers
+
+
+async def deliver_all(jobs: Jobs, store: SqliteStorage, clock: FakeClock) -> None:
+    worker = jobs.workers["test"]
+    for delivery in await store.claim_deliveries("test", clock.now(), 100):
+        await worker.deliver(delivery)
+
+
+async def test_due_subscription_gets_one_digest(jobs, store, clock, adapter) -> None:
+    await papers_on(store, MON, 7)
+    await subscribe(store, clock, top_n=3)
+    assert await jobs.tick() == 0  # 08:00 Berlin: not yet due
+    clock.set(datetime(2026, 3, 10, 8, 0, 5, tzinfo=UTC))  # 09:00:05 Berlin
+    assert await jobs.tick() == 1
+    assert await jobs.tick() == 0
+    await deliver_all(jobs, store, clock)
+    assert len(adapter.sent) == 1
+    channel, post = adapter.sent[0]
+    assert channel == CHANNEL
+    assert [c.title for c in post.body.cards] == ["Paper 7", "Paper 6", "Paper 5"]
+    assert post.body.title == "Trending papers — 2026-03-10"
+    last = await store.last_delivery(CHANNEL)
+    assert last is not None and last.state == "sent" and last.parts_sent == 1
+    sub = await store.get_subscription(CHANNEL)
+    assert sub is not None and sub.next_run_at == datetime(2026, 3, 11, 8, 0, tzinfo=UTC)
+
+
+async def test_papers_already_sent_are_not_sent_again(jobs, store, clock, adapter) -> None:
+    await papers_on(store, MON, 3)
+    await subscribe(store, clock, top_n=2)
+    clock.set(datetime(2026, 3, 10, 8, 1, tzinfo=UTC))
+    await jobs.tick()
+    await deliver_all(jobs, store, clock)
+    # Next day, no new Hugging Face day yet: only the one unsent paper remains.
+    clock.set(datetime(2026, 3, 11, 8, 1, tzinfo=UTC))
+    await jobs.tick()
+    await deliver_all(jobs, store, clock)
+    assert [c.title for c in adapter.sent[1][1].body.cards] == ["Paper 1"]
+    # Day three: nothing new at all means no post, but the run is recorded.
+    clock.set(datetime(2026, 3, 12, 8, 1, tzinfo=UTC))
+    await jobs.tick()
+    await deliver_all(jobs, store, clock)
+    assert len(adapter.sent) == 2
+    last = await store.last_delivery(CHANNEL)
+    assert last is not None and (last.state, last.error) == ("skipped", "nothing new")
+
+
+async def test_filters_keywords_and_threshold(jobs, store, clock, adapter) -> None:
+    await store.upsert_papers(
+        [
+            make_paper("2603.00001", "Diffusion for video", day=MON, upvotes=50),
+            make_paper("2603.00002", "Diffusion for robots", day=MON, upvotes=40),
+            make_paper("2603.00003", "Sparse attention", day=MON, upvotes=90),
+            make_paper("2603.00004", "Tiny diffusion", day=MON, upvotes=2),
+            make_paper(
+                "2603.00005", "Keywords only", day=MON, upvotes=30, keywords=("diffusion model",)
+            ),
+        ]
+    )
+    await subscribe(store, clock, include=("diffusion",), exclude=("video",), min_upvotes=5)
+    clock.set(datetime(2026, 3, 10, 8, 1, tzinfo=UTC))
+    await jobs.tick()
+    await deliver_all(jobs, store, clock)
+    titles = [c.title for c in adapter.sent[0][1].body.cards]
+    assert titles == ["Diffusion for robots", "Keywords only"]
+
+
+async def test_weekly_cadence_covers_the_past_iso_week(jobs, store, clock, adapter) -> None:
+    await store.upsert_papers(
+        [
+            make_paper("2603.00001", "Last week Mon", day=date(2026, 3, 2), upvotes=5),
+            make_paper("2603.00002", "Last week Sun", day=date(2026, 3, 8), upvotes=9),
+            make_paper("2603.00003", "This week", day=date(2026, 3, 9), upvotes=99),
+            make_paper("2603.00004", "Two weeks ago", day=date(2026, 2, 28), upvotes=99),
+        ]
+    )
+    sub = await subscribe(store, clock, cadence="weekly", weekly_day=3)  # Wednesdays
+    assert sub.next_run_at == datetime(2026, 3, 11, 8, 0, tzinfo=UTC)
+    clock.set(datetime(2026, 3, 11, 8, 0, 1, tzinfo=UTC))
+    await jobs.tick()
+    await deliver_all(jobs, store, clock)
+    body = adapter.sent[0][1].body
+    assert [c.title for c in body.cards] == ["Last week Sun", "Last week Mon"]
+    assert body.title == "Trending papers — 2026-W11"
+    again = await store.get_subscription(CHANNEL)
+    assert again is not None and again.next_run_at == datetime(2026, 3, 18, 8, 0, tzinfo=UTC)
+
+
+async def test_missed_digest_within_grace_goes_out_late_once(jobs, store, clock, adapter) -> None:
+    await papers_on(store, MON, 2)
+    await subscribe(store, clock)
+    clock.set(datetime(2026, 3, 10, 13, 0, tzinfo=UTC))  # 5 h late: bot was down
+    assert await jobs.tick() == 1
+    assert await jobs.tick() == 0
+    await deliver_all(jobs, store, clock)
+    assert len(adapter.sent) == 1
+
+
+async def test_missed_digest_past_grace_is_skipped_and_recorded(
+    jobs, store, clock, adapter
+) -> None:
+    await papers_on(store, MON, 2)
+    await subscribe(store, clock)
+    clock.set(datetime(2026, 3, 10, 15, 0, tzinfo=UTC))  # 7 h late
+    await jobs.tick()
+    await deliver_all(jobs, store, clock)
+    assert adapter.sent == []
+    last = await store.last_delivery(CHANNEL)
+    assert last is not None and last.state == "skipped"
+    assert last.error == "missed: due 7.0 h ago, past the 6 h grace"
+    sub = await store.get_subscription(CHANNEL)
+    assert sub is not None and sub.next_run_at == datetime(2026, 3, 11, 8, 0, tzinfo=UTC)
+
+
+async def test_restart_between_due_and_send_delivers_once(store, clock, adapter) -> None:
+    await papers_on(store, MON, 2)
+    await subscribe(store, clock)
+    clock.set(datetime(2026, 3, 10, 8, 0, 30, tzinfo=UTC))
+    first = Jobs(Settings(), store, [adapter], source=None, clock=clock)
+    sub_id, sub = (await store.due_subscriptions(clock.now(), 10))[0]
+    # Crash after the outbox row was written but before next_run_at was booked:
+    await store.create_delivery(sub_id, CHANNEL, "2026-03-10", clock.now(), ["2603.00002"])
+    claimed = await store.claim_deliveries("test", clock.now(), 10)
+    assert [d.state for d in claimed] == ["sending"]
+    # ...and the process dies with the row in 'sending'. A new process starts:
+    second = Jobs(Settings(), store, [adapter], source=None, clock=clock)
+    assert await store.recover_deliveries() == 1
+    assert await second.tick() == 1  # still due: re-running it adds no second row
+    await deliver_all(second, store, clock)
+    assert len(adapter.sent) == 1
+    assert first is not second and sub.channel == CHANNEL
+
+
+async def test_paused_subscriptions_are_not_scheduled(jobs, store, clock) -> None:
+    await papers_on(store, MON, 1)
+    await subscribe(store, clock, paused=True, paused_reason="kicked")
+    clock.advance(days=1)
+    assert await jobs.tick() == 0
+
+
+async def test_tick_failure_is_logged_not_raised(store, clock, adapter, caplog) -> None:
+    jobs = Jobs(Settings(), store, [adapter], source=None, clock=clock)
+    await store.close()
+    assert await jobs.tick() == 0
+    assert "scheduling tick failed" in caplog.text
+
+
+async def test_tick_refreshes_upvotes_before_composing(store, clock, adapter) -> None:
+    await papers_on(store, MON, 2)
+
+    calls: list[date] = []
+
+    class Source:
+        async def fetch_day(self, day: date) -> list[Paper]:
+            calls.append(day)
+            hot = make_paper("2603.00001", "Paper 1", day=MON, upvotes=1000)
+            return [hot] if day == MON else []
+
+    jobs = Jobs(Settings(), store, [adapter], source=Source(), clock=clock)
+    await subscribe(store, clock)
+    clock.set(datetime(2026, 3, 10, 8, 0, 1, tzinfo=UTC))
+    await jobs.tick()
+    assert MON in calls
+    await deliver_all(jobs, store, clock)
+    assert adapter.sent[0][1].body.cards[0].title == "Paper 1"  # now the most upvoted
+
+
+async def test_start_and_stop_run_jobs_in_the_loop(store, adapter) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    jobs = Jobs(Settings(tick_seconds=0.05), store, [adapter], source=None, clock=clock)
+    await papers_on(store, clock.now().date() - timedelta(days=1), 1)
+    sub = Subscription(channel=CHANNEL, next_run_at=clock.now() - timedelta(seconds=1))
+    await store.save_subscription(sub)
+    await jobs.start()
+    try:
+        for _ in range(200):
+            if adapter.sent:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await jobs.stop()
+    assert len(adapter.sent) == 1
