@@ -7,7 +7,7 @@ from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = None
     discord_api_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg"
+    discord_guild_id: int | None = None
+    discord_shards: int | None = Field(default=None, ge=1)
+    discord_shard_ids: str | None = None
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_webhook_listen: str = "127.0.0.1"
+    telegram_webhook_port: int = Field(default=8443, ge=1, le=65535)
     default_post_time: str = "09:00"
     default_timezone: str = "UTC"
     ingest_days: int = Field(default=3, ge=1, le=30)
@@ -90,10 +97,52 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not one of DEBUG, INFO, WARNING, ERROR")
         return value.upper()
 
-    @field_validator("telegram_token", "discord_token", mode="before")
+    @field_validator("discord_shard_ids")
+    @classmethod
+    def _shard_ids(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\s*\d+(\s*,\s*\d+)*\s*", value):
+            raise ValueError(f"{value!r} is not a comma-separated list of shard numbers")
+        return value
+
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @field_validator(
+        "telegram_token",
+        "discord_token",
+        "telegram_webhook_secret",
+        "telegram_webhook_url",
+        "discord_shard_ids",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def shard_ids(self) -> list[int] | None:
+        """``PAPERBOT_DISCORD_SHARD_IDS`` as numbers, if set."""
+        if self.discord_shard_ids is None:
+            return None
+        return [int(part) for part in self.discord_shard_ids.split(",")]
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> Settings:
+        ids = self.shard_ids
+        if ids is not None:
+            if self.discord_shards is None:
+                raise ValueError(
+                    "PAPERBOT_DISCORD_SHARD_IDS: needs PAPERBOT_DISCORD_SHARDS (the total) as well"
+                )
+            if any(shard >= self.discord_shards for shard in ids):
+                raise ValueError(
+                    f"PAPERBOT_DISCORD_SHARD_IDS: shard ids must be below {self.discord_shards}"
+                )
+        return self
 
     @property
     def post_time(self) -> time:
@@ -107,6 +156,7 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
         message = str(first["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"PAPERBOT_{field.upper()}: {message}") from None
+        if not first["loc"]:  # a rule across fields names its variables itself
+            raise ConfigError(message) from None
+        raise ConfigError(f"PAPERBOT_{str(first['loc'][0]).upper()}: {message}") from None

@@ -4,12 +4,14 @@ Syntax: words (all must match), ``"exact phrase"``, ``-word`` or ``-"phrase"`` t
 exclude, ``author:Name`` (or ``author:"First Last"``), ``since:YYYY-MM-DD``,
 ``sort:relevance|recent|upvotes``. Everything else is plain text: characters
 that mean something to a search engine (``*``, ``(``, ``^``, ``NEAR``...) are
-never passed through as operators.
+never passed through as operators. ``-author:Name`` excludes the name like
+``-word`` does. A bare last word may be unfinished and matches as a prefix.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
@@ -22,7 +24,8 @@ SORTS = ("relevance", "recent", "upvotes")
 # A token is a quoted run, or a run of non-space characters; an optional
 # leading "-" and "key:" prefix may sit before the quotes.
 _TOKEN_RE = re.compile(r'(-?)(?:(\w+):)?(?:"([^"]*)"?|(\S+))')
-_WORD_CHARS = re.compile(r"\w+")
+# Letters and digits; "_" separates words, as it does for the FTS5 tokenizer.
+_WORD_CHARS = re.compile(r"[^\W_]+")
 
 
 class QueryError(UserError):
@@ -53,8 +56,13 @@ class SearchQuery:
 
 
 def _normal(text: str) -> str:
-    """Word characters only, lower-cased, single-spaced."""
-    return " ".join(_WORD_CHARS.findall(text.casefold()))
+    """Word characters only, lower-cased, single-spaced.
+
+    NFC first, so a letter typed with a combining accent stays one word; and
+    ``lower`` rather than ``casefold``, which would turn "Straße" into a
+    "strasse" the index (folded by the FTS5 tokenizer itself) never holds.
+    """
+    return " ".join(_WORD_CHARS.findall(unicodedata.normalize("NFC", text).lower()))
 
 
 def _parse_since(value: str) -> date:
@@ -79,13 +87,17 @@ def parse_query(text: str) -> SearchQuery:
     authors: list[str] = []
     since: date | None = None
     sort = "relevance"
+    # Whether the last token typed is a bare word, i.e. possibly unfinished.
+    prefix_candidate = False
     for match in _TOKEN_RE.finditer(text):
         negate, key, quoted, bare = match.groups()
         value = quoted if quoted is not None else (bare or "")
         key = (key or "").casefold()
+        prefix_candidate = False
         if key == "author":
             if name := _normal(value):
-                authors.append(name)
+                # "-author:Name" must not turn into a requirement for that author.
+                (excluded if negate else authors).append(name)
             continue
         if key == "since":
             since = _parse_since(value)
@@ -107,6 +119,7 @@ def parse_query(text: str) -> SearchQuery:
             phrases.append(term)
         else:
             words.append(term)
+            prefix_candidate = quoted is None and not key and ":" not in value
     total = len(words) + len(phrases) + len(excluded) + len(authors)
     if total > MAX_TERMS:
         raise QueryError(f"That query has {total} terms; use at most {MAX_TERMS}.")
@@ -117,16 +130,8 @@ def parse_query(text: str) -> SearchQuery:
         authors=tuple(authors),
         since=since,
         sort=sort,
-        prefix_last=bool(words) and not text.endswith((" ", '"')) and words[-1] == _last_bare(text),
+        prefix_last=prefix_candidate and not text.endswith('"'),
     )
     if not query.has_positive:
         raise QueryError("Add at least one word to search for (exclusions alone match nothing).")
     return query
-
-
-def _last_bare(text: str) -> str | None:
-    """The normalised last token of ``text`` when it is a bare (unquoted) word."""
-    last = text.split()[-1]
-    if last.startswith(("-", '"')) or last.endswith('"') or ":" in last:
-        return None
-    return _normal(last) or None
