@@ -9,13 +9,13 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import date, time, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from bot.cards import clean_text, paper_card, shorten
 from bot.clock import Clock
 from bot.errors import UserError
 from bot.models import Button, Command, Paper, Reply, Subscription
-from bot.query import parse_query
+from bot.query import SearchQuery, parse_query
 from bot.schedule import describe_days, format_local, next_run
 from bot.storage import SearchSession, Storage
 from bot.subscription_options import (
@@ -26,11 +26,15 @@ from bot.subscription_options import (
 )
 
 log = logging.getLogger("paperbot.commands")
+T = TypeVar("T")
 
 PAGE_SIZE = 5
 MAX_PAGE = 50
 SESSION_TTL = timedelta(hours=24)
 LOOKUP_TIMEOUT = 1.5
+# After a failed lookup, leave the source alone for a while: a down Hugging
+# Face must not add its timeout to every search that finds nothing locally.
+LOOKUP_COOLDOWN = timedelta(minutes=2)
 MAX_ARGS_CHARS = 1000
 
 _ARXIV_IN_TEXT = re.compile(
@@ -46,6 +50,9 @@ class PaperLookup(Protocol):
 
     async def fetch_paper(self, arxiv_id: str) -> Paper | None:
         """One paper by arXiv id, or None when the source does not know it."""
+
+    async def search(self, query: str, limit: int = 10) -> list[Paper]:
+        """The source's own search."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +97,7 @@ class CommandRouter:
         self.clock = clock
         self.defaults = defaults or Defaults()
         self.lookup = lookup
+        self._lookup_resumes_at = self.clock.now()
         self._handlers: dict[str, Callable[[Command], Awaitable[Reply]]] = {
             "help": self.help,
             "start": self.help,
@@ -193,6 +201,9 @@ class CommandRouter:
         if not found.papers:
             if page > 1:
                 return Reply(text=f"No more results for “{shown}”.")
+            remote = await self._remote_search(query)
+            if remote:
+                return _remote_results(shown, remote)
             return Reply(
                 text=f"No papers match “{shown}”. Try fewer or broader words, or drop filters."
             )
@@ -222,22 +233,35 @@ class CommandRouter:
         if key is None:
             raise UserError(f"{shorten(cmd.args, 60)!r} is not an arXiv id like 2305.14858.")
         found = await self.storage.get_paper(key)
-        if found is None and self.lookup is not None and not key.startswith("t:"):
+        if found is None and not key.startswith("t:"):
             found = await self._lookup(key)
         if found is None:
             return error(f"I don't know paper {key} yet.")
         return Reply(cards=(paper_card(found, detailed=True),))
 
     async def _lookup(self, arxiv_id: str) -> Paper | None:
-        assert self.lookup is not None
-        try:
-            found = await asyncio.wait_for(self.lookup.fetch_paper(arxiv_id), LOOKUP_TIMEOUT)
-        except Exception as exc:  # a slow or broken source must not break /paper
-            log.warning("live lookup of %s failed: %s", arxiv_id, exc)
-            return None
+        found = await self._ask_source(lambda source: source.fetch_paper(arxiv_id))
         if found is not None:
             await self.storage.upsert_papers([found])
         return found
+
+    async def _remote_search(self, query: SearchQuery) -> list[Paper]:
+        text = " ".join((*query.words, *query.phrases, *query.authors))
+        found = await self._ask_source(lambda source: source.search(text, PAGE_SIZE))
+        if found:
+            await self.storage.upsert_papers(found)
+        return found or []
+
+    async def _ask_source(self, ask: Callable[[PaperLookup], Awaitable[T]]) -> T | None:
+        """``ask`` the live source within ``LOOKUP_TIMEOUT``; None if it is absent or failing."""
+        if self.lookup is None or self.clock.now() < self._lookup_resumes_at:
+            return None
+        try:
+            return await asyncio.wait_for(ask(self.lookup), LOOKUP_TIMEOUT)
+        except Exception as exc:  # a slow or broken source must not break the reply
+            log.warning("Hugging Face lookup failed: %s", exc or type(exc).__name__)
+            self._lookup_resumes_at = self.clock.now() + LOOKUP_COOLDOWN
+            return None
 
     # subscription commands -------------------------------------------------------
     async def subscribe(self, cmd: Command) -> Reply:
@@ -296,6 +320,19 @@ class CommandRouter:
     async def _save_with_next_run(self, sub: Subscription) -> Subscription:
         sub = replace(sub, next_run_at=next_run(sub, self.clock.now()))
         return await self.storage.save_subscription(sub)
+
+
+def _remote_results(shown: str, papers: list[Paper]) -> Reply:
+    cards = tuple(paper_card(p, i) for i, p in enumerate(papers[:PAGE_SIZE], 1))
+    return Reply(
+        title=f"Results for “{shown}” from Hugging Face",
+        text="Nothing in the local library matched, so these come from Hugging Face's search.",
+        cards=cards,
+        buttons=tuple(
+            Button(str(c.rank), "paper", p.key, alias=str(c.rank))
+            for c, p in zip(cards, papers, strict=False)
+        ),
+    )
 
 
 def _admins_only(action: str) -> Reply:

@@ -16,23 +16,16 @@ import aiosqlite
 from bot.models import Paper, Subscription
 from bot.query import SearchQuery
 from bot.storage import Delivery, SearchPage, SearchSession
-from storage.fts import match_expression
+from storage.fts import search_sql
 
 log = logging.getLogger("paperbot.storage")
 
-# Title counts most, then Hugging Face's keywords, then authors, then the abstract.
-BM25_WEIGHTS = (10.0, 6.0, 3.0, 1.0)
 AUTHOR_SEP = "; "
 
 _PAPER_COLUMNS = (
     "paper_key, arxiv_id, title, summary, authors, keywords, published_at, featured_on,"
     " upvotes, ai_summary, github_repo, github_stars, project_page"
 )
-_SORT_SQL = {
-    "relevance": "bm25(papers_fts, {w}), p.upvotes DESC, p.published_at DESC",
-    "recent": "coalesce(p.published_at, p.featured_on) DESC, p.upvotes DESC",
-    "upvotes": "p.upvotes DESC, coalesce(p.published_at, p.featured_on) DESC",
-}
 _PENDING_STATES = ("pending", "sending")
 
 
@@ -249,17 +242,8 @@ class SqliteStorage:
 
     async def search(self, query: SearchQuery, offset: int, limit: int) -> SearchPage:
         """Full-text search; fetches one extra row to learn whether more exist."""
-        where = ["papers_fts MATCH ?"]
-        params: list[Any] = [match_expression(query)]
-        if query.since:
-            where.append("coalesce(p.published_at, p.featured_on) >= ?")
-            params.append(query.since.isoformat())
-        order = _SORT_SQL[query.sort].format(w=", ".join(map(str, BM25_WEIGHTS)))
-        sql = (
-            "SELECT p.* FROM papers_fts JOIN papers p ON p.id = papers_fts.rowid"
-            f" WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ? OFFSET ?"
-        )
-        rows = await self._all(sql, (*params, limit + 1, offset))
+        sql, params = search_sql(query, offset, limit + 1)
+        rows = await self._all(sql, params)
         return SearchPage(tuple(_paper(row) for row in rows[:limit]), len(rows) > limit)
 
     async def latest_featured_day(self, before: date) -> date | None:
@@ -428,9 +412,10 @@ class SqliteStorage:
             rows = await self._all(
                 "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?"
                 " WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending'"
-                " AND next_attempt_at <= ? AND channel LIKE ? ORDER BY next_attempt_at LIMIT ?)"
-                " RETURNING *",
-                (_now(), to_ts(now), platform + ":%", limit),
+                " AND next_attempt_at <= ? AND substr(channel, 1, ?) = ?"
+                " ORDER BY next_attempt_at LIMIT ?) RETURNING *",
+                # An exact prefix test: LIKE would fold case and read "_" as a wildcard.
+                (_now(), to_ts(now), len(platform) + 1, platform + ":", limit),
             )
             await self._db.commit()
         return sorted((_delivery(row) for row in rows), key=lambda d: d.due_at)

@@ -207,6 +207,11 @@ class FakeHuggingFace:
         for _ in range(times):
             self._failures[route].append(_Failure(kind, retry_after, reset, delay))
 
+    def clear_failures(self) -> None:
+        """Drop every queued failure: the server answers normally again."""
+        for queue in self._failures.values():
+            queue.clear()
+
     def count(self, path: str) -> int:
         """How many requests hit ``path``."""
         return sum(1 for r in self.requests if r.path == path)
