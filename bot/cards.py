@@ -19,16 +19,28 @@ def clean_text(text: str) -> str:
     """Collapse whitespace and drop control and format characters.
 
     Paper text comes from outside; control characters (NUL, escape codes,
-    bidi overrides) must never reach a terminal or a chat message.
+    bidi overrides) must never reach a terminal or a chat message. Control
+    characters (``Cc``: NUL, ESC, tabs, line breaks) count as spaces; format
+    and other invisible characters (soft hyphen, zero-width joiner, bidi
+    controls) are removed without a trace, so they never split a word in two.
     """
-    kept = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
-    return _SPACE_RE.sub(" ", kept).strip()
+    return _SPACE_RE.sub(" ", "".join(map(_visible, text))).strip()
+
+
+def _visible(ch: str) -> str:
+    """``ch`` itself, a space for a control character, nothing for other ``C*``."""
+    category = unicodedata.category(ch)
+    if category[0] != "C":
+        return ch
+    return " " if category == "Cc" else ""
 
 
 def shorten(text: str, limit: int) -> str:
     """Cut ``text`` at a word boundary so it fits ``limit`` characters with an ellipsis."""
     if len(text) <= limit:
         return text
+    if limit < 1:
+        return ""
     cut = text[: max(limit - 1, 0)]
     space = cut.rfind(" ")
     if space > limit * 0.6:
@@ -38,7 +50,7 @@ def shorten(text: str, limit: int) -> str:
 
 def format_authors(authors: tuple[str, ...], limit: int) -> str:
     """``A, B, C et al.`` with at most ``limit`` names."""
-    names = [clean_text(name) for name in authors if name.strip()]
+    names = [name for name in map(clean_text, authors) if name]
     if not names:
         return "unknown authors"
     if len(names) > limit:

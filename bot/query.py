@@ -19,6 +19,7 @@ from bot.errors import UserError
 
 MAX_QUERY_CHARS = 300
 MAX_TERMS = 12
+MIN_PREFIX_CHARS = 3
 SORTS = ("relevance", "recent", "upvotes")
 
 # A token is a quoted run, or a run of non-space characters; an optional
@@ -119,7 +120,14 @@ def parse_query(text: str) -> SearchQuery:
             phrases.append(term)
         else:
             words.append(term)
-            prefix_candidate = quoted is None and not key and ":" not in value
+            # A prefix under three characters would expand to a large part of
+            # the vocabulary, so such a word is never taken as unfinished.
+            prefix_candidate = (
+                quoted is None
+                and not key
+                and ":" not in value
+                and len(term.rsplit(" ", 1)[-1]) >= MIN_PREFIX_CHARS
+            )
     total = len(words) + len(phrases) + len(excluded) + len(authors)
     if total > MAX_TERMS:
         raise QueryError(f"That query has {total} terms; use at most {MAX_TERMS}.")

@@ -5,16 +5,21 @@ Each window of ``count`` sends per ``seconds`` is enforced by spacing sends
 a burst followed by a steady rate would overflow one. A send must fit every
 window that applies to it (global, per channel, per group); its slot is
 reserved in all of them at once, so a wait for one busy channel never holds
-back sends to the others.
+back sends to the others: a send that waits for its own channel books the
+shared windows at the time it will really go out, and earlier free slots of
+those windows stay available to other channels.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 
 from adapters.base import RateWindow
+
+_MAX_KEYS = 100_000
 
 
 class RateLimiter:
@@ -38,17 +43,34 @@ class RateLimiter:
         self._scale = scale
         self._clock = clock
         self._sleep = sleep
-        # key -> earliest time the next send under that key may start
-        self._tat: dict[str, float] = {}
+        # key -> booked send times, sorted; slots too old to matter are dropped
+        self._slots: dict[str, list[float]] = {}
+        # key -> the spacing last used for it (to forget its old slots)
+        self._gaps: dict[str, float] = {}
+        # key -> no send under that key before this time ('retry after')
+        self._blocked: dict[str, float] = {}
 
     def reserve(self, channel: str) -> float:
         """Book the earliest slot for ``channel``; return the seconds to wait for it."""
         now = self._clock()
-        windows = self._windows_for(channel)
-        start = max([now, *(self._tat.get(window.key, now) for window in windows)])
-        for window in windows:
-            self._tat[window.key] = start + self._interval(window)
-        if len(self._tat) > 100_000:
+        gaps = [(window.key, self._interval(window)) for window in self._windows_for(channel)]
+        start = max([now, *(self._blocked.get(key, now) for key, _ in gaps)])
+        # Move past every booked slot closer than its window's spacing; each
+        # move is strictly forward, so this ends.
+        moved = True
+        while moved:
+            moved = False
+            for key, gap in gaps:
+                later = self._clear_of(key, gap, start)
+                if later > start:
+                    start, moved = later, True
+        for key, gap in gaps:
+            slots = self._slots.setdefault(key, [])
+            insort(slots, start)
+            # Slots at or before now - gap can never clash with a send from now on.
+            del slots[: bisect_right(slots, now - gap)]
+            self._gaps[key] = gap
+        if len(self._slots) > _MAX_KEYS:
             self._forget(now)
         return start - now
 
@@ -63,11 +85,27 @@ class RateLimiter:
         until = self._clock() + seconds
         for window in self._windows_for(channel):
             if window.key != "global":
-                self._tat[window.key] = max(self._tat.get(window.key, 0.0), until)
+                self._blocked[window.key] = max(self._blocked.get(window.key, 0.0), until)
 
     def _interval(self, window: RateWindow) -> float:
         return window.seconds * self._scale / (window.count * self._margin)
 
+    def _clear_of(self, key: str, gap: float, at: float) -> float:
+        """``at``, or just after the latest slot of ``key`` closer than ``gap`` to it."""
+        slots = self._slots.get(key)
+        if not slots:
+            return at
+        index = bisect_left(slots, at + gap)
+        if index and slots[index - 1] > at - gap:
+            return max(at, slots[index - 1] + gap)
+        return at
+
     def _forget(self, now: float) -> None:
-        # Keys whose next slot is in the past carry no state worth keeping.
-        self._tat = {key: tat for key, tat in self._tat.items() if tat > now}
+        # Keys whose slots are all too old to clash carry no state worth keeping.
+        self._slots = {
+            key: slots
+            for key, slots in self._slots.items()
+            if slots and slots[-1] > now - self._gaps.get(key, 0.0)
+        }
+        self._gaps = {key: gap for key, gap in self._gaps.items() if key in self._slots}
+        self._blocked = {key: until for key, until in self._blocked.items() if until > now}

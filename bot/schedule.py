@@ -60,7 +60,7 @@ def period_of(sub: Subscription, run_at: datetime) -> str:
 
 
 def describe_days(sub: Subscription) -> str:
-    """Human wording of the posting days: 'every day', 'Mon–Fri', 'Mondays (weekly)'."""
+    """Human wording of the posting days: 'every day', 'Mon–Fri', 'weekly on Mondays'."""
     names = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
     if sub.cadence == "weekly":
         return f"weekly on {names[sub.weekly_day - 1]}days"

@@ -65,8 +65,25 @@ def parse_subscribe_args(args: str, default_time: time, default_tz: str) -> tupl
     return at, zone
 
 
+_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _day_number(word: str) -> int:
+    """ISO number of a day named by at least its first three letters (``tue``, ``tues``).
+
+    Raises ``ValueError`` for anything else, so "monkey" is not a Monday.
+    """
+    index = WEEKDAYS.index(word[:3])
+    if not _DAY_NAMES[index].startswith(word):
+        raise ValueError(word)
+    return index + 1
+
+
 def parse_days(text: str) -> frozenset[int]:
-    """``daily``, ``weekdays``, ``weekends``, ``mon-fri`` or ``mon,wed,fri``."""
+    """``daily``, ``weekdays``, ``weekends``, ``mon-fri`` or ``mon,wed,fri``.
+
+    Days are English names or their first three (or more) letters.
+    """
     word = text.strip().casefold()
     named = {
         "daily": range(1, 8),
@@ -82,7 +99,7 @@ def parse_days(text: str) -> frozenset[int]:
             continue
         ends = part.split("-")
         try:
-            indexes = [WEEKDAYS.index(end[:3]) + 1 for end in ends if end]
+            indexes = [_day_number(end) for end in ends if end]
         except ValueError:
             raise UserError(
                 f"{part!r} is not a day; use mon, tue, wed, thu, fri, sat, sun"

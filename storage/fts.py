@@ -1,9 +1,18 @@
-"""Translate a :class:`~bot.query.SearchQuery` into an SQLite FTS5 MATCH expression.
+"""Translate a :class:`~bot.query.SearchQuery` into SQLite FTS5 SQL.
 
 Every user term is emitted inside double quotes, so FTS5 operators typed by a
 user (``AND``, ``NEAR(``, ``*``, ``^``, ``:``) are only ever text. The query
 parser has already reduced terms to word characters and spaces, but quotes are
-still doubled here so this function is safe on its own.
+still doubled here so this module is safe on its own.
+
+Ranking. FTS5 (porter stemming) decides what matches. The order is a field
+score computed on the candidates: for each query word, 10 if the title has it,
+6 if Hugging Face's keywords do, 3 if the authors do, else 1 (the abstract),
+plus a bonus when the title holds all the words in order; upvotes, then
+recency, break ties. FTS5's own bm25() is not used: it computes each term's
+inverse document frequency by walking every match of that term in the index,
+which for a common word at a million papers costs far more than the 15 ms a
+search may take.
 """
 
 from __future__ import annotations
@@ -12,17 +21,17 @@ from typing import Any
 
 from bot.query import SearchQuery
 
-# Title counts most, then Hugging Face's keywords, then authors, then the abstract.
-BM25_WEIGHTS = (10.0, 6.0, 3.0, 1.0)
-
-# Scoring every match of a very common word at a million papers costs seconds,
-# so bm25 is computed over the most recent matches only (rowids grow with
-# ingest, so the highest rowids are the newest papers). Any query with fewer
-# matches than this is ranked exactly.
-SEARCH_WINDOW = 2000
+# Scoring looks at the most recent matches only (rowids grow with ingest, so
+# the highest rowids are the newest papers). A query with fewer matches than
+# this is ranked over all of them.
+SEARCH_WINDOW = 1000
+TITLE, KEYWORDS, AUTHORS, ABSTRACT = 10, 6, 3, 1
+TITLE_PHRASE_BONUS = 20
+_SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ed", "es", "s")
+_MIN_STEM = 4
 
 _ORDER = {
-    "relevance": "{title_first}hits.score, p.upvotes DESC, p.published_at DESC",
+    "relevance": "score DESC, p.upvotes DESC, p.published_at DESC",
     "recent": "coalesce(p.published_at, p.featured_on) DESC, p.upvotes DESC",
     "upvotes": "p.upvotes DESC, coalesce(p.published_at, p.featured_on) DESC",
 }
@@ -33,14 +42,40 @@ def _normalized(column: str) -> str:
     return f"replace(replace(replace(lower({column}), '-', ' '), '/', ' '), char(39), ' ')"
 
 
+def _words(column: str) -> str:
+    """SQL for ``column`` normalised, with a leading space and '(' as a space.
+
+    Field checks look for ' ' + stem, so a word only counts where it starts:
+    "code" is in "CodeT5" but not in "autoencoders".
+    """
+    return f"' ' || replace({_normalized(column)}, '(', ' ')"
+
+
+_TITLE = _words("p.title")
 # Phrases are matched by FTS5 on stemmed tokens; this re-checks the words as
 # typed so "masked autoencoder" does not also match "masking autoencoders".
 _TEXT = "p.title || ' ' || p.summary"
-_PHRASE_CHECK = f"instr({_normalized(_TEXT)}, ?) > 0"
-# A title holding the query's words as typed, in order, is the strongest
-# signal there is; bm25 alone undervalues it when a word is in every paper
-# (its inverse document frequency is then zero).
-_TITLE_FIRST = f"(instr({_normalized('p.title')}, ?) = 0), "
+_PHRASE_CHECK = f"instr({_normalized(_TEXT)}, :{{name}}) > 0"
+_FIELD_SCORE = (
+    f"max({TITLE} * (instr({_TITLE}, :{{name}}) > 0),"
+    f" {KEYWORDS} * (instr({_words('p.keywords')}, :{{name}}) > 0),"
+    f" {AUTHORS} * (instr({_words('p.authors')}, :{{name}}) > 0), {ABSTRACT})"
+)
+
+
+def word_stem(term: str) -> str:
+    """``term`` with a common English ending cut from its last word.
+
+    Only used to look for a query word inside a title or keyword list, where
+    "transformers" should also find "Transformer"; matching itself uses
+    FTS5's porter stemmer.
+    """
+    head, _, last = term.rpartition(" ")
+    for suffix in _SUFFIXES:
+        if last.endswith(suffix) and len(last) - len(suffix) >= _MIN_STEM:
+            last = last[: -len(suffix)]
+            break
+    return f"{head} {last}" if head else last
 
 
 def quote(term: str) -> str:
@@ -65,27 +100,37 @@ def match_expression(query: SearchQuery) -> str:
 
 def search_sql(
     query: SearchQuery, offset: int, limit: int, window: int = SEARCH_WINDOW
-) -> tuple[str, list[Any]]:
-    """The SQL statement and parameters that run ``query`` against ``papers_fts``."""
-    weights = ", ".join(map(str, BM25_WEIGHTS))
+) -> tuple[str, dict[str, Any]]:
+    """The SQL statement and named parameters that run ``query``."""
+    params: dict[str, Any] = {
+        "match": match_expression(query),
+        "window": window,
+        "limit": limit,
+        "offset": offset,
+    }
     where: list[str] = []
-    params: list[Any] = [match_expression(query), window]
     if query.since:
-        where.append("coalesce(p.published_at, p.featured_on) >= ?")
-        params.append(query.since.isoformat())
-    for phrase in query.phrases:
-        where.append(_PHRASE_CHECK)
-        params.append(phrase)
-    title_first = ""
-    if query.sort == "relevance" and query.words:
-        title_first = _TITLE_FIRST
-        params.append(" ".join(query.words))
+        where.append("coalesce(p.published_at, p.featured_on) >= :since")
+        params["since"] = query.since.isoformat()
+    for index, phrase in enumerate(query.phrases):
+        # SQLite's lower() folds ASCII only: "Über" stays "Über" and could never
+        # contain "über", so a phrase with other letters relies on FTS5 alone.
+        if phrase.isascii():
+            where.append(_PHRASE_CHECK.format(name=f"phrase{index}"))
+            params[f"phrase{index}"] = phrase
+    scores = []
+    for index, term in enumerate((*query.words, *query.phrases)):
+        scores.append(_FIELD_SCORE.format(name=f"term{index}"))
+        params[f"term{index}"] = " " + word_stem(term)
+    if len(scores) > 1:
+        scores.append(f"{TITLE_PHRASE_BONUS} * (instr({_TITLE}, :all_terms) > 0)")
+        params["all_terms"] = " " + word_stem(" ".join((*query.words, *query.phrases)))
+    score = " + ".join(scores) or "0"
     sql = (
-        f"WITH hits AS (SELECT rowid AS id, bm25(papers_fts, {weights}) AS score"
-        " FROM papers_fts WHERE papers_fts MATCH ? ORDER BY rowid DESC LIMIT ?)"
-        " SELECT p.* FROM hits JOIN papers p ON p.id = hits.id"
+        "WITH hits AS (SELECT rowid AS id FROM papers_fts WHERE papers_fts MATCH :match"
+        " ORDER BY rowid DESC LIMIT :window)"
+        f" SELECT p.*, {score} AS score FROM hits JOIN papers p ON p.id = hits.id"
         + (" WHERE " + " AND ".join(where) if where else "")
-        + f" ORDER BY {_ORDER[query.sort].format(title_first=title_first)} LIMIT ? OFFSET ?"
+        + f" ORDER BY {_ORDER[query.sort]} LIMIT :limit OFFSET :offset"
     )
-    params.extend([limit, offset])
     return sql, params

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, time
 from importlib import resources
 from pathlib import Path
@@ -16,7 +17,7 @@ import aiosqlite
 from bot.models import Paper, Subscription
 from bot.query import SearchQuery
 from bot.storage import Delivery, SearchPage, SearchSession
-from storage.fts import search_sql
+from storage.fts import quote, search_sql
 
 log = logging.getLogger("paperbot.storage")
 
@@ -207,12 +208,15 @@ class SqliteStorage:
         return int(row[0]) if row and row[0] is not None else 0
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        async with self._db.execute(sql, params) as cur:
-            return await cur.fetchone()
+        rows = await self._all(sql, params)
+        return rows[0] if rows else None
 
-    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._db.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+    async def _all(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> list[aiosqlite.Row]:
+        # One hop to the database thread (execute + fetch + close together):
+        # each hop costs tens of microseconds on the search hot path.
+        return list(await self._db.execute_fetchall(sql, params))
 
     async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
         async with self._lock:
@@ -241,10 +245,23 @@ class SqliteStorage:
         return int(row[0]) if row else 0
 
     async def search(self, query: SearchQuery, offset: int, limit: int) -> SearchPage:
-        """Full-text search; fetches one extra row to learn whether more exist."""
+        """Full-text search; fetches one extra row to learn whether more exist.
+
+        The last word is expanded as a prefix only when it matches nothing as
+        a whole word: a finished word stays precise (and fast), an unfinished
+        one still finds papers.
+        """
+        if query.prefix_last and await self._matches_anything(quote(query.words[-1])):
+            query = replace(query, prefix_last=False)
         sql, params = search_sql(query, offset, limit + 1)
         rows = await self._all(sql, params)
         return SearchPage(tuple(_paper(row) for row in rows[:limit]), len(rows) > limit)
+
+    async def _matches_anything(self, expression: str) -> bool:
+        row = await self._one(
+            "SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? LIMIT 1", (expression,)
+        )
+        return row is not None
 
     async def latest_featured_day(self, before: date) -> date | None:
         """Most recent featured day before ``before``."""
@@ -512,6 +529,69 @@ class SqliteStorage:
         return await self._write(
             "DELETE FROM search_sessions WHERE created_at < ?", (to_ts(older_than),)
         )
+
+    # operations: export/import and health -------------------------------------
+    async def save_subscriptions(self, subs: Sequence[Subscription]) -> None:
+        """Create or replace each subscription by channel, all in one transaction."""
+        now = _now()
+        rows = [
+            (
+                sub.channel,
+                sub.post_time.strftime("%H:%M"),
+                sub.timezone,
+                "".join(str(day) for day in sorted(sub.weekdays)),
+                sub.top_n,
+                sub.min_upvotes,
+                json.dumps(list(sub.include)),
+                json.dumps(list(sub.exclude)),
+                sub.cadence,
+                sub.weekly_day,
+                int(sub.paused),
+                sub.paused_reason,
+                to_ts(sub.next_run_at) if sub.next_run_at else None,
+                sub.created_by,
+                now,
+                now,
+            )
+            for sub in subs
+        ]
+        # The row id is kept on conflict because the outbox refers to it.
+        async with self._lock:
+            try:
+                await self._db.executemany(
+                    """
+                    INSERT INTO subscriptions (channel, post_time, timezone, weekdays, top_n,
+                        min_upvotes, include_kw, exclude_kw, cadence, weekly_day, paused,
+                        paused_reason, next_run_at, created_by, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (channel) DO UPDATE SET
+                        post_time = excluded.post_time, timezone = excluded.timezone,
+                        weekdays = excluded.weekdays, top_n = excluded.top_n,
+                        min_upvotes = excluded.min_upvotes, include_kw = excluded.include_kw,
+                        exclude_kw = excluded.exclude_kw, cadence = excluded.cadence,
+                        weekly_day = excluded.weekly_day, paused = excluded.paused,
+                        paused_reason = excluded.paused_reason,
+                        next_run_at = excluded.next_run_at, updated_at = excluded.updated_at
+                    """,
+                    rows,
+                )
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+
+    async def is_writable(self) -> bool:
+        """Whether a write reaches the database file now (not read-only, not failing)."""
+        async with self._lock:
+            try:
+                # Rewriting the unused user_version header field is a real, harmless
+                # write: it fails on a read-only file, full disk or broken connection.
+                row = await self._one("PRAGMA user_version")
+                await self._db.execute(f"PRAGMA user_version = {int(row[0]) if row else 0}")
+            except (aiosqlite.Error, ValueError) as exc:  # ValueError: connection closed
+                log.warning("database is not writable: %s", exc)
+                return False
+        return True
 
 
 def available_migrations() -> list[tuple[int, str]]:

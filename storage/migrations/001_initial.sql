@@ -17,14 +17,11 @@ CREATE TABLE papers (
     updated_at   TEXT NOT NULL
 );
 CREATE INDEX papers_featured ON papers (featured_on, upvotes DESC);
-CREATE INDEX papers_published ON papers (published_at);
-CREATE INDEX papers_upvotes ON papers (upvotes);
 
 CREATE VIRTUAL TABLE papers_fts USING fts5 (
     title, keywords, authors, summary,
     content = 'papers', content_rowid = 'id',
-    tokenize = 'porter unicode61 remove_diacritics 2',
-    prefix = '2 3'
+    tokenize = 'porter unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER papers_fts_insert AFTER INSERT ON papers BEGIN
     INSERT INTO papers_fts (rowid, title, keywords, authors, summary)

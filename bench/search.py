@@ -1,0 +1,283 @@
+"""Search speed at scale: build a synthetic corpus, time the bot's search against raw FTS5.
+
+    python bench/search.py [--papers 1000000] [--queries 1200] [--db PATH]
+
+Prints one JSON line: papers, build seconds, insert rate, p50/p95/p99 ms for the
+bot's search API (query parsing + storage.search through aiosqlite, returning
+Paper objects) and for the same SQL run directly on sqlite3, their p99 ratio,
+database size and peak RSS. Words come from the seed abstracts with their real
+frequencies, so the vocabulary and term statistics resemble real papers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import re
+import resource
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.models import Paper  # noqa: E402
+from bot.query import SearchQuery, parse_query  # noqa: E402
+from bot.sources.seeds import load_seed_papers  # noqa: E402
+from storage.fts import quote, search_sql  # noqa: E402
+from storage.sqlite import SqliteStorage  # noqa: E402
+
+BATCH = 20_000
+EXACT_SQL = "SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? LIMIT 1"
+STOPWORDS = set(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "which",
+        "with",
+        "our",
+        "these",
+        "their",
+        "can",
+        "not",
+        "than",
+        "such",
+        "also",
+        "while",
+        "both",
+        "more",
+        "into",
+        "between",
+        "over",
+        "under",
+        "all",
+        "each",
+        "other",
+        "only",
+        "most",
+        "how",
+        "when",
+        "where",
+        "what",
+        "there",
+        "been",
+    ]
+)
+
+
+class Vocabulary:
+    """Word and author distributions taken from the seed corpus."""
+
+    def __init__(self, seeds: list[Paper]) -> None:
+        words = Counter(
+            w for p in seeds for w in re.findall(r"[A-Za-z][A-Za-z0-9-]+", p.summary.lower())
+        )
+        self.words = list(words)
+        self.cumulative = list(_cumulative(words[w] for w in self.words))
+        title_words = Counter(
+            w for p in seeds for w in re.findall(r"[A-Za-z][A-Za-z0-9-]+", p.title)
+        )
+        self.title_words = list(title_words)
+        self.title_cumulative = list(_cumulative(title_words[w] for w in self.title_words))
+        names = [a.split() for p in seeds for a in p.authors if len(a.split()) >= 2]
+        self.first = sorted({n[0] for n in names})
+        self.last = sorted({n[-1] for n in names})
+        content = [w for w in self.words if w not in STOPWORDS and len(w) > 3]
+        # Users search for content words; popular ones more often, but not
+        # in proportion (sqrt damping), so rare words are searched too.
+        self.query_words = content
+        self.query_cumulative = list(_cumulative(words[w] ** 0.5 for w in content))
+
+
+def _cumulative(values: Iterator[float] | object) -> Iterator[float]:
+    total = 0.0
+    for value in values:  # type: ignore[attr-defined]
+        total += value
+        yield total
+
+
+def synthetic_papers(vocab: Vocabulary, count: int, rng: random.Random) -> Iterator[Paper]:
+    """``count`` papers in publication order, with realistic lengths and skewed upvotes."""
+    start = date(2019, 1, 1)
+    span = (date(2026, 11, 1) - start).days
+    for n in range(count):
+        day = start + timedelta(days=span * n // count)
+        title = " ".join(
+            rng.choices(vocab.title_words, cum_weights=vocab.title_cumulative, k=rng.randint(6, 14))
+        )
+        abstract = " ".join(
+            rng.choices(vocab.words, cum_weights=vocab.cumulative, k=rng.randint(120, 260))
+        )
+        keywords = tuple(
+            " ".join(rng.choices(vocab.words, cum_weights=vocab.cumulative, k=2))
+            for _ in range(rng.randint(0, 6))
+        )
+        authors = tuple(
+            f"{rng.choice(vocab.first)} {rng.choice(vocab.last)}" for _ in range(rng.randint(1, 8))
+        )
+        yield Paper(
+            title=title.capitalize(),
+            arxiv_id=f"{day:%y%m}.{n % 100000:05d}" if n < 10**9 else None,
+            summary=abstract.capitalize() + ".",
+            authors=authors,
+            published_at=day,
+            featured_on=day,
+            upvotes=min(int(rng.paretovariate(1.3)) - 1, 5000),
+            ai_keywords=keywords,
+        )
+
+
+def mixed_queries(vocab: Vocabulary, count: int, rng: random.Random) -> list[tuple[str, int]]:
+    """(query text, page) pairs covering every kind of query users type."""
+
+    def word() -> str:
+        return rng.choices(vocab.query_words, cum_weights=vocab.query_cumulative)[0]
+
+    kinds = [
+        lambda: (word(), 1),
+        lambda: (f"{word()} {word()}", 1),
+        lambda: (f'"{word()} {word()}"', 1),
+        lambda: (f"author:{rng.choice(vocab.last)}", 1),
+        lambda: (f"{word()} -{word()}", 1),
+        lambda: (f"{word()} sort:upvotes", 1),
+        lambda: (f"{word()} {word()}", 3),
+    ]
+    return [kinds[i % len(kinds)]() for i in range(count)]
+
+
+async def build(
+    db: Path, papers: int, vocab: Vocabulary, rng: random.Random
+) -> tuple[float, float]:
+    """Insert the corpus through the bot's storage API; (wall seconds, insert seconds)."""
+    store = await SqliteStorage.open(db)
+    started = time.perf_counter()
+    inserting = 0.0
+    batch: list[Paper] = []
+    for paper in synthetic_papers(vocab, papers, rng):
+        batch.append(paper)
+        if len(batch) == BATCH:
+            t0 = time.perf_counter()
+            await store.upsert_papers(batch)
+            inserting += time.perf_counter() - t0
+            batch = []
+    if batch:
+        t0 = time.perf_counter()
+        await store.upsert_papers(batch)
+        inserting += time.perf_counter() - t0
+    await store.close()
+    return time.perf_counter() - started, inserting
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50/p95/p99 in milliseconds."""
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return {"p50": cuts[49] * 1000, "p95": cuts[94] * 1000, "p99": cuts[98] * 1000}
+
+
+async def time_bot(db: Path, queries: list[tuple[str, int]]) -> list[float]:
+    """Latency of parse_query + storage.search (what the /search command runs)."""
+    store = await SqliteStorage.open(db)
+    for text, page in queries[:50]:  # warm the page cache like a running bot
+        await store.search(parse_query(text), (page - 1) * 5, 5)
+    samples = []
+    for text, page in queries:
+        t0 = time.perf_counter()
+        await store.search(parse_query(text), (page - 1) * 5, 5)
+        samples.append(time.perf_counter() - t0)
+    await store.close()
+    return samples
+
+
+def time_raw(db: Path, queries: list[tuple[str, int]]) -> list[float]:
+    """Latency of the same FTS5 statements on a plain sqlite3 connection."""
+    conn = sqlite3.connect(db)
+    parsed = [(parse_query(text), page) for text, page in queries]
+
+    def run(query: SearchQuery, page: int) -> None:
+        # The same statements the storage runs, prefix check included.
+        if query.prefix_last and conn.execute(EXACT_SQL, (quote(query.words[-1]),)).fetchone():
+            query = replace(query, prefix_last=False)
+        sql, params = search_sql(query, (page - 1) * 5, 6)
+        conn.execute(sql, params).fetchall()
+
+    for query, page in parsed[:50]:
+        run(query, page)
+    samples = []
+    for query, page in parsed:
+        t0 = time.perf_counter()
+        run(query, page)
+        samples.append(time.perf_counter() - t0)
+    conn.close()
+    return samples
+
+
+def main() -> None:
+    """Run the benchmark and print one JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--papers", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=1_200)
+    parser.add_argument("--db", type=Path, help="reuse or keep the database at this path")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    vocab = Vocabulary(load_seed_papers())
+    folder = tempfile.TemporaryDirectory(prefix="paperbot-bench-")
+    db = args.db or Path(folder.name) / "bench.db"
+    build_seconds = insert_seconds = 0.0
+    if not db.exists():
+        build_seconds, insert_seconds = asyncio.run(build(db, args.papers, vocab, rng))
+    queries = mixed_queries(vocab, args.queries, rng)
+    bot = percentiles(asyncio.run(time_bot(db, queries)))
+    raw = percentiles(time_raw(db, queries))
+    size = sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
+    result = {
+        "papers": args.papers,
+        "queries": len(queries),
+        "build_seconds": round(build_seconds, 1),
+        "insert_rate_per_s": round(args.papers / insert_seconds) if insert_seconds else None,
+        "bot_ms": {k: round(v, 2) for k, v in bot.items()},
+        "raw_fts5_ms": {k: round(v, 2) for k, v in raw.items()},
+        "p99_ratio_bot_to_raw": round(bot["p99"] / raw["p99"], 2),
+        "db_mb": round(size / 2**20),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+    print(json.dumps(result))
+    folder.cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,382 @@
+"""The search syntax (bot/query.py) and its FTS5 translation (storage/fts.py)."""
+
+from __future__ import annotations
+
+import random
+import re
+import sqlite3
+from datetime import date
+
+import pytest
+
+from bot.errors import UserError
+from bot.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError, SearchQuery, parse_query
+from storage.fts import match_expression, quote
+
+# The FTS5 table definition of storage/migrations/001_initial.sql, minus the
+# external content, so MATCH strings are checked against the same tokenizer.
+FTS_DDL = (
+    "CREATE VIRTUAL TABLE papers_fts USING fts5 (title, keywords, authors, summary,"
+    " tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3')"
+)
+
+HOSTILE = [
+    '"',
+    '""',
+    '"""',
+    '"a" "',
+    "*",
+    "a*",
+    "*a",
+    "NEAR(",
+    "NEAR(a b, 3)",
+    "a NEAR b",
+    "AND",
+    "a AND",
+    "AND a",
+    "OR NOT AND",
+    "a OR b",
+    "NOT a",
+    "(",
+    ")",
+    "(a",
+    "a)",
+    "((a))",
+    ":",
+    "a:",
+    ":a",
+    "title:x",
+    "authors:x",
+    "a:b:c",
+    "^",
+    "^a",
+    "a^",
+    "{title}: x",
+    "- a",
+    "--a",
+    "-",
+    'a -"',
+    '-"a b',
+    "\x00",
+    "a\x00b",
+    "a\x1b[31mred",
+    "tab\there",
+    "new\nline",
+    "\u202eevil",
+    "zero\u200bwidth",
+    "😀 emoji",
+    "日本語 検索",
+    "café résumé",
+    "cafe\u0301",
+    "_",
+    "a _",
+    "snake_case",
+    "'single'",
+    "`tick`",
+    "a+b",
+    "c++",
+    "x%y",
+    "a;b",
+    "1.5",
+    "\\",
+    'a\\"b',
+    "author:",
+    'author:"',
+    'author:"a',
+    "author:*",
+    "since:",
+    "sort:",
+]
+
+
+@pytest.fixture(scope="module")
+def fts() -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:")
+    db.execute(FTS_DDL)
+    db.execute(
+        "INSERT INTO papers_fts VALUES (?, ?, ?, ?)",
+        ("Diffusion transformers", "generation", "Ada Lovelace", "An abstract about c++ and AND."),
+    )
+    return db
+
+
+def test_words_all_kept_in_order_lowercased() -> None:
+    query = parse_query("Diffusion  Transformers")
+    assert query.words == ("diffusion", "transformers")
+    assert query.phrases == () and query.excluded == () and query.authors == ()
+    assert query.sort == "relevance" and query.since is None
+
+
+def test_quoted_phrase() -> None:
+    query = parse_query('"large language model" agents')
+    assert query.phrases == ("large language model",)
+    assert query.words == ("agents",)
+
+
+def test_quoted_single_word_is_a_word() -> None:
+    assert parse_query('"diffusion"').words == ("diffusion",)
+
+
+def test_unclosed_quote_runs_to_the_end() -> None:
+    query = parse_query('agents "large language')
+    assert query.words == ("agents",)
+    assert query.phrases == ("large language",)
+
+
+def test_exclusions() -> None:
+    query = parse_query('diffusion -video -"text to speech"')
+    assert query.words == ("diffusion",)
+    assert query.excluded == ("video", "text to speech")
+
+
+def test_author_plain_and_quoted() -> None:
+    query = parse_query('agents author:Liu author:"Shiwei Liu"')
+    assert query.authors == ("liu", "shiwei liu")
+    assert query.words == ("agents",)
+
+
+def test_author_key_is_case_insensitive() -> None:
+    assert parse_query("x AUTHOR:Liu").authors == ("liu",)
+
+
+def test_negated_author_excludes_instead_of_requiring() -> None:
+    query = parse_query("agents -author:Liu")
+    assert query.authors == ()
+    assert query.excluded == ("liu",)
+
+
+def test_author_only_query_is_positive() -> None:
+    query = parse_query("author:Liu")
+    assert query.has_positive
+    assert query.words == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("since:2025-01-31", date(2025, 1, 31)), ('since:"2024-02-29"', date(2024, 2, 29))],
+)
+def test_since_valid(text: str, expected: date) -> None:
+    assert parse_query(f"agents {text}").since == expected
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2025-13-01", "2025-02-30", "31.01.2025"])
+def test_since_invalid(value: str) -> None:
+    with pytest.raises(QueryError, match=r"since:.*is not a date like since:2025-01-31"):
+        parse_query(f"agents since:{value}")
+
+
+@pytest.mark.parametrize("sort", ["relevance", "recent", "upvotes", "RECENT"])
+def test_sort_valid(sort: str) -> None:
+    assert parse_query(f"agents sort:{sort}").sort == sort.casefold()
+
+
+def test_sort_invalid() -> None:
+    with pytest.raises(QueryError, match="sort:newest is unknown"):
+        parse_query("agents sort:newest")
+
+
+def test_unknown_key_value_is_text() -> None:
+    query = parse_query("title:diffusion x")
+    assert query.words == ("title diffusion", "x")
+    assert "title" in match_expression(query)
+    # Never a column filter: the whole term is one quoted string.
+    assert '"title diffusion"' in match_expression(query)
+
+
+def test_query_error_is_a_user_error() -> None:
+    assert issubclass(QueryError, UserError)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\t\n"])
+def test_empty_query(text: str) -> None:
+    with pytest.raises(QueryError, match="Tell me what to search for"):
+        parse_query(text)
+
+
+def test_too_long_query_has_a_clear_message() -> None:
+    with pytest.raises(QueryError) as info:
+        parse_query("a" * 10_000)
+    message = str(info.value)
+    assert "10,000 characters" in message
+    assert f"under {MAX_QUERY_CHARS}" in message
+
+
+def test_longest_allowed_query_parses() -> None:
+    assert parse_query("a" * MAX_QUERY_CHARS).words == ("a" * MAX_QUERY_CHARS,)
+
+
+def test_too_many_terms() -> None:
+    parse_query(" ".join(f"w{i}" for i in range(MAX_TERMS)))
+    with pytest.raises(QueryError, match=f"{MAX_TERMS + 1} terms; use at most {MAX_TERMS}"):
+        parse_query(" ".join(f"w{i}" for i in range(MAX_TERMS + 1)))
+
+
+def test_terms_limit_counts_every_kind() -> None:
+    parts = ["w", '"p q"', "-x", "author:y"] * 3 + ["one"]
+    with pytest.raises(QueryError, match="terms"):
+        parse_query(" ".join(parts))
+
+
+@pytest.mark.parametrize("text", ["-video", '-video -"text to speech"', "-a -b sort:recent"])
+def test_only_exclusions_raise(text: str) -> None:
+    with pytest.raises(QueryError, match="at least one word"):
+        parse_query(text)
+
+
+@pytest.mark.parametrize("text", ["***", "(((", '"', "- -", "^^ :: ()"])
+def test_only_punctuation_raises_query_error(text: str) -> None:
+    with pytest.raises(QueryError):
+        parse_query(text)
+
+
+# prefix_last -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "prefix"),
+    [
+        ("diffusion transf", True),
+        ("transf", True),
+        ("diffusion transf ", True),  # trailing space is stripped before parsing
+        ('diffusion "transformer"', False),
+        ('"large language"', False),
+        ("diffusion -video", False),
+        ("diffusion sort:recent", False),
+        ("diffusion author:liu", False),
+        ("diffusion title:x", False),
+        ('c "b c', False),  # the last typed word is inside an (unclosed) quote
+        ('"diffusion', False),
+    ],
+)
+def test_prefix_last_rules(text: str, prefix: bool) -> None:
+    assert parse_query(text).prefix_last is prefix
+
+
+def test_prefix_star_only_on_last_word() -> None:
+    expression = match_expression(parse_query("diffusion transf"))
+    assert expression == '("diffusion" AND "transf"*)'
+
+
+def test_match_expression_shape() -> None:
+    query = parse_query('agents "large language" author:"Shiwei Liu" -video -"text to speech"')
+    assert match_expression(query) == (
+        '("agents" AND "large language" AND authors : "shiwei liu")'
+        ' NOT "video" NOT "text to speech"'
+    )
+
+
+def test_quote_doubles_embedded_quotes() -> None:
+    assert quote('a"b') == '"a""b"'
+    # match_expression is safe even on a SearchQuery built by hand.
+    expression = match_expression(SearchQuery(words=('x" OR "y',), excluded=('"',)))
+    assert expression == '("x"" OR ""y") NOT """"'
+
+
+# property-style checks over hostile input ------------------------------------
+_LITERAL = re.compile(r'"(?:[^"]|"")*"')
+_OPERATORS = {"(", ")", "AND", "NOT", "*", "authors", ":"}
+
+
+def _outside_literals(expression: str) -> list[str]:
+    """The tokens of ``expression`` outside every FTS5 string literal."""
+    return _LITERAL.sub(" ", expression).replace("(", " ( ").replace(")", " ) ").split()
+
+
+def _hostile_strings() -> list[str]:
+    rng = random.Random(20260329)
+    alphabet = list('abcXYZ "*():^-_+NEAR AND OR NOT author: since: sort: \x00\x1b\u202e\t\né')
+    generated = ["".join(rng.choices(alphabet, k=rng.randint(1, 40))) for _ in range(400)]
+    return HOSTILE + generated
+
+
+def _parsed(text: str) -> SearchQuery | None:
+    try:
+        return parse_query(text)
+    except QueryError:
+        return None
+
+
+def test_every_user_term_is_quoted_in_match() -> None:
+    checked = 0
+    for text in _hostile_strings():
+        query = _parsed(text)
+        if query is None:
+            continue
+        checked += 1
+        expression = match_expression(query)
+        leftovers = set(_outside_literals(expression))
+        assert leftovers <= _OPERATORS, (text, expression)
+        literals = {lit[1:-1].replace('""', '"') for lit in _LITERAL.findall(expression)}
+        terms = {*query.words, *query.phrases, *query.excluded, *query.authors}
+        assert literals == terms, (text, expression)
+    assert checked > 100
+
+
+def test_normalised_terms_hold_only_word_characters() -> None:
+    for text in _hostile_strings():
+        query = _parsed(text)
+        if query is None:
+            continue
+        for term in (*query.words, *query.phrases, *query.excluded, *query.authors):
+            assert term and term == term.strip(), (text, term)
+            assert re.fullmatch(r"[^\W_]+( [^\W_]+)*", term), (text, term)
+
+
+def test_hostile_match_never_raises_in_sqlite(fts: sqlite3.Connection) -> None:
+    for text in _hostile_strings():
+        query = _parsed(text)
+        if query is None:
+            continue
+        expression = match_expression(query)
+        fts.execute(
+            "SELECT rowid, bm25(papers_fts, 10.0, 6.0, 3.0, 1.0) FROM papers_fts"
+            " WHERE papers_fts MATCH ?",
+            (expression,),
+        ).fetchall()
+
+
+@pytest.mark.parametrize(
+    ("text", "hits"),
+    [
+        ("diffusion", 1),
+        ("transformer", 1),  # porter stemming
+        ("diff", 1),  # prefix on the last word
+        ("AND", 1),  # an operator word is only text
+        ("c++", 1),
+        ("NEAR(diffusion", 0),
+        ("diffusion -generation", 0),
+        ("author:lovelace diffusion", 1),
+        ("author:diffusion", 0),  # column filter: title words are not authors
+        ("diffusion _", 1),  # a lone underscore is no term, not an empty phrase
+        ("cafe\u0301", 0),
+    ],
+)
+def test_match_results_on_a_tiny_table(fts: sqlite3.Connection, text: str, hits: int) -> None:
+    expression = match_expression(parse_query(text))
+    rows = fts.execute("SELECT rowid FROM papers_fts WHERE papers_fts MATCH ?", (expression,))
+    assert len(rows.fetchall()) == hits
+
+
+def test_decomposed_accents_match_composed_text() -> None:
+    # "café" typed with a combining accent must be one word, not "caf" + "e".
+    assert parse_query("cafe\u0301 re\u0301sume\u0301").words == ("café", "résumé")
+
+
+def test_underscore_splits_like_the_tokenizer() -> None:
+    assert parse_query("snake_case x").words == ("snake case", "x")
+    with pytest.raises(QueryError):
+        parse_query("_ __")
+
+
+def test_case_is_lowered_not_casefolded(fts: sqlite3.Connection) -> None:
+    # casefold() would give "strasse", which the tokenizer never produces for "Straße".
+    assert parse_query("Straße").words == ("straße",)
+    fts.execute("INSERT INTO papers_fts VALUES ('Die Straße', '', '', '')")
+    try:
+        expression = match_expression(parse_query("STRASSE Straße"))
+        assert expression == '("strasse" AND "straße"*)'
+        hits = fts.execute(
+            "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?",
+            (match_expression(parse_query("Straße")),),
+        ).fetchone()[0]
+        assert hits == 1
+    finally:
+        fts.execute("DELETE FROM papers_fts WHERE title = 'Die Straße'")

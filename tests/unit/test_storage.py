@@ -1,0 +1,752 @@
+"""One suite for the storage port (bot/storage.py), run against every backend.
+
+To add a backend (PostgreSQL), write an ``_open_<name>`` factory, register it in
+``BACKENDS`` and add its name to the ``backend`` fixture's params. Tests that
+look at one engine's internals (SQLite's WAL, its migration table) say so with
+``sqlite_only``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.models import Paper, Subscription
+from bot.query import QueryError, parse_query
+from bot.storage import SearchSession, Storage
+from storage.sqlite import SqliteStorage, available_migrations
+
+T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """How to open (and reopen) one storage implementation in a test's directory."""
+
+    name: str
+    open: Callable[[Path], Awaitable[Storage]]
+
+
+async def _open_sqlite(folder: Path) -> Storage:
+    return await SqliteStorage.open(folder / "paperbot.db")
+
+
+BACKENDS = {"sqlite": Backend("sqlite", _open_sqlite)}
+
+
+@pytest.fixture(params=["sqlite"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return BACKENDS[request.param]
+
+
+@pytest.fixture
+async def store(backend: Backend, tmp_path: Path) -> AsyncIterator[Storage]:
+    opened = await backend.open(tmp_path)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def sqlite_only(backend: Backend) -> None:
+    if backend.name != "sqlite":
+        pytest.skip("SQLite internals")
+
+
+def paper(
+    arxiv_id: str | None,
+    title: str,
+    *,
+    summary: str = "",
+    authors: tuple[str, ...] = ("Ada Lovelace",),
+    day: date | None = date(2026, 3, 9),
+    upvotes: int = 0,
+    **extra: object,
+) -> Paper:
+    return Paper(
+        title=title,
+        arxiv_id=arxiv_id,
+        summary=summary,
+        authors=authors,
+        published_at=day,
+        featured_on=day,
+        upvotes=upvotes,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+async def titles(store: Storage, text: str, limit: int = 50) -> list[str]:
+    page = await store.search(parse_query(text), 0, limit)
+    return [p.title for p in page.papers]
+
+
+# migrations and connection ---------------------------------------------------
+async def test_migrations_applied_once_and_idempotent_on_reopen(
+    backend: Backend, tmp_path: Path
+) -> None:
+    sqlite_only(backend)
+    versions = [version for version, _ in available_migrations()]
+    assert versions and versions == sorted(set(versions))
+    first = await SqliteStorage.open(tmp_path / "paperbot.db")
+    assert await first.schema_version() == versions[-1]
+    await first.upsert_papers([paper("2603.00001", "Kept across restarts")])
+    await first.close()
+
+    db = sqlite3.connect(tmp_path / "paperbot.db")
+    before = db.execute("SELECT version, applied_at FROM schema_migrations").fetchall()
+    db.close()
+    assert [row[0] for row in before] == versions
+
+    again = await SqliteStorage.open(tmp_path / "paperbot.db")
+    try:
+        assert await again.schema_version() == versions[-1]
+        assert await again.count_papers() == 1
+    finally:
+        await again.close()
+    db = sqlite3.connect(tmp_path / "paperbot.db")
+    after = db.execute("SELECT version, applied_at FROM schema_migrations").fetchall()
+    db.close()
+    assert after == before
+
+
+async def test_wal_mode(backend: Backend, store: Storage, tmp_path: Path) -> None:
+    sqlite_only(backend)
+    db = sqlite3.connect(tmp_path / "paperbot.db")
+    try:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        db.close()
+
+
+async def test_data_survives_reopen(backend: Backend, tmp_path: Path) -> None:
+    first = await backend.open(tmp_path)
+    await first.upsert_papers([paper("2603.00001", "Persistent")])
+    await first.save_subscription(Subscription(channel="telegram:1"))
+    await first.close()
+    second = await backend.open(tmp_path)
+    try:
+        assert (await second.get_paper("2603.00001")) is not None
+        assert (await second.get_subscription("telegram:1")) is not None
+    finally:
+        await second.close()
+
+
+# papers ----------------------------------------------------------------------
+FULL = Paper(
+    title="Diffusion Transformers at Scale",
+    arxiv_id="2603.01234",
+    summary="We scale diffusion transformers.",
+    authors=("Ada Lovelace", "Alan Turing"),
+    published_at=date(2026, 3, 5),
+    featured_on=date(2026, 3, 9),
+    upvotes=42,
+    ai_summary="Bigger DiTs are better.",
+    ai_keywords=("diffusion", "scaling"),
+    github_repo="https://github.com/example/dit",
+    github_stars=1200,
+    project_page="https://example.org/dit",
+)
+
+
+async def test_upsert_insert_and_get_round_trip(store: Storage) -> None:
+    assert await store.upsert_papers([FULL]) == 1
+    assert await store.get_paper("2603.01234") == FULL
+    assert await store.get_paper("2603.99999") is None
+    assert await store.count_papers() == 1
+
+
+async def test_upsert_update_never_erases_with_empty_fields(store: Storage) -> None:
+    await store.upsert_papers([FULL])
+    sparse = Paper(title="Diffusion Transformers at Scale (v2)", arxiv_id="2603.01234", upvotes=50)
+    assert await store.upsert_papers([sparse]) == 1
+    stored = await store.get_paper("2603.01234")
+    assert stored == replace(FULL, title="Diffusion Transformers at Scale (v2)", upvotes=50)
+    assert await store.count_papers() == 1
+
+
+async def test_upsert_updates_fields_that_are_given(store: Storage) -> None:
+    await store.upsert_papers([FULL])
+    newer = replace(
+        FULL,
+        summary="A new abstract.",
+        authors=("Grace Hopper",),
+        ai_keywords=("video",),
+        ai_summary="Newer.",
+        upvotes=77,
+        github_stars=1300,
+    )
+    await store.upsert_papers([newer])
+    assert await store.get_paper(FULL.key) == newer
+    # The index follows the update: the new abstract is searchable, the old one is not.
+    assert await titles(store, "new abstract") == [FULL.title]
+    assert await titles(store, "author:turing") == []
+    assert await titles(store, "author:hopper") == [FULL.title]
+
+
+async def test_paper_without_arxiv_id(store: Storage) -> None:
+    untitled = paper(None, "Seed Paper Without An Identifier", summary="About mixtures.")
+    assert untitled.key.startswith("t:")
+    await store.upsert_papers([untitled])
+    stored = await store.get_paper(untitled.key)
+    assert stored is not None and stored.arxiv_id is None and stored.key == untitled.key
+    assert await titles(store, "mixtures") == [untitled.title]
+    # Same title again is the same paper, not a second row.
+    await store.upsert_papers([replace(untitled, upvotes=3)])
+    assert await store.count_papers() == 1
+
+
+async def test_count_papers(store: Storage) -> None:
+    assert await store.count_papers() == 0
+    await store.upsert_papers(paper(f"2603.{n:05d}", f"Paper {n}") for n in range(7))
+    assert await store.count_papers() == 7
+
+
+# search ----------------------------------------------------------------------
+CORPUS = [
+    paper(
+        "2603.00001",
+        "Sparse attention for long video",
+        summary="A method for efficient video generation.",
+        authors=("Shiwei Liu", "Ada Lovelace"),
+        day=date(2026, 3, 1),
+        upvotes=10,
+    ),
+    paper(
+        "2603.00002",
+        "Efficient video models",
+        summary="We study sparse attention patterns and sparse attention kernels in depth.",
+        authors=("Grace Hopper",),
+        day=date(2026, 3, 5),
+        upvotes=90,
+    ),
+    paper(
+        "2603.00003",
+        "A diffusion transformer for images",
+        summary="Large language model guidance for image synthesis.",
+        authors=("Alan Turing",),
+        day=date(2026, 2, 20),
+        upvotes=30,
+    ),
+    paper(
+        "2603.00004",
+        "Language large model quirks",
+        summary="Models of language that are large.",
+        authors=("Barbara Liskov",),
+        day=date(2026, 3, 8),
+        upvotes=5,
+    ),
+    paper(
+        None,
+        "Speech synthesis without identifiers",
+        summary="Text to speech with diffusion.",
+        authors=("Edsger Dijkstra",),
+        day=None,
+        upvotes=1,
+    ),
+]
+
+
+@pytest.fixture
+async def corpus(store: Storage) -> Storage:
+    await store.upsert_papers(CORPUS)
+    return store
+
+
+async def test_all_words_must_match(corpus: Storage) -> None:
+    assert await titles(corpus, "video sparse") == [
+        "Sparse attention for long video",
+        "Efficient video models",
+    ]
+    assert await titles(corpus, "video diffusion") == []
+
+
+async def test_phrase(corpus: Storage) -> None:
+    assert await titles(corpus, '"large language model"') == ["A diffusion transformer for images"]
+    # Without quotes the same words match in any order.
+    assert set(await titles(corpus, "large language model")) == {
+        "A diffusion transformer for images",
+        "Language large model quirks",
+    }
+
+
+async def test_phrase_with_non_ascii_capitals(store: Storage) -> None:
+    await store.upsert_papers(
+        [
+            paper("2603.00011", "Über große Sprachmodelle"),
+            paper("2603.00012", "Émile: ÄRZTE und Modelle"),
+        ]
+    )
+    assert await titles(store, '"über große"') == ["Über große Sprachmodelle"]
+    assert await titles(store, '"ärzte und"') == ["Émile: ÄRZTE und Modelle"]
+    assert await titles(store, '"große über"') == []
+
+
+async def test_exclusion(corpus: Storage) -> None:
+    assert await titles(corpus, "video -sparse") == []
+    assert await titles(corpus, 'diffusion -"text to speech"') == [
+        "A diffusion transformer for images"
+    ]
+
+
+async def test_author(corpus: Storage) -> None:
+    assert await titles(corpus, "author:Liu") == ["Sparse attention for long video"]
+    assert await titles(corpus, 'author:"Grace Hopper" video') == ["Efficient video models"]
+    # Words in a title are not authors.
+    assert await titles(corpus, "author:video") == []
+
+
+async def test_since(corpus: Storage) -> None:
+    found = await titles(corpus, "video since:2026-03-02")
+    assert found == ["Efficient video models"]
+    assert await titles(corpus, "video since:2026-03-01 sort:recent") == [
+        "Efficient video models",
+        "Sparse attention for long video",
+    ]
+
+
+async def test_sort_recent_and_upvotes(corpus: Storage) -> None:
+    assert await titles(corpus, "models sort:recent") == [
+        "Language large model quirks",
+        "Efficient video models",
+        "A diffusion transformer for images",
+    ]
+    assert await titles(corpus, "models sort:upvotes") == [
+        "Efficient video models",
+        "A diffusion transformer for images",
+        "Language large model quirks",
+    ]
+
+
+async def test_title_match_outranks_abstract_only_match(corpus: Storage) -> None:
+    # The abstract-only paper mentions the words twice and has 9x the upvotes.
+    ranked = await titles(corpus, "sparse attention")
+    assert ranked == ["Sparse attention for long video", "Efficient video models"]
+
+
+async def test_stemming(corpus: Storage) -> None:
+    # "transformers" is not the last word, so this is stemming, not prefix search.
+    assert await titles(corpus, "transformers images") == ["A diffusion transformer for images"]
+    assert await titles(corpus, '"transformers"') == ["A diffusion transformer for images"]
+
+
+async def test_prefix_on_last_word_only(corpus: Storage) -> None:
+    assert await titles(corpus, "diffusion transf") == ["A diffusion transformer for images"]
+    assert await titles(corpus, "transf diffusion") == []
+    assert await titles(corpus, '"transf"') == []
+
+
+HOSTILE = [
+    '"',
+    'video "',
+    "*",
+    "video*",
+    "NEAR(",
+    "NEAR(video sparse, 2)",
+    "video AND",
+    "AND OR NOT",
+    "(",
+    "video)",
+    ":",
+    "title:video",
+    "summary : video",
+    "^video",
+    "video\x00sparse",
+    "\x00video",
+    "video\x1b[2J",
+    "vid\x07eo \x7f",
+    "\u202evideo",
+    "video -",
+    '-"',
+    "author:(",
+    'author:"',
+    "_",
+    "video _",
+    "日本語",
+    "🙂",
+    "'; DROP TABLE papers; --",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+async def test_hostile_input_never_raises_a_database_error(corpus: Storage, text: str) -> None:
+    try:
+        query = parse_query(text)
+    except QueryError:
+        return
+    page = await corpus.search(query, 0, 10)
+    assert len(page.papers) <= 10
+    assert await corpus.count_papers() == len(CORPUS)
+
+
+async def test_paging(store: Storage) -> None:
+    many = [paper(f"2603.{n:05d}", f"Agents number {n}", upvotes=n) for n in range(25)]
+    await store.upsert_papers(many)
+    query = parse_query("agents sort:upvotes")
+    seen: list[str] = []
+    expected_more = {0: True, 10: True, 20: False}
+    for offset, more in expected_more.items():
+        page = await store.search(query, offset, 10)
+        assert page.has_more is more
+        assert len(page.papers) == (10 if more else 5)
+        seen += [p.key for p in page.papers]
+    assert seen == [p.key for p in sorted(many, key=lambda p: -p.upvotes)]
+    exact = await store.search(query, 15, 10)
+    assert len(exact.papers) == 10 and exact.has_more is False
+    past = await store.search(query, 40, 10)
+    assert past.papers == () and past.has_more is False
+
+
+# featured days -----------------------------------------------------------------
+async def test_latest_featured_day_is_strictly_before(store: Storage) -> None:
+    assert await store.latest_featured_day(date(2026, 3, 10)) is None
+    await store.upsert_papers(
+        [
+            paper("2603.00001", "a", day=date(2026, 3, 6)),
+            paper("2603.00002", "b", day=date(2026, 3, 9)),
+            paper("2603.00003", "c", day=None),
+        ]
+    )
+    assert await store.latest_featured_day(date(2026, 3, 10)) == date(2026, 3, 9)
+    assert await store.latest_featured_day(date(2026, 3, 9)) == date(2026, 3, 6)
+    assert await store.latest_featured_day(date(2026, 3, 6)) is None
+
+
+async def test_papers_featured_between_inclusive_by_upvotes(store: Storage) -> None:
+    await store.upsert_papers(
+        [
+            paper("2603.00001", "low", day=date(2026, 3, 6), upvotes=1),
+            paper("2603.00002", "high", day=date(2026, 3, 8), upvotes=100),
+            paper("2603.00003", "mid", day=date(2026, 3, 7), upvotes=50),
+            paper("2603.00004", "outside", day=date(2026, 3, 9), upvotes=1000),
+            paper("2603.00005", "before", day=date(2026, 3, 5), upvotes=1000),
+        ]
+    )
+    found = await store.papers_featured_between(date(2026, 3, 6), date(2026, 3, 8))
+    assert [p.title for p in found] == ["high", "mid", "low"]
+    one = await store.papers_featured_between(date(2026, 3, 9), date(2026, 3, 9))
+    assert [p.title for p in one] == ["outside"]
+
+
+async def test_latest_papers_newest_first(store: Storage) -> None:
+    await store.upsert_papers(
+        [
+            paper("2603.00001", "old", day=date(2026, 1, 1)),
+            paper("2603.00002", "new", day=date(2026, 3, 1)),
+            paper("2603.00003", "undated", day=None),
+        ]
+    )
+    assert [p.title for p in await store.latest_papers(2)] == ["new", "old"]
+    assert [p.title for p in await store.latest_papers(10)] == ["new", "old", "undated"]
+
+
+# subscriptions -------------------------------------------------------------------
+SUB = Subscription(
+    channel="telegram:100",
+    post_time=time(7, 30),
+    timezone="Europe/Berlin",
+    weekdays=frozenset({1, 3, 5}),
+    top_n=7,
+    min_upvotes=3,
+    include=("diffusion", "video"),
+    exclude=("speech",),
+    cadence="daily",
+    weekly_day=4,
+    next_run_at=T0,
+    created_by="telegram:42",
+)
+
+
+async def test_subscription_round_trip(store: Storage) -> None:
+    assert await store.get_subscription("telegram:100") is None
+    assert await store.subscription_id("telegram:100") is None
+    assert await store.save_subscription(SUB) == SUB
+    stored = await store.get_subscription("telegram:100")
+    assert stored == SUB
+    assert stored is not None and stored.next_run_at is not None
+    assert stored.next_run_at.tzinfo is not None and stored.next_run_at == T0
+
+
+async def test_subscription_update_keeps_id(store: Storage) -> None:
+    await store.save_subscription(SUB)
+    first_id = await store.subscription_id(SUB.channel)
+    assert first_id is not None
+    changed = replace(SUB, top_n=3, include=(), cadence="weekly", next_run_at=None)
+    await store.save_subscription(changed)
+    assert await store.subscription_id(SUB.channel) == first_id
+    assert await store.get_subscription(SUB.channel) == changed
+    assert len(await store.list_subscriptions()) == 1
+
+
+async def test_delete_and_list(store: Storage) -> None:
+    for channel in ("telegram:2", "discord:1", "telegram:1"):
+        await store.save_subscription(Subscription(channel=channel))
+    await store.pause_subscription("discord:1", "kicked")
+    listed = await store.list_subscriptions()
+    assert [s.channel for s in listed] == ["discord:1", "telegram:1", "telegram:2"]
+    assert await store.delete_subscription("telegram:1") is True
+    assert await store.delete_subscription("telegram:1") is False
+    assert [s.channel for s in await store.list_subscriptions()] == ["discord:1", "telegram:2"]
+
+
+async def test_delete_subscription_drops_its_outbox(store: Storage) -> None:
+    await store.save_subscription(SUB)
+    sub_id = await store.subscription_id(SUB.channel)
+    assert sub_id is not None
+    await store.create_delivery(sub_id, SUB.channel, "2026-03-10", T0, ["k"])
+    assert await store.outbox_depth() == 1
+    await store.delete_subscription(SUB.channel)
+    assert await store.outbox_depth() == 0
+    assert await store.last_delivery(SUB.channel) is None
+
+
+async def test_due_subscriptions(store: Storage) -> None:
+    subs = {
+        "a:late": T0 - timedelta(minutes=1),
+        "a:early": T0 - timedelta(hours=2),
+        "a:exact": T0,
+        "a:future": T0 + timedelta(seconds=1),
+        "a:never": None,
+        "a:paused": T0 - timedelta(hours=3),
+    }
+    for channel, at in subs.items():
+        await store.save_subscription(Subscription(channel=channel, next_run_at=at))
+    await store.pause_subscription("a:paused", "blocked")
+    due = await store.due_subscriptions(T0, 10)
+    assert [sub.channel for _, sub in due] == ["a:early", "a:late", "a:exact"]
+    for sub_id, sub in due:
+        assert sub_id == await store.subscription_id(sub.channel)
+    assert [sub.channel for _, sub in await store.due_subscriptions(T0, 2)] == [
+        "a:early",
+        "a:late",
+    ]
+
+
+async def test_set_next_run(store: Storage) -> None:
+    await store.save_subscription(Subscription(channel="a:1"))
+    assert await store.due_subscriptions(T0, 10) == []
+    await store.set_next_run("a:1", T0 - timedelta(minutes=5))
+    stored = await store.get_subscription("a:1")
+    assert stored is not None and stored.next_run_at == T0 - timedelta(minutes=5)
+    assert len(await store.due_subscriptions(T0, 10)) == 1
+    await store.set_next_run("a:1", None)
+    stored = await store.get_subscription("a:1")
+    assert stored is not None and stored.next_run_at is None
+    assert await store.due_subscriptions(T0, 10) == []
+
+
+async def test_pause(store: Storage) -> None:
+    await store.save_subscription(replace(SUB, next_run_at=T0 - timedelta(hours=1)))
+    await store.pause_subscription(SUB.channel, "bot was removed")
+    stored = await store.get_subscription(SUB.channel)
+    assert stored is not None
+    assert stored.paused is True and stored.paused_reason == "bot was removed"
+    assert await store.due_subscriptions(T0, 10) == []
+
+
+async def test_move_subscription_moves_everything(store: Storage) -> None:
+    old, new = "telegram:-100", "telegram:-1001234"
+    await store.save_subscription(replace(SUB, channel=old))
+    sub_id = await store.subscription_id(old)
+    assert sub_id is not None
+    delivery = await store.create_delivery(sub_id, old, "2026-03-10", T0, ["p1", "p2"])
+    assert delivery is not None
+    await store.finish_delivery(delivery, "sent")
+    await store.save_search_session(SearchSession("k1", old, "video", T0))
+
+    await store.move_subscription(old, new)
+
+    assert await store.get_subscription(old) is None
+    moved = await store.get_subscription(new)
+    assert moved is not None and moved.top_n == SUB.top_n
+    assert await store.subscription_id(new) == sub_id
+    last = await store.last_delivery(new)
+    assert last is not None and last.id == delivery and last.channel == new
+    assert await store.last_delivery(old) is None
+    assert await store.sent_paper_keys(new, ["p1", "p2", "p3"]) == {"p1", "p2"}
+    assert await store.sent_paper_keys(old, ["p1", "p2"]) == set()
+    session = await store.get_search_session("k1")
+    assert session is not None and session.channel == new
+
+
+# deliveries ------------------------------------------------------------------------
+async def _subscribed(store: Storage, channel: str) -> int:
+    await store.save_subscription(Subscription(channel=channel))
+    sub_id = await store.subscription_id(channel)
+    assert sub_id is not None
+    return sub_id
+
+
+async def test_create_delivery_unique_per_period(store: Storage) -> None:
+    sub_id = await _subscribed(store, "telegram:1")
+    first = await store.create_delivery(sub_id, "telegram:1", "2026-03-10", T0, ["a", "b"])
+    assert first is not None
+    again = await store.create_delivery(sub_id, "telegram:1", "2026-03-10", T0, ["c"])
+    assert again is None
+    other = await store.create_delivery(
+        sub_id, "telegram:1", "2026-03-11", T0 + timedelta(days=1), []
+    )
+    assert other is not None and other != first
+    row = await store.get_delivery(first)
+    assert row is not None
+    assert (row.state, row.attempts, row.parts_sent, row.error) == ("pending", 0, 0, None)
+    assert row.paper_keys == ("a", "b")
+    assert row.due_at == T0 and row.next_attempt_at == T0
+    assert row.subscription_id == sub_id and row.period == "2026-03-10"
+    assert await store.get_delivery(999_999) is None
+
+
+async def test_create_delivery_with_state(store: Storage) -> None:
+    sub_id = await _subscribed(store, "telegram:1")
+    skipped = await store.create_delivery(
+        sub_id, "telegram:1", "2026-03-10", T0, [], state="skipped", error="no papers"
+    )
+    assert skipped is not None
+    row = await store.get_delivery(skipped)
+    assert row is not None and row.state == "skipped" and row.error == "no papers"
+    assert await store.outbox_depth() == 0
+    assert await store.claim_deliveries("telegram", T0 + timedelta(days=1), 10) == []
+
+
+async def test_claim_only_ready_rows_of_that_platform(store: Storage) -> None:
+    tg = await _subscribed(store, "telegram:1")
+    tg2 = await _subscribed(store, "telegram:2")
+    dc = await _subscribed(store, "discord:1")
+    tgx = await _subscribed(store, "telegramx:1")
+    ready = await store.create_delivery(tg, "telegram:1", "p", T0 - timedelta(minutes=1), ["a"])
+    exact = await store.create_delivery(tg2, "telegram:2", "p", T0, ["b"])
+    later = await store.create_delivery(tg, "telegram:1", "q", T0 + timedelta(seconds=1), [])
+    await store.create_delivery(dc, "discord:1", "p", T0 - timedelta(hours=1), [])
+    await store.create_delivery(tgx, "telegramx:1", "p", T0 - timedelta(hours=1), [])
+
+    claimed = await store.claim_deliveries("telegram", T0, 10)
+    assert [d.id for d in claimed] == [ready, exact]
+    assert all(d.state == "sending" and d.attempts == 1 for d in claimed)
+    assert all(d.channel.startswith("telegram:") for d in claimed)
+    stored = await store.get_delivery(ready)
+    assert stored is not None and stored.state == "sending"
+    # Claimed rows are not handed out twice; the future one is not ready yet.
+    assert await store.claim_deliveries("telegram", T0, 10) == []
+    assert later is not None
+    later_row = await store.get_delivery(later)
+    assert later_row is not None and later_row.state == "pending"
+    assert [
+        d.id for d in await store.claim_deliveries("telegram", T0 + timedelta(hours=1), 10)
+    ] == [later]
+    assert await store.outbox_depth() == 5
+
+
+async def test_claim_platform_is_matched_exactly(store: Storage) -> None:
+    # "_" and "%" are LIKE wildcards; case must not be folded either.
+    odd = await _subscribed(store, "a_b:1")
+    other = await _subscribed(store, "axb:1")
+    upper = await _subscribed(store, "A_B:1")
+    await store.create_delivery(odd, "a_b:1", "p", T0, [])
+    await store.create_delivery(other, "axb:1", "p", T0, [])
+    await store.create_delivery(upper, "A_B:1", "p", T0, [])
+    claimed = await store.claim_deliveries("a_b", T0, 10)
+    assert [d.channel for d in claimed] == ["a_b:1"]
+    assert await store.claim_deliveries("%", T0, 10) == []
+
+
+async def test_claim_limit(store: Storage) -> None:
+    for n in range(5):
+        sub_id = await _subscribed(store, f"telegram:{n}")
+        await store.create_delivery(sub_id, f"telegram:{n}", "p", T0 - timedelta(minutes=n), [])
+    first = await store.claim_deliveries("telegram", T0, 2)
+    assert len(first) == 2
+    rest = await store.claim_deliveries("telegram", T0, 10)
+    assert len(rest) == 3
+    assert {d.id for d in first}.isdisjoint(d.id for d in rest)
+
+
+async def test_recover_returns_sending_to_pending(store: Storage) -> None:
+    sub_id = await _subscribed(store, "telegram:1")
+    delivery = await store.create_delivery(sub_id, "telegram:1", "p", T0, ["a"])
+    assert delivery is not None
+    assert await store.recover_deliveries() == 0
+    await store.claim_deliveries("telegram", T0, 10)
+    assert await store.recover_deliveries() == 1
+    row = await store.get_delivery(delivery)
+    assert row is not None and row.state == "pending"
+    again = await store.claim_deliveries("telegram", T0, 10)
+    assert [d.id for d in again] == [delivery] and again[0].attempts == 2
+
+
+async def test_record_part_sent(store: Storage) -> None:
+    sub_id = await _subscribed(store, "telegram:1")
+    delivery = await store.create_delivery(sub_id, "telegram:1", "p", T0, [])
+    assert delivery is not None
+    await store.record_part_sent(delivery, 2)
+    row = await store.get_delivery(delivery)
+    assert row is not None and row.parts_sent == 2
+
+
+async def test_finish_sent_records_sent_papers(store: Storage) -> None:
+    sub_id = await _subscribed(store, "telegram:1")
+    sent = await store.create_delivery(sub_id, "telegram:1", "p", T0, ["a", "b"])
+    failed = await store.create_delivery(sub_id, "telegram:1", "q", T0, ["c"])
+    assert sent is not None and failed is not None
+    assert await store.sent_paper_keys("telegram:1", ["a", "b", "c"]) == set()
+    await store.finish_delivery(sent, "sent")
+    await store.finish_delivery(failed, "failed", "forbidden")
+    assert await store.sent_paper_keys("telegram:1", ["a", "b", "c"]) == {"a", "b"}
+    assert await store.sent_paper_keys("telegram:2", ["a", "b"]) == set()
+    assert await store.sent_paper_keys("telegram:1", []) == set()
+    failed_row = await store.get_delivery(failed)
+    assert failed_row is not None
+    assert failed_row.state == "failed" and failed_row.error == "forbidden"
+    assert await store.outbox_depth() == 0
+
+
+async def test_retry_delivery(store: Storage) -> None:
+    sub_id = await _subscribed(store, "telegram:1")
+    delivery = await store.create_delivery(sub_id, "telegram:1", "p", T0, [])
+    assert delivery is not None
+    await store.claim_deliveries("telegram", T0, 10)
+    retry_at = T0 + timedelta(minutes=5)
+    await store.retry_delivery(delivery, retry_at, "timeout")
+    row = await store.get_delivery(delivery)
+    assert row is not None
+    assert (row.state, row.next_attempt_at, row.error) == ("pending", retry_at, "timeout")
+    assert row.due_at == T0
+    assert await store.claim_deliveries("telegram", retry_at - timedelta(seconds=1), 10) == []
+    assert [d.id for d in await store.claim_deliveries("telegram", retry_at, 10)] == [delivery]
+
+
+async def test_last_delivery_and_outbox_depth(store: Storage) -> None:
+    assert await store.last_delivery("telegram:1") is None
+    assert await store.outbox_depth() == 0
+    sub_id = await _subscribed(store, "telegram:1")
+    other = await _subscribed(store, "telegram:2")
+    await store.create_delivery(sub_id, "telegram:1", "2026-03-10", T0, [])
+    newest = await store.create_delivery(sub_id, "telegram:1", "2026-03-09", T0, [])
+    await store.create_delivery(other, "telegram:2", "2026-03-11", T0, [])
+    last = await store.last_delivery("telegram:1")
+    assert last is not None and last.id == newest and last.period == "2026-03-09"
+    assert await store.outbox_depth() == 3
+    claimed = await store.claim_deliveries("telegram", T0, 1)
+    assert await store.outbox_depth() == 3  # sending still counts
+    await store.finish_delivery(claimed[0].id, "sent")
+    assert await store.outbox_depth() == 2
+
+
+# search sessions ---------------------------------------------------------------
+async def test_search_sessions(store: Storage) -> None:
+    old = SearchSession("old", "telegram:1", "video", T0 - timedelta(hours=2))
+    new = SearchSession("new", "discord:1", 'author:"Liu"', T0)
+    await store.save_search_session(old)
+    await store.save_search_session(new)
+    assert await store.get_search_session("new") == new
+    assert await store.get_search_session("missing") is None
+    replaced = replace(old, query="audio")
+    await store.save_search_session(replaced)
+    assert await store.get_search_session("old") == replaced
+    assert await store.purge_search_sessions(T0 - timedelta(hours=1)) == 1
+    assert await store.get_search_session("old") is None
+    assert await store.get_search_session("new") == new
+    assert await store.purge_search_sessions(T0) == 0

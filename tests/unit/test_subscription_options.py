@@ -1,0 +1,221 @@
+"""Reading subscription settings from command arguments (bot/subscription_options.py)."""
+
+from __future__ import annotations
+
+from datetime import time
+
+import pytest
+
+from bot.errors import UserError
+from bot.models import Subscription
+from bot.subscription_options import (
+    MAX_KEYWORD_CHARS,
+    MAX_KEYWORDS,
+    MAX_TOP,
+    SETTING_KEYS,
+    apply_setting,
+    describe_settings,
+    parse_days,
+    parse_keywords,
+    parse_subscribe_args,
+)
+
+DEFAULT_TIME = time(9, 0)
+SUB = Subscription(channel="test:1")
+WEEKLY = Subscription(channel="test:1", cadence="weekly", weekly_day=1)
+
+
+# /subscribe ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ("", (time(9, 0), "UTC")),
+        ("   ", (time(9, 0), "UTC")),
+        ("07:30", (time(7, 30), "UTC")),
+        ("Europe/Berlin", (time(9, 0), "Europe/Berlin")),
+        ("07:30 Europe/Berlin", (time(7, 30), "Europe/Berlin")),
+        ("Europe/Berlin 7:30", (time(7, 30), "Europe/Berlin")),
+        ("23:59 America/Argentina/Buenos_Aires", (time(23, 59), "America/Argentina/Buenos_Aires")),
+    ],
+)
+def test_parse_subscribe_args(args: str, expected: tuple[time, str]) -> None:
+    assert parse_subscribe_args(args, DEFAULT_TIME, "UTC") == expected
+
+
+@pytest.mark.parametrize("args", ["24:00", "9:60", "09:00:00", "9.30 Europe/Berlin", "1pm"])
+def test_parse_subscribe_args_bad_time(args: str) -> None:
+    with pytest.raises(UserError, match="is not a time like 09:00"):
+        parse_subscribe_args(args, DEFAULT_TIME, "UTC")
+
+
+@pytest.mark.parametrize("args", ["Mars/Base", "09:00 Europe/Atlantis", "Berlin/Europe"])
+def test_parse_subscribe_args_bad_timezone(args: str) -> None:
+    with pytest.raises(UserError, match="timezone"):
+        parse_subscribe_args(args, DEFAULT_TIME, "UTC")
+
+
+def test_parse_subscribe_args_too_many_words() -> None:
+    with pytest.raises(UserError, match=r"Usage: /subscribe \[HH:MM\] \[Area/City\]"):
+        parse_subscribe_args("09:00 Europe/Berlin daily", DEFAULT_TIME, "UTC")
+
+
+def test_user_errors_read_as_sentences() -> None:
+    with pytest.raises(UserError) as info:
+        parse_subscribe_args("Mars/Base", DEFAULT_TIME, "UTC")
+    message = str(info.value)
+    assert message[0].isupper() and message.endswith(".")
+
+
+# days ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        ("daily", {1, 2, 3, 4, 5, 6, 7}),
+        ("every", {1, 2, 3, 4, 5, 6, 7}),
+        ("weekdays", {1, 2, 3, 4, 5}),
+        ("Weekends", {6, 7}),
+        ("mon-fri", {1, 2, 3, 4, 5}),
+        ("fri-mon", {5, 6, 7, 1}),
+        ("sun-sun", {7}),
+        ("mon,wed,fri", {1, 3, 5}),
+        ("Mon, Wed  Fri", {1, 3, 5}),
+        ("monday,tuesday", {1, 2}),
+        ("tues thurs", {2, 4}),
+        ("sat", {6}),
+        ("mon-tue,fri", {1, 2, 5}),
+    ],
+)
+def test_parse_days(text: str, days: set[int]) -> None:
+    assert parse_days(text) == frozenset(days)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("garbage", "'garbage' is not a day"),
+        ("mo", "'mo' is not a day"),
+        ("monkey", "'monkey' is not a day"),
+        ("satan", "'satan' is not a day"),
+        ("mon-", "'mon-' is not a day range like mon-fri"),
+        ("mon-tue-wed", "not a day range"),
+        ("-fri", "not a day range"),
+        ("", "Name at least one day"),
+        (" , ", "Name at least one day"),
+    ],
+)
+def test_parse_days_rejects(text: str, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        parse_days(text)
+
+
+# /settings ---------------------------------------------------------------------
+def test_apply_time_and_timezone() -> None:
+    assert apply_setting(SUB, "time", "07:45").post_time == time(7, 45)
+    assert apply_setting(SUB, "timezone", " Asia/Kolkata ").timezone == "Asia/Kolkata"
+    assert apply_setting(SUB, "tz", "Europe/Berlin").timezone == "Europe/Berlin"
+    assert apply_setting(SUB, "TIME", "8:00").post_time == time(8, 0)
+    with pytest.raises(UserError, match="not a time"):
+        apply_setting(SUB, "time", "noon")
+    with pytest.raises(UserError, match="Unknown timezone 'Mars/Base'"):
+        apply_setting(SUB, "timezone", "Mars/Base")
+
+
+def test_apply_days_daily() -> None:
+    changed = apply_setting(SUB, "days", "mon-fri")
+    assert changed.weekdays == frozenset(range(1, 6))
+    assert changed.weekly_day == SUB.weekly_day
+
+
+def test_apply_days_weekly_takes_exactly_one_day() -> None:
+    changed = apply_setting(WEEKLY, "days", "thu")
+    assert changed.weekly_day == 4
+    assert changed.weekdays == WEEKLY.weekdays
+    with pytest.raises(UserError, match="weekly digest goes out on one day"):
+        apply_setting(WEEKLY, "days", "mon,thu")
+    with pytest.raises(UserError, match="one day"):
+        apply_setting(WEEKLY, "days", "weekdays")
+
+
+def test_apply_cadence() -> None:
+    assert apply_setting(SUB, "cadence", "Weekly").cadence == "weekly"
+    assert apply_setting(WEEKLY, "cadence", "daily").cadence == "daily"
+    with pytest.raises(UserError, match="cadence is daily or weekly"):
+        apply_setting(SUB, "cadence", "monthly")
+
+
+@pytest.mark.parametrize("value", ["1", str(MAX_TOP), " 5 "])
+def test_apply_top_in_bounds(value: str) -> None:
+    assert apply_setting(SUB, "top", value).top_n == int(value)
+
+
+@pytest.mark.parametrize("value", ["0", str(MAX_TOP + 1), "-1", "three", "2.5", "1e3", "9999999"])
+def test_apply_top_out_of_bounds(value: str) -> None:
+    with pytest.raises(UserError, match=f"top takes a whole number from 1 to {MAX_TOP}"):
+        apply_setting(SUB, "top", value)
+
+
+def test_apply_min_upvotes() -> None:
+    assert apply_setting(SUB, "min_upvotes", "0").min_upvotes == 0
+    assert apply_setting(SUB, "minupvotes", "100000").min_upvotes == 100_000
+    assert apply_setting(SUB, "min-upvotes", "12").min_upvotes == 12
+    for bad in ("100001", "-5", "lots"):
+        with pytest.raises(UserError, match="min_upvotes takes a whole number from 0 to 100000"):
+            apply_setting(SUB, "min_upvotes", bad)
+
+
+def test_apply_include_and_exclude() -> None:
+    changed = apply_setting(SUB, "include", "Diffusion, video ,diffusion,,")
+    assert changed.include == ("diffusion", "video")
+    assert apply_setting(changed, "include", "none").include == ()
+    excluded = apply_setting(SUB, "exclude", "speech")
+    assert excluded.exclude == ("speech",) and excluded.include == ()
+
+
+def test_apply_unknown_key_lists_settings() -> None:
+    with pytest.raises(UserError) as info:
+        apply_setting(SUB, "colour", "blue")
+    message = str(info.value)
+    assert "Unknown setting 'colour'" in message
+    assert all(key in message for key in SETTING_KEYS)
+
+
+@pytest.mark.parametrize("key", list(SETTING_KEYS))
+def test_apply_empty_value(key: str) -> None:
+    with pytest.raises(UserError, match=f"Give a value: /settings {key} <"):
+        apply_setting(SUB, key, "  ")
+
+
+def test_apply_returns_a_new_subscription() -> None:
+    changed = apply_setting(SUB, "top", "3")
+    assert SUB.top_n == 5 and changed.top_n == 3
+    assert changed.channel == SUB.channel
+
+
+# keywords ----------------------------------------------------------------------------
+@pytest.mark.parametrize("text", ["none", "NONE", " clear ", "off", "-"])
+def test_parse_keywords_clear(text: str) -> None:
+    assert parse_keywords(text) == ()
+
+
+def test_parse_keywords_normalises_and_dedupes() -> None:
+    assert parse_keywords(" LLM , agents,llm, , RL ") == ("llm", "agents", "rl")
+
+
+def test_parse_keywords_limits() -> None:
+    at_limit = ",".join(f"k{n}" for n in range(MAX_KEYWORDS))
+    assert len(parse_keywords(at_limit)) == MAX_KEYWORDS
+    with pytest.raises(UserError, match=f"at most {MAX_KEYWORDS} keywords"):
+        parse_keywords(at_limit + ",one-more")
+    assert parse_keywords("x" * MAX_KEYWORD_CHARS) == ("x" * MAX_KEYWORD_CHARS,)
+    with pytest.raises(UserError, match=str(MAX_KEYWORD_CHARS)):
+        parse_keywords("x" * (MAX_KEYWORD_CHARS + 1))
+
+
+def test_describe_settings() -> None:
+    sub = apply_setting(apply_setting(SUB, "include", "llm,agents"), "days", "weekends")
+    lines = describe_settings(sub)
+    assert len(lines) == len(SETTING_KEYS)
+    assert "time: 09:00 (UTC)" in lines
+    assert "days: weekends" in lines
+    assert "include: llm, agents" in lines
+    assert "exclude: nothing" in lines
