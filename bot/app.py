@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import tempfile
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from adapters.base import ChatAdapter
 from adapters.console.adapter import ConsoleAdapter
@@ -15,12 +16,30 @@ from adapters.registry import configured_adapters
 from bot.clock import SystemClock
 from bot.commands import CommandRouter, Defaults
 from bot.config import Settings
+from bot.http_server import Health, HttpServer
 from bot.jobs import Jobs
+from bot.metrics import Metrics
 from bot.sources.huggingface import HuggingFaceSource
 from bot.sources.seeds import load_seed_papers
 from storage.sqlite import SqliteStorage
 
 log = logging.getLogger("paperbot.app")
+
+# Shutdown budget, under the 10 s that `docker stop` waits before SIGKILL:
+# adapters stop taking commands, in-flight sends get a grace period, then the
+# adapters disconnect. Each phase gives up at its limit; sends cut off stay
+# 'sending' in the outbox and go back to pending at the next start.
+INTAKE_SECONDS = 2.0
+SEND_GRACE_SECONDS = 4.0
+DISCONNECT_SECONDS = 2.0
+
+
+@runtime_checkable
+class StopsIntake(Protocol):
+    """Optional adapter capability: stop receiving commands but keep sending possible."""
+
+    async def stop_intake(self) -> None:
+        """Stop polling / listening for platform events; ``send`` keeps working."""
 
 
 def defaults_from(settings: Settings) -> Defaults:
@@ -30,13 +49,45 @@ def defaults_from(settings: Settings) -> Defaults:
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        log.info("received %s: shutting down", sig.name)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+        try:
+            loop.add_signal_handler(sig, on_signal, sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+            log.debug("cannot handle %s here", sig.name)
+
+
+async def _within(seconds: float, what: str, steps: Sequence[Awaitable[None]]) -> None:
+    """Run ``steps`` concurrently; log failures, and give up after ``seconds``."""
+    if not steps:
+        return
+    try:
+        results = await asyncio.wait_for(
+            asyncio.gather(*steps, return_exceptions=True), timeout=seconds
+        )
+    except TimeoutError:
+        log.warning("%s did not finish within %g s; going on", what, seconds)
+        return
+    for result in results:
+        if isinstance(result, BaseException):
+            log.error("%s failed: %r", what, result)
+
+
+async def shutdown(adapters: Sequence[ChatAdapter], jobs: Jobs | None) -> None:
+    """Stop in order: command intake, then the outbox (with a grace period), then adapters."""
+    intake = [a.stop_intake() for a in adapters if isinstance(a, StopsIntake)]
+    await _within(INTAKE_SECONDS, "stopping command intake", intake)
+    if jobs is not None:
+        await jobs.stop(SEND_GRACE_SECONDS)
+    await _within(DISCONNECT_SECONDS, "stopping adapters", [a.stop() for a in reversed(adapters)])
 
 
 async def _serve(adapters: list[ChatAdapter], jobs: Jobs | None, stop: asyncio.Event) -> None:
-    """Start everything, wait for ``stop``, then shut down in reverse order."""
+    """Start the adapters and jobs, wait for ``stop``, then :func:`shutdown`."""
     started: list[ChatAdapter] = []
     try:
         for adapter in adapters:
@@ -48,13 +99,7 @@ async def _serve(adapters: list[ChatAdapter], jobs: Jobs | None, stop: asyncio.E
         await stop.wait()
     finally:
         log.info("shutting down")
-        if jobs is not None:
-            await jobs.stop()
-        for adapter in reversed(started):
-            try:
-                await adapter.stop()
-            except Exception:
-                log.exception("stopping the %s adapter failed", adapter.platform)
+        await shutdown(started, jobs)
 
 
 def _console_until_eof(console: ConsoleAdapter, stop: asyncio.Event) -> asyncio.Task[None]:
@@ -85,26 +130,52 @@ async def run_demo(settings: Settings) -> int:
 
 
 async def run_bot(settings: Settings) -> int:
-    """Every adapter whose token is set (the console when none is), with live ingest."""
+    """Every adapter whose token is set (the console when none is), with live ingest.
+
+    With ``PAPERBOT_HTTP_PORT`` set, ``/healthz`` and ``/metrics`` are served too.
+    """
     storage = await SqliteStorage.open(settings.db)
     source = HuggingFaceSource(settings.hf_endpoint)
+    http: HttpServer | None = None
     try:
         clock = SystemClock()
         router = CommandRouter(storage, clock, defaults_from(settings), lookup=source)
-        adapters = configured_adapters(settings, router)
+        # "page" is the search buttons' command: counted, though users never type it.
+        metrics = Metrics(commands=[*router.command_names, "page"])
+        handler = metrics.instrument(router)
+        adapters = configured_adapters(settings, handler)
         stop = asyncio.Event()
         _stop_on_signals(stop)
         watcher = None
         if not adapters:
             log.info("no chat token set: using the console adapter")
-            console = ConsoleAdapter(router)
+            console = ConsoleAdapter(handler)
             watcher = _console_until_eof(console, stop)
             adapters = [console]
-        jobs = Jobs(settings, storage, adapters, source=source, clock=clock)
+        metrics.add_platforms(a.platform for a in adapters)
+        jobs = Jobs(
+            settings,
+            storage,
+            adapters,
+            source=source,
+            clock=clock,
+            on_delivery=metrics.count_delivery,
+            on_ingest=metrics.count_ingest,
+        )
+        if settings.http_port is not None:
+            health = Health(adapters, storage, jobs, clock)
+            http = HttpServer(settings.http_host, settings.http_port, health, metrics, storage)
+            try:
+                await http.start()
+            except OSError as exc:
+                log.error("cannot serve HTTP on %s:%d: %s", settings.http_host, http.port, exc)
+                return 1
         await _serve(adapters, jobs, stop)
         if watcher:
             watcher.cancel()
     finally:
+        if http is not None:
+            await http.stop()
         await source.aclose()
         await storage.close()
     return 0

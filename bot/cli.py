@@ -6,22 +6,38 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
+from bot import status, transfer
 from bot.app import run_bot, run_demo
 from bot.cards import paper_card
 from bot.config import ConfigError, Settings, load_settings
+from bot.doctor import run_checks
 from bot.errors import UserError
 from bot.ingest import ingest_days, recent_days
-from bot.logs import setup_logging
+from bot.logs import secrets_of, setup_logging
 from bot.query import parse_query
 from bot.sources.huggingface import HuggingFaceSource
 from bot.sources.seeds import load_seed_papers
 from storage.sqlite import SqliteStorage
 
 EXIT_USAGE = 2
+# Commands whose output is the point: only warnings and errors are logged.
+QUIET_COMMANDS = {"demo", "search", "ingest", "export", "import", "status", "doctor"}
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[SqliteStorage]:
+    """The configured database, open for the duration of one command."""
+    storage = await SqliteStorage.open(settings.db)
+    try:
+        yield storage
+    finally:
+        await storage.close()
 
 
 def _date_arg(text: str) -> date:
@@ -48,14 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("query", nargs="+")
     search.add_argument("--json", action="store_true", help="print JSON instead of text")
     search.add_argument("--limit", type=int, default=10)
+    sub.add_parser("export", help="print every subscription as JSON (paperbot export > subs.json)")
+    load = sub.add_parser("import", help="create or update subscriptions from an export file")
+    load.add_argument("file", help="a file written by paperbot export, or - for stdin")
+    state = sub.add_parser("status", help="list subscriptions, next runs and last deliveries")
+    state.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sub.add_parser("doctor", help="check configuration, database, Hugging Face and chat tokens")
     return parser
 
 
 async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    storage = await SqliteStorage.open(settings.db)
-    try:
+    async with _database(settings) as storage:
         if args.source == "seeds":
             count = await storage.upsert_papers(load_seed_papers())
             print(f"loaded {count} seed papers into {settings.db}")
@@ -77,8 +98,6 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
         for day, reason in result.days_failed:
             print(f"failed {day}: {reason}", file=sys.stderr)
         return 0 if result.ok else 1
-    finally:
-        await storage.close()
 
 
 async def _search(settings: Settings, args: argparse.Namespace) -> int:
@@ -88,14 +107,11 @@ async def _search(settings: Settings, args: argparse.Namespace) -> int:
     except UserError as exc:
         print(f"paperbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    storage = await SqliteStorage.open(settings.db)
-    try:
+    async with _database(settings) as storage:
         page = await storage.search(query, 0, max(1, min(args.limit, 100)))
         if not page.papers and await storage.count_papers() == 0:
             print("The database is empty: run `paperbot ingest` first.", file=sys.stderr)
             return 1
-    finally:
-        await storage.close()
     if args.json:
         rows: list[dict[str, Any]] = [
             {
@@ -119,29 +135,86 @@ async def _search(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _export(settings: Settings, args: argparse.Namespace) -> int:
+    async with _database(settings) as storage:
+        subs = await storage.list_subscriptions()
+    sys.stdout.write(transfer.export_document(subs))
+    return 0
+
+
+def _read_text(file: str) -> str:
+    """A file's text, or stdin's for ``-``."""
+    if file == "-":
+        return sys.stdin.read()
+    # utf-8-sig: files saved by some Windows editors start with a byte-order mark.
+    return Path(file).read_text(encoding="utf-8-sig")
+
+
+async def _import(settings: Settings, args: argparse.Namespace) -> int:
+    name = "<stdin>" if args.file == "-" else args.file
+    try:
+        text = await asyncio.to_thread(_read_text, args.file)
+        subs = transfer.parse_document(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"paperbot: cannot read {name}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except transfer.InvalidFile as exc:
+        for problem in exc.problems:
+            print(problem.located(name), file=sys.stderr)
+        print(f"paperbot: {name} was not imported (nothing changed)", file=sys.stderr)
+        return 1
+    async with _database(settings) as storage:
+        done = await transfer.import_subscriptions(storage, subs, datetime.now(UTC))
+    print(
+        f"imported {len(subs)} subscription(s) from {name}: {done.created} new, "
+        f"{done.updated} updated, {done.unchanged} unchanged"
+    )
+    return 0
+
+
+async def _status(settings: Settings, args: argparse.Namespace) -> int:
+    async with _database(settings) as storage:
+        rows = await status.collect(storage)
+    print(status.as_json(rows) if args.json else status.as_table(rows))
+    return 0
+
+
+async def _doctor(settings: Settings, args: argparse.Namespace) -> int:
+    checks = await run_checks(settings)
+    for check in checks:
+        print(check.line)
+    return 0 if all(check.ok for check in checks) else 1
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "demo": lambda settings, args: run_demo(settings),
+    "run": lambda settings, args: run_bot(settings),
+    "ingest": _ingest,
+    "search": _search,
+    "export": _export,
+    "import": _import,
+    "status": _status,
+    "doctor": _doctor,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``paperbot`` console script."""
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
     except ConfigError as exc:
+        if args.command == "doctor":  # a finding like any other, in the doctor's format
+            print(f"FAIL configuration: {exc}")
+            return 1
         print(f"paperbot: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    secrets = [
-        token.get_secret_value()
-        for token in (settings.telegram_token, settings.discord_token)
-        if token is not None
-    ]
-    quiet = args.command in {"demo", "search", "ingest"} and settings.log_level == "INFO"
-    setup_logging("WARNING" if quiet else settings.log_level, secrets)
+    quiet = args.command in QUIET_COMMANDS and settings.log_level == "INFO"
+    setup_logging(
+        "WARNING" if quiet else settings.log_level, secrets_of(settings), settings.log_format
+    )
     try:
-        if args.command == "demo":
-            return asyncio.run(run_demo(settings))
-        if args.command == "run":
-            return asyncio.run(run_bot(settings))
-        if args.command == "ingest":
-            return asyncio.run(_ingest(settings, args))
-        return asyncio.run(_search(settings, args))
+        return asyncio.run(COMMANDS[args.command](settings, args))
     except KeyboardInterrupt:
         return 130
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import time
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -64,6 +65,9 @@ class Settings(BaseSettings):
     tick_seconds: float = Field(default=15.0, gt=0, le=30)
     grace_hours: float = Field(default=6.0, ge=0, le=72)
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    http_port: int | None = Field(default=None, ge=1, le=65535)
+    http_host: str = "127.0.0.1"
 
     @field_validator("hf_endpoint", "telegram_api_url", "discord_api_url")
     @classmethod
@@ -117,6 +121,7 @@ class Settings(BaseSettings):
         "telegram_webhook_secret",
         "telegram_webhook_url",
         "discord_shard_ids",
+        "http_port",
         mode="before",
     )
     @classmethod

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Callable
 from datetime import timedelta
 
 from adapters.base import (
@@ -35,6 +36,10 @@ MAX_ATTEMPTS = 8
 BASE_BACKOFF = 2.0
 MAX_BACKOFF = 600.0
 
+DELIVERY_OUTCOMES = ("sent", "rate_limited", "retry", "gone", "moved", "failed")
+# Told (platform, outcome) after every delivery attempt, e.g. to count them for metrics.
+OutcomeObserver = Callable[[str, str], None]
+
 
 def backoff_delay(attempt: int, rng: random.Random) -> float:
     """Exponential backoff with full jitter for the ``attempt``-th failure."""
@@ -55,6 +60,7 @@ class DeliveryWorker:
         poll_seconds: float = 1.0,
         limiter: RateLimiter | None = None,
         rng: random.Random | None = None,
+        on_outcome: OutcomeObserver | None = None,
     ) -> None:
         self.adapter = adapter
         self.storage = storage
@@ -66,6 +72,7 @@ class DeliveryWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._rng = rng or random.Random()
         self._stopping = False
+        self._on_outcome = on_outcome or (lambda platform, outcome: None)
 
     def wake(self) -> None:
         """Look at the outbox now instead of at the next poll."""
@@ -117,6 +124,7 @@ class DeliveryWorker:
             await self.storage.retry_delivery(
                 delivery.id, self.clock.now() + timedelta(minutes=5), "internal error"
             )
+            self._on_outcome(self.adapter.platform, "retry")
         finally:
             # Refill in batches: claiming one row per finished send would cost
             # a database round trip per message at high rates.
@@ -147,11 +155,14 @@ class DeliveryWorker:
                     message_id,
                 )
         except DeliveryError as exc:
-            await self._handle_failure(delivery, exc)
-            return
-        await self.storage.finish_delivery(delivery.id, "sent")
+            outcome = await self._handle_failure(delivery, exc)
+        else:
+            await self.storage.finish_delivery(delivery.id, "sent")
+            outcome = "sent"
+        self._on_outcome(self.adapter.platform, outcome)
 
-    async def _handle_failure(self, delivery: Delivery, exc: DeliveryError) -> None:
+    async def _handle_failure(self, delivery: Delivery, exc: DeliveryError) -> str:
+        """Record the failure; returns its outcome, one of ``DELIVERY_OUTCOMES``."""
         now = self.clock.now()
         if isinstance(exc, RateLimited):
             self.limiter.penalize(delivery.channel, exc.retry_after)
@@ -159,21 +170,27 @@ class DeliveryWorker:
             await self.storage.retry_delivery(
                 delivery.id, now + timedelta(seconds=exc.retry_after), f"rate limited: {exc}"
             )
+            outcome = "rate_limited"
         elif isinstance(exc, ChannelMoved):
             log.warning("%s moved to %s", delivery.channel, exc.new_channel)
             await self.storage.move_subscription(delivery.channel, exc.new_channel)
             await self.storage.retry_delivery(delivery.id, now, f"moved to {exc.new_channel}")
             self.wake()
+            outcome = "moved"
         elif isinstance(exc, ChannelGone):
             log.warning("%s is gone (%s): pausing its subscription", delivery.channel, exc.reason)
             await self.storage.pause_subscription(delivery.channel, exc.reason)
             await self.storage.finish_delivery(delivery.id, "failed", exc.reason)
+            outcome = "gone"
         elif delivery.attempts >= MAX_ATTEMPTS:
             log.error("giving up on %s after %d attempts: %s", delivery.channel, MAX_ATTEMPTS, exc)
             await self.storage.finish_delivery(delivery.id, "failed", f"gave up: {exc}")
+            outcome = "failed"
         else:  # TemporaryFailure, or any other error the adapter raised
             delay = backoff_delay(delivery.attempts, self._rng)
             log.warning("%s temporary failure (%s): retry in %.0fs", delivery.channel, exc, delay)
             await self.storage.retry_delivery(
                 delivery.id, now + timedelta(seconds=delay), f"temporary: {exc}"
             )
+            outcome = "retry"
+        return outcome

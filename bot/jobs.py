@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -17,7 +17,7 @@ from adapters.base import ChatAdapter
 from bot.clock import Clock
 from bot.commands import SESSION_TTL
 from bot.config import Settings
-from bot.delivery import DeliveryWorker
+from bot.delivery import DeliveryWorker, OutcomeObserver
 from bot.digest import plan_digest
 from bot.ingest import DaySource, ingest_days, recent_days
 from bot.models import Subscription
@@ -30,6 +30,9 @@ DUE_BATCH = 500
 # Upvotes move all day; refresh them before composing if the last ingest is older.
 FRESH_ENOUGH = timedelta(minutes=10)
 
+# Told whether each ingest run fetched every day, e.g. to count runs for metrics.
+IngestObserver = Callable[[bool], None]
+
 
 class Jobs:
     """Runs the scheduler and one delivery worker per adapter in the current loop."""
@@ -41,13 +44,19 @@ class Jobs:
         adapters: Sequence[ChatAdapter],
         source: DaySource | None,
         clock: Clock,
+        *,
+        on_delivery: OutcomeObserver | None = None,
+        on_ingest: IngestObserver | None = None,
     ) -> None:
         self.settings = settings
         self.storage = storage
         self.source = source
         self.clock = clock
         self.grace = timedelta(hours=settings.grace_hours)
-        self.workers = {a.platform: DeliveryWorker(a, storage, clock) for a in adapters}
+        self.workers = {
+            a.platform: DeliveryWorker(a, storage, clock, on_outcome=on_delivery) for a in adapters
+        }
+        self._on_ingest = on_ingest or (lambda ok: None)
         self._scheduler: AsyncIOScheduler | None = None
         self._worker_tasks: list[asyncio.Task[None]] = []
         self._last_ingest: datetime | None = None
@@ -65,35 +74,52 @@ class Jobs:
         options = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         if self.source is not None:
             scheduler.add_job(
-                self.ingest,
+                self._run_job,
                 "interval",
+                args=[self.ingest],
                 minutes=self.settings.ingest_interval_minutes,
                 next_run_time=now,
                 id="ingest",
                 **options,
             )
         scheduler.add_job(
-            self.tick,
+            self._run_job,
             "interval",
+            args=[self.tick],
             seconds=self.settings.tick_seconds,
             next_run_time=now,
             id="tick",
             **options,
         )
-        scheduler.add_job(self.purge, "interval", hours=1, id="purge", **options)
+        scheduler.add_job(
+            self._run_job, "interval", args=[self.purge], hours=1, id="purge", **options
+        )
         scheduler.start()
         self._scheduler = scheduler
 
-    async def stop(self) -> None:
-        """Stop scheduling and let in-flight sends finish briefly."""
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop scheduling and give in-flight sends ``grace`` seconds to finish.
+
+        Sends cut off after that leave their rows in 'sending'; :meth:`start`
+        returns them to pending, so the outbox stays consistent.
+        """
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.shutdown(wait=False)  # also cancels a running ingest or tick
             self._scheduler = None
-        await asyncio.gather(*(w.stop() for w in self.workers.values()))
+        await asyncio.gather(*(w.stop(grace) for w in self.workers.values()))
         for task in self._worker_tasks:
             task.cancel()
         await asyncio.gather(*self._worker_tasks, return_exceptions=True)
         self._worker_tasks.clear()
+
+    @staticmethod
+    async def _run_job(job: Callable[[], Awaitable[object]]) -> None:
+        """Run one scheduled job; being cancelled by :meth:`stop` is a normal end, not an error."""
+        try:
+            await job()
+        except asyncio.CancelledError:
+            # APScheduler would log the cancellation as a failed job, with a traceback.
+            log.info("%s interrupted by shutdown", getattr(job, "__name__", "job"))
 
     async def ingest(self) -> None:
         """Re-fetch the recent Hugging Face days so lists and upvotes stay current."""
@@ -101,7 +127,12 @@ class Jobs:
             return
         self._last_ingest = self.clock.now()
         days = recent_days(self._last_ingest.date(), self.settings.ingest_days)
-        result = await ingest_days(self.storage, self.source, days)
+        try:
+            result = await ingest_days(self.storage, self.source, days)
+        except Exception:
+            self._on_ingest(False)
+            raise
+        self._on_ingest(result.ok)
         if result.ok:
             self.last_ingest_ok = self._last_ingest
 

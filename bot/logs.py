@@ -1,15 +1,21 @@
-"""Logging set-up with secret redaction."""
+"""Logging set-up with secret redaction, as readable lines or JSON lines."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
-# Telegram tokens look like 123456:AA...; they also appear inside Bot API URLs.
-_TELEGRAM_TOKEN_RE = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}\b")
+from bot.config import Settings
+
+# Telegram tokens look like 123456:AA...; no word boundary is required before
+# the digits because Bot API URLs glue them to a letter ("/bot123456:AA.../getMe").
+_TELEGRAM_TOKEN_RE = re.compile(r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}")
 REDACTED = "[REDACTED]"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class RedactingFilter(logging.Filter):
@@ -32,14 +38,47 @@ class RedactingFilter(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         record.msg, record.args = self.redact(message), None
         return True
 
 
-def setup_logging(level: str, secrets: Iterable[str] = ()) -> None:
-    """Readable logs on stderr, secrets redacted, chatty libraries turned down."""
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret set in ``settings``, for the redaction filter."""
+    tokens = (settings.telegram_token, settings.discord_token, settings.telegram_webhook_secret)
+    return [token.get_secret_value() for token in tokens if token is not None]
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, message, and exc when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as a JSON line (the traceback, if any, under ``exc``)."""
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(level: str, secrets: Iterable[str] = (), fmt: str = "text") -> None:
+    """Logs on stderr (``fmt`` "text" or "json"), secrets redacted, chatty libraries turned down.
+
+    The filter sits on the root handler, so it sees the records of every logger
+    that propagates to the root: ours and telegram, httpx, discord, apscheduler
+    and aiohttp alike.
+    """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -168,3 +168,10 @@ class Storage(Protocol):
 
     async def purge_search_sessions(self, older_than: datetime) -> int:
         """Delete sessions created before ``older_than``; returns how many."""
+
+    # operations --------------------------------------------------------------
+    async def save_subscriptions(self, subs: Sequence[Subscription]) -> None:
+        """Create or replace each subscription by channel in one transaction: all or none."""
+
+    async def is_writable(self) -> bool:
+        """Whether a write to the database succeeds right now (for health checks)."""

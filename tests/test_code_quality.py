@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TYPED = ["bot", "storage", "adapters/base.py", "adapters/console", "adapters/registry.py"]
+TYPED = ["bot", "storage", "adapters"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

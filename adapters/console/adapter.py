@@ -52,6 +52,10 @@ class ConsoleAdapter:
             self._task.cancel()
         self.finished.set()
 
+    def is_connected(self) -> bool:
+        """Whether lines are still being read (false before start and after end of input)."""
+        return self._task is not None and not self._task.done()
+
     async def send(self, channel: str, post: Post) -> str:
         """Print a digest post."""
         self._write(f"{RULE}\n[digest for {channel}]\n{render_reply(post.body)}\n{RULE}")

@@ -1,0 +1,324 @@
+"""``paperbot export`` / ``paperbot import``: subscriptions as a versioned JSON document.
+
+Export writes every subscription's settings and paused state (not its next
+run, which is recomputed on import). Import validates the whole file before
+writing anything, reports each problem with the line it is on, writes in one
+transaction, and leaves rows that already match untouched, so importing the
+same file twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from bot.errors import UserError
+from bot.models import WEEKDAYS, Subscription
+from bot.schedule import next_run
+from bot.storage import Storage
+from bot.subscription_options import apply_setting
+
+FORMAT = "paperbot-subscriptions"
+VERSION = 1
+PLATFORMS = ("telegram", "discord", "console")
+REQUIRED = ("channel", "time", "timezone")
+OPTIONAL = (
+    "days",
+    "cadence",
+    "weekly_day",
+    "top",
+    "min_upvotes",
+    "include",
+    "exclude",
+    "paused",
+    "paused_reason",
+    "created_by",
+)
+_CHANNEL_RE = re.compile(r"^([a-z]+):(\S{1,200})$")
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One reason a file cannot be imported, at a 1-based line (and column, if known)."""
+
+    line: int
+    message: str
+    column: int | None = None
+
+    def located(self, source: str) -> str:
+        """``source:line[:column]: message``, the form editors jump to."""
+        where = f"{source}:{self.line}" + (f":{self.column}" if self.column else "")
+        return f"{where}: {self.message}"
+
+
+class InvalidFile(Exception):
+    """The file was rejected whole; ``problems`` says where and why."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__(f"{len(problems)} problem(s)")
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSummary:
+    """What an import did."""
+
+    created: int
+    updated: int
+    unchanged: int
+
+
+# export ----------------------------------------------------------------------
+
+
+def subscription_row(sub: Subscription) -> dict[str, Any]:
+    """The exported form of ``sub``: every setting, no next run."""
+    return {
+        "channel": sub.channel,
+        "time": sub.post_time.strftime("%H:%M"),
+        "timezone": sub.timezone,
+        "days": [WEEKDAYS[day - 1] for day in sorted(sub.weekdays)],
+        "cadence": sub.cadence,
+        "weekly_day": WEEKDAYS[sub.weekly_day - 1],
+        "top": sub.top_n,
+        "min_upvotes": sub.min_upvotes,
+        "include": list(sub.include),
+        "exclude": list(sub.exclude),
+        "paused": sub.paused,
+        "paused_reason": sub.paused_reason,
+        "created_by": sub.created_by,
+    }
+
+
+def export_document(subs: Sequence[Subscription]) -> str:
+    """Pretty JSON of ``subs`` with the format name and version."""
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "subscriptions": [subscription_row(sub) for sub in subs],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+# import: reading ---------------------------------------------------------------
+
+
+def parse_document(text: str) -> list[Subscription]:
+    """Every subscription in ``text``, validated; :class:`InvalidFile` lists all problems."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidFile([Problem(exc.lineno, f"not valid JSON: {exc.msg}", exc.colno)]) from None
+    _check_envelope(document)
+    rows: list[Any] = document["subscriptions"]
+    problems: list[Problem] = []
+    subs: list[Subscription] = []
+    first_line: dict[str, int] = {}
+    for number, (line, row) in enumerate(zip(_row_lines(text), rows, strict=True), 1):
+        try:
+            sub = subscription_from_row(row)
+        except UserError as exc:
+            problems.append(Problem(line, f"subscription {number}: {exc}"))
+            continue
+        if sub.channel in first_line:
+            message = f"{sub.channel} appears twice (first on line {first_line[sub.channel]})"
+            problems.append(Problem(line, f"subscription {number}: {message}"))
+            continue
+        first_line[sub.channel] = line
+        subs.append(sub)
+    if problems:
+        raise InvalidFile(problems)
+    return subs
+
+
+def _check_envelope(document: Any) -> None:
+    """The top level: our format name, a version we understand, a list of subscriptions."""
+    if not isinstance(document, dict):
+        raise InvalidFile([Problem(1, f'expected an object with "format": "{FORMAT}"')])
+    if document.get("format") != FORMAT:
+        raise InvalidFile([Problem(1, f'"format" must be "{FORMAT}"')])
+    version = document.get("version")
+    if version != VERSION:
+        message = f'"version" {version!r} is not supported (this paperbot reads {VERSION})'
+        raise InvalidFile([Problem(1, message)])
+    if not isinstance(document.get("subscriptions"), list):
+        raise InvalidFile([Problem(1, '"subscriptions" must be a list')])
+
+
+def _row_lines(text: str) -> list[int]:
+    """The line on which each element of the top-level "subscriptions" list starts.
+
+    ``text`` is known to be a valid document by now, so this walks the top-level
+    object with the standard decoder, noting where each list element begins.
+    """
+    decoder = json.JSONDecoder()
+
+    def skip(pos: int) -> int:
+        match = _JSON_SPACE.match(text, pos)
+        assert match is not None  # the pattern matches the empty string
+        return match.end()
+
+    def line_at(pos: int) -> int:
+        return text.count("\n", 0, pos) + 1
+
+    starts: list[int] = []
+    pos = skip(0) + 1  # past "{"
+    while text[skip(pos)] != "}":
+        key, pos = decoder.raw_decode(text, skip(pos))
+        pos = skip(skip(pos) + 1)  # past ":"
+        if key != "subscriptions":
+            _, pos = decoder.raw_decode(text, pos)
+        else:
+            starts = []  # a repeated key: like json.loads, the last one wins
+            pos = skip(pos + 1)  # past "["
+            while text[pos] != "]":
+                starts.append(line_at(pos))
+                _, pos = decoder.raw_decode(text, pos)
+                pos = skip(pos)
+                if text[pos] == ",":
+                    pos = skip(pos + 1)
+            pos += 1  # past "]"
+        pos = skip(pos)
+        if text[pos] == ",":
+            pos += 1
+    return starts
+
+
+def subscription_from_row(row: Any) -> Subscription:
+    """One exported row as a :class:`Subscription`, checked by the same rules as ``/settings``."""
+    if not isinstance(row, dict):
+        raise UserError("expected an object")
+    unknown = sorted(set(row) - {*REQUIRED, *OPTIONAL})
+    if unknown:
+        raise UserError(f"unknown field(s) {', '.join(unknown)}")
+    missing = [name for name in REQUIRED if name not in row]
+    if missing:
+        raise UserError(f"missing field(s) {', '.join(missing)}")
+    with _about("channel"):
+        sub = Subscription(channel=_channel(row["channel"]))
+    for name, as_setting in _SETTINGS:
+        if name in row:
+            with _about(name):
+                sub = apply_setting(sub, name, _given(as_setting(row[name])))
+    if "weekly_day" in row:
+        with _about("weekly_day"):
+            # For a weekly digest, the "days" setting is the one day it goes out on.
+            weekly = apply_setting(
+                replace(sub, cadence="weekly"), "days", _given(_text(row["weekly_day"]))
+            )
+        sub = replace(sub, weekly_day=weekly.weekly_day)
+    if "cadence" in row:
+        with _about("cadence"):
+            sub = apply_setting(sub, "cadence", _given(_text(row["cadence"])))
+    with _about("paused"):
+        sub = replace(sub, paused=_flag(row.get("paused", False)))
+    with _about("paused_reason"):
+        sub = replace(sub, paused_reason=_optional_text(row.get("paused_reason")))
+    with _about("created_by"):
+        return replace(sub, created_by=_text(row.get("created_by", "")))
+
+
+@contextmanager
+def _about(name: str) -> Iterator[None]:
+    """Prefix a validation error with the field it is about."""
+    try:
+        yield
+    except UserError as exc:
+        raise UserError(f"{name}: {str(exc).rstrip('.')}") from None
+
+
+def _channel(value: Any) -> str:
+    text = _text(value)
+    match = _CHANNEL_RE.match(text)
+    if not match:
+        raise UserError(f"{text!r} is not a channel like telegram:-1001234567890")
+    if match.group(1) not in PLATFORMS:
+        raise UserError(f"unknown platform {match.group(1)!r} (use {', '.join(PLATFORMS)})")
+    return text
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise UserError(f"expected text, got {json.dumps(value)}")
+    return value
+
+
+def _given(text: str) -> str:
+    # apply_setting would answer a blank value with chat usage help.
+    if not text.strip():
+        raise UserError("no value given")
+    return text
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise UserError(f"expected true or false, got {json.dumps(value)}")
+    return value
+
+
+def _whole(value: Any) -> str:
+    # bool is an int subclass, but true is not a number of papers.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"expected a whole number, got {json.dumps(value)}")
+    return str(value)
+
+
+def _word_list(value: Any) -> str:
+    """A list of words (or one string) as the comma-separated text /settings takes."""
+    if isinstance(value, list):
+        return ",".join(_text(item) for item in value)
+    return _text(value)
+
+
+def _keyword_list(value: Any) -> str:
+    # An empty list clears the keywords, which /settings spells "none".
+    return _word_list(value) or "none"
+
+
+# Row fields that are /settings keys, and how a row value becomes the text /settings takes.
+_SETTINGS: tuple[tuple[str, Callable[[Any], str]], ...] = (
+    ("time", _text),
+    ("timezone", _text),
+    ("days", _word_list),
+    ("top", _whole),
+    ("min_upvotes", _whole),
+    ("include", _keyword_list),
+    ("exclude", _keyword_list),
+)
+
+
+# import: writing ---------------------------------------------------------------
+
+
+def _settings_of(sub: Subscription) -> Subscription:
+    """``sub`` without the fields an import does not compare (next run, creator)."""
+    return replace(sub, next_run_at=None, created_by="")
+
+
+async def import_subscriptions(
+    storage: Storage, subs: Sequence[Subscription], now: datetime
+) -> ImportSummary:
+    """Write new and changed subscriptions in one transaction, with their next run from ``now``."""
+    created = updated = 0
+    changed: list[Subscription] = []
+    for sub in subs:
+        existing = await storage.get_subscription(sub.channel)
+        if existing is not None and _settings_of(existing) == _settings_of(sub):
+            continue
+        if existing is None:
+            created += 1
+        else:
+            updated += 1
+        changed.append(replace(sub, next_run_at=next_run(sub, now)))
+    await storage.save_subscriptions(changed)
+    return ImportSummary(created, updated, len(subs) - created - updated)

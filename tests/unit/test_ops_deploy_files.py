@@ -1,0 +1,110 @@
+"""The Docker files, read statically: no Docker engine needed, and the docs cannot drift."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRETS = {"PAPERBOT_TELEGRAM_TOKEN", "PAPERBOT_DISCORD_TOKEN", "PAPERBOT_TELEGRAM_WEBHOOK_SECRET"}
+
+
+def variables() -> list[str]:
+    return [f"PAPERBOT_{name.upper()}" for name in Settings.model_fields]
+
+
+def dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    joined = re.sub(r"\\\n", " ", text)
+    pairs = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            instruction, _, rest = line.partition(" ")
+            pairs.append((instruction.upper(), rest.strip()))
+    return pairs
+
+
+def instructions(name: str) -> list[str]:
+    return [rest for instruction, rest in dockerfile() if instruction == name]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+
+
+def test_dockerfile_builds_a_slim_non_root_image_with_data_on_a_volume() -> None:
+    assert [base.split(" ")[0] for base in instructions("FROM")] == ["python:3.11-slim"]
+    users = instructions("USER")
+    assert users and users[-1] not in {"root", "0", "0:0"}
+    assert any("pip install ." in run for run in instructions("RUN"))
+    assert instructions("WORKDIR") == ["/app"]
+    assert any("/data" in volume for volume in instructions("VOLUME"))
+    env = " ".join(instructions("ENV"))
+    assert "PAPERBOT_DB=/data/paperbot.db" in env
+    assert instructions("CMD") == ['["paperbot", "run"]']
+
+
+def test_dockerfile_health_check_asks_healthz_with_python() -> None:
+    (check,) = instructions("HEALTHCHECK")
+    assert "/healthz" in check and '"python"' in check
+    assert "curl" not in check and "wget" not in check  # neither exists in the slim image
+
+
+def test_dockerignore_keeps_secrets_and_databases_out_of_the_image() -> None:
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {".env", "*.db", ".git", ".venv"} <= set(ignored)
+
+
+def test_compose_runs_the_bot_with_a_named_volume_and_env_file(compose: dict) -> None:
+    service = compose["services"]["paperbot"]
+    assert service["restart"] == "unless-stopped"
+    assert service["env_file"] == ".env"
+    volume, target = service["volumes"][0].split(":")
+    assert target == "/data" and volume in compose["volumes"]
+    assert service["environment"]["PAPERBOT_DB"] == "/data/paperbot.db"
+    assert str(service["user"]).split(":")[0] not in {"root", "0"}
+    test = service["healthcheck"]["test"]
+    assert test[0] == "CMD" and "/healthz" in " ".join(test)
+    assert int(service["environment"]["PAPERBOT_HTTP_PORT"]) == 8080
+    assert ":8080/healthz" in " ".join(test)
+
+
+def test_compose_keeps_secrets_out(compose: dict) -> None:
+    assert not SECRETS & set(compose["services"]["paperbot"]["environment"])
+
+
+@pytest.mark.parametrize("name", ["docker-compose.yml", ".env.example"])
+def test_every_setting_is_documented(name: str) -> None:
+    text = (ROOT / name).read_text(encoding="utf-8")
+    missing = [var for var in variables() if not re.search(rf"\b{var}\b", text)]
+    assert missing == []
+
+
+def test_env_example_is_all_comments_and_values_parse() -> None:
+    """Every variable is commented out, and uncommenting it gives a valid setting."""
+    lines = (ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
+    assignments = dict(
+        line.lstrip("# ").split("=", 1) for line in lines if re.match(r"#\s*PAPERBOT_\w+=", line)
+    )
+    assert set(assignments) == set(variables())
+    assert all(not line.strip() or line.startswith("#") for line in lines)
+    # Secrets and "unset" values are blank in the example; the rest are the defaults.
+    values = {
+        key.removeprefix("PAPERBOT_").lower(): shlex.split(value)[0]
+        for key, value in assignments.items()
+        if value
+    }
+    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    differs = {k for k in values if getattr(settings, k) != getattr(defaults, k)}
+    # The example documents the default of everything except the port it suggests.
+    assert differs == {"http_port"}

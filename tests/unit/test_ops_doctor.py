@@ -1,0 +1,177 @@
+"""`paperbot doctor` against the over-the-wire fakes, healthy and broken."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bot.config import Settings
+from bot.doctor import run_checks
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.huggingface import FakeHuggingFace
+from tests.fakes.telegram import FakeTelegram
+
+ROOT = Path(__file__).resolve().parents[2]
+DISCORD_TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.Gfake0.discord-token-for-doctor-tests"
+
+
+class TokenCheckingTelegram(FakeTelegram):
+    """FakeTelegram answering 401 for any token but its own, as the real Bot API does."""
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            body = {"ok": False, "error_code": 401, "description": "Unauthorized"}
+            return web.json_response(body, status=401)
+        return await super()._handle(request)
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[tuple[FakeHuggingFace, TokenCheckingTelegram, FakeDiscord]]:
+    async with (
+        FakeHuggingFace() as hf,
+        TokenCheckingTelegram() as telegram,
+        FakeDiscord(token=DISCORD_TOKEN) as discord,
+    ):
+        yield hf, telegram, discord
+
+
+def settings_for(fakes: Any, tmp_path: Path, **changes: Any) -> Settings:
+    hf, telegram, discord = fakes
+    values = {
+        "db": tmp_path / "doctor.db",
+        "hf_endpoint": hf.endpoint,
+        "telegram_api_url": telegram.api_url,
+        "telegram_token": telegram.token,
+        "discord_api_url": discord.api_url,
+        "discord_token": DISCORD_TOKEN,
+        **changes,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+async def lines(settings: Settings) -> list[str]:
+    return [check.line for check in await run_checks(settings)]
+
+
+async def test_everything_ok(fakes, tmp_path: Path) -> None:
+    settings = settings_for(fakes, tmp_path)
+    hf, telegram, discord = fakes
+    assert await lines(settings) == [
+        "ok  configuration: adapters: telegram, discord; HTTP endpoint: off",
+        f"ok  database: {tmp_path / 'doctor.db'} (schema 1, writable, 0 papers, 0 subscriptions)",
+        f"ok  huggingface: {hf.endpoint} reachable",
+        "ok  telegram: token accepted (bot @paperbot_test_bot)",
+        "ok  discord: token accepted (bot paperbot)",
+    ]
+    assert [r.path for r in hf.requests] == ["/api/daily_papers"]
+    assert hf.requests[0].query == {"limit": "1"}
+    assert [call.method for call in telegram.calls] == ["getMe"]
+    assert [(r.method, r.path) for r in discord.requests] == [("GET", "/users/@me")]
+
+
+async def test_only_configured_adapters_are_checked(fakes, tmp_path: Path) -> None:
+    settings = settings_for(fakes, tmp_path, telegram_token=None, discord_token=None)
+    found = await lines(settings)
+    assert [line.split(":")[0] for line in found] == [
+        "ok  configuration",
+        "ok  database",
+        "ok  huggingface",
+    ]
+    assert "console only (no chat token set)" in found[0]
+
+
+async def test_wrong_tokens_fail_without_printing_them(fakes, tmp_path: Path) -> None:
+    wrong_telegram = "7000000001:AAWrongTokenWrongTokenWrongToken0000"
+    wrong_discord = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.Gwrong.not-the-right-discord-token"
+    settings = settings_for(
+        fakes, tmp_path, telegram_token=wrong_telegram, discord_token=wrong_discord
+    )
+    found = await lines(settings)
+    assert found[3:] == [
+        "FAIL telegram: token rejected: HTTP 401 (Unauthorized)",
+        "FAIL discord: token rejected: HTTP 401 (401: Unauthorized)",
+    ]
+    assert not any(wrong_telegram in line or wrong_discord in line for line in found)
+
+
+async def test_unreachable_services_fail(fakes, tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{closed_port()}"
+    settings = settings_for(fakes, tmp_path, hf_endpoint=dead, telegram_api_url=dead)
+    found = await lines(settings)
+    assert found[2] == f"FAIL huggingface: cannot reach {dead}: All connection attempts failed"
+    assert found[3] == f"FAIL telegram: cannot reach {dead}: All connection attempts failed"
+    assert not any(fakes[1].token in line for line in found)
+
+
+async def test_hugging_face_errors_fail(fakes, tmp_path: Path) -> None:
+    hf = fakes[0]
+    hf.fail("daily_papers", "500")
+    settings = settings_for(fakes, tmp_path)
+    assert (await lines(settings))[2] == (
+        f"FAIL huggingface: {hf.endpoint}/api/daily_papers answered HTTP 500"
+    )
+    hf.fail("daily_papers", "garbage")
+    assert (await lines(settings))[2] == (
+        f"FAIL huggingface: {hf.endpoint}/api/daily_papers did not answer with a list of papers"
+    )
+
+
+async def test_database_that_cannot_be_opened_fails(fakes, tmp_path: Path) -> None:
+    path = tmp_path / "missing-folder" / "x.db"
+    found = await lines(settings_for(fakes, tmp_path, db=path))
+    assert found[1] == f"FAIL database: cannot use {path}: unable to open database file"
+
+
+async def doctor_process(tmp_path: Path, env: dict[str, str]) -> tuple[int, str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "doctor",
+        cwd=tmp_path,
+        env={**environment, "PYTHONPATH": str(ROOT), **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_the_command_exits_1_when_a_check_fails(fakes, tmp_path: Path) -> None:
+    hf, telegram, _ = fakes
+    env = {
+        "PAPERBOT_DB": str(tmp_path / "cli.db"),
+        "PAPERBOT_HF_ENDPOINT": hf.endpoint,
+        "PAPERBOT_TELEGRAM_API_URL": telegram.api_url,
+        "PAPERBOT_TELEGRAM_TOKEN": telegram.token,
+    }
+    code, out, err = await doctor_process(tmp_path, env)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == "ok  telegram: token accepted (bot @paperbot_test_bot)"
+    env["PAPERBOT_TELEGRAM_TOKEN"] = "7000000001:AAWrongTokenWrongTokenWrongToken0000"
+    code, out, err = await doctor_process(tmp_path, env)
+    assert (code, err) == (1, "")
+    assert out.splitlines()[-1] == "FAIL telegram: token rejected: HTTP 401 (Unauthorized)"
+
+
+async def test_the_command_reports_a_bad_setting_as_a_failed_check(tmp_path: Path) -> None:
+    code, out, err = await doctor_process(tmp_path, {"PAPERBOT_TICK_SECONDS": "99"})
+    assert code == 1 and err == ""
+    assert out.startswith("FAIL configuration: PAPERBOT_TICK_SECONDS: ")
