@@ -4,7 +4,8 @@
 the way python-telegram-bot (PTB) expects: ``POST /bot{token}/{method}`` with
 form-encoded (or multipart, or JSON) parameters, nested values as JSON strings,
 answers ``{"ok": true, "result": ...}`` or ``{"ok": false, "error_code": N,
-"description": ..., "parameters": {...}}``.
+"description": ..., "parameters": {...}}``. A token other than ``fake.token``
+gets 401 Unauthorized, like the real server.
 
 It runs inside the test's event loop, so a bot under test (in-process or a
 subprocess pointed at ``fake.base_url``) talks to it over real HTTP.
@@ -42,6 +43,7 @@ import itertools
 import json
 import math
 import re
+import signal
 import socket
 import time
 from collections import deque
@@ -942,6 +944,9 @@ class FakeTelegram:
         self._notify()
         response: web.Response | None = None
         try:
+            if request.match_info["token"] != self.token:
+                # What the real server answers for a well-formed but wrong token.
+                raise TelegramApiError(401, "Unauthorized")
             handler = self._handlers.get(method)
             if handler is None:
                 raise TelegramApiError(
@@ -1631,19 +1636,30 @@ def _member_json(user: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Serve a FakeTelegram until interrupted (manual experiments)."""
+    """Serve a FakeTelegram in its own process (benchmarks, manual experiments).
+
+    Prints one line with the base URL and token once listening; on SIGTERM or
+    SIGINT prints one JSON line of counters (messages sent, 429s answered).
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--rate-limit", action="store_true")
+    parser.add_argument("--time-scale", type=float, default=1.0)
     args = parser.parse_args(argv)
 
     async def serve() -> None:
-        async with FakeTelegram(port=args.port, rate_limit=args.rate_limit) as fake:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        fake = FakeTelegram(port=args.port, rate_limit=args.rate_limit, time_scale=args.time_scale)
+        async with fake:
             print(f"base_url={fake.base_url} token={fake.token}", flush=True)
-            await asyncio.Event().wait()
+            await stop.wait()
+            sent = sum(1 for call in fake.calls_to("sendMessage") if call.ok)
+            print(json.dumps({"sent": sent, "count_429": fake.count_429}), flush=True)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+    asyncio.run(serve())
 
 
 if __name__ == "__main__":
