@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     ingest_interval_minutes: int = Field(default=30, ge=1, le=1440)
     tick_seconds: float = Field(default=15.0, gt=0, le=30)
     grace_hours: float = Field(default=6.0, ge=0, le=72)
+    # Multiplies every platform rate-limit window (benchmarks and tests against
+    # fakes that enforce the same scaled limits); 1 means the real limits.
+    rate_limit_scale: float = Field(default=1.0, gt=0, le=1)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     http_port: int | None = Field(default=None, ge=1, le=65535)

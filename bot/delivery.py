@@ -25,7 +25,7 @@ from adapters.base import (
 )
 from bot.clock import Clock
 from bot.digest import digest_reply
-from bot.models import Post
+from bot.models import Post, Reply
 from bot.ratelimit import RateLimiter
 from bot.splitting import split_reply
 from bot.storage import Delivery, Storage
@@ -33,6 +33,7 @@ from bot.storage import Delivery, Storage
 log = logging.getLogger("paperbot.delivery")
 
 MAX_ATTEMPTS = 8
+RENDER_CACHE = 32
 BASE_BACKOFF = 2.0
 MAX_BACKOFF = 600.0
 
@@ -72,6 +73,7 @@ class DeliveryWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._rng = rng or random.Random()
         self._stopping = False
+        self._rendered: dict[tuple[tuple[str, ...], str], list[Reply]] = {}
         self._on_outcome = on_outcome or (lambda platform, outcome: None)
 
     def wake(self) -> None:
@@ -131,21 +133,37 @@ class DeliveryWorker:
             if len(self._tasks) <= self._concurrency // 2 + 1:
                 self._wake.set()
 
+    async def _parts(self, delivery: Delivery) -> list[Reply]:
+        """The message parts of a digest, rendered once per digest, not per channel.
+
+        A fan-out sends the same papers for the same period to thousands of
+        channels; rendering and splitting them again for each was most of the
+        CPU per message.
+        """
+        key = (delivery.paper_keys, delivery.period)
+        parts = self._rendered.get(key)
+        if parts is None:
+            papers = await self.storage.get_papers(delivery.paper_keys)
+            body = digest_reply(papers, delivery.period)
+            parts = split_reply(body, self.adapter.limits, self.adapter.measure)
+            if len(self._rendered) >= RENDER_CACHE:
+                self._rendered.clear()
+            self._rendered[key] = parts
+        return parts
+
     async def deliver(self, delivery: Delivery) -> None:
         """Send every remaining part of ``delivery`` and record the outcome."""
-        papers = [p for p in [await self.storage.get_paper(k) for k in delivery.paper_keys] if p]
-        parts = split_reply(
-            digest_reply(papers, delivery.period),
-            self.adapter.limits,
-            self.adapter.measure,
-        )
+        parts = await self._parts(delivery)
         channel = delivery.channel
         try:
             for index in range(delivery.parts_sent, len(parts)):
                 await self.limiter.acquire(channel)
                 post = Post(body=parts[index], key=f"paperbot-{delivery.id}-{index}")
                 message_id = await self.adapter.send(channel, post)
-                await self.storage.record_part_sent(delivery.id, index + 1)
+                if index + 1 < len(parts):
+                    # The last part is recorded by finish_delivery below: one
+                    # write per single-part digest instead of two.
+                    await self.storage.record_part_sent(delivery.id, index + 1)
                 log.info(
                     "sent digest %s part %d/%d to %s (message %s)",
                     delivery.period,
@@ -157,7 +175,7 @@ class DeliveryWorker:
         except DeliveryError as exc:
             outcome = await self._handle_failure(delivery, exc)
         else:
-            await self.storage.finish_delivery(delivery.id, "sent")
+            await self.storage.finish_delivery(delivery.id, "sent", parts_sent=len(parts))
             outcome = "sent"
         self._on_outcome(self.adapter.platform, outcome)
 

@@ -21,6 +21,7 @@ from bot.delivery import DeliveryWorker, OutcomeObserver
 from bot.digest import plan_digest
 from bot.ingest import DaySource, ingest_days, recent_days
 from bot.models import Subscription
+from bot.ratelimit import RateLimiter
 from bot.schedule import next_run, period_of
 from bot.storage import Storage
 
@@ -29,6 +30,9 @@ log = logging.getLogger("paperbot.jobs")
 DUE_BATCH = 500
 # Upvotes move all day; refresh them before composing if the last ingest is older.
 FRESH_ENOUGH = timedelta(minutes=10)
+# ...but a slow or down source must not hold digests back: compose from what
+# is stored once this much time has gone.
+REFRESH_TIMEOUT = 20.0
 
 # Told whether each ingest run fetched every day, e.g. to count runs for metrics.
 IngestObserver = Callable[[bool], None]
@@ -54,7 +58,14 @@ class Jobs:
         self.clock = clock
         self.grace = timedelta(hours=settings.grace_hours)
         self.workers = {
-            a.platform: DeliveryWorker(a, storage, clock, on_outcome=on_delivery) for a in adapters
+            a.platform: DeliveryWorker(
+                a,
+                storage,
+                clock,
+                on_outcome=on_delivery,
+                limiter=RateLimiter(a.rate_windows, scale=settings.rate_limit_scale),
+            )
+            for a in adapters
         }
         self._on_ingest = on_ingest or (lambda ok: None)
         self._scheduler: AsyncIOScheduler | None = None
@@ -152,7 +163,13 @@ class Jobs:
         if self.source is not None and (
             self._last_ingest is None or now - self._last_ingest > FRESH_ENOUGH
         ):
-            await self.ingest()
+            try:
+                await asyncio.wait_for(self.ingest(), REFRESH_TIMEOUT)
+            except TimeoutError:
+                log.warning(
+                    "refreshing papers took over %.0f s: composing from stored data",
+                    REFRESH_TIMEOUT,
+                )
         for sub_id, sub in due:
             await self.schedule(sub_id, sub, now)
         for worker in self.workers.values():

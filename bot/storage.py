@@ -76,6 +76,9 @@ class Storage(Protocol):
     async def get_paper(self, key: str) -> Paper | None:
         """The paper with this key (arXiv id or title key), if stored."""
 
+    async def get_papers(self, keys: Sequence[str]) -> list[Paper]:
+        """The stored papers among ``keys``, in the order given."""
+
     async def count_papers(self) -> int:
         """How many papers are stored."""
 
@@ -141,8 +144,16 @@ class Storage(Protocol):
     async def record_part_sent(self, delivery_id: int, parts_sent: int) -> None:
         """Remember that the first ``parts_sent`` message parts were accepted."""
 
-    async def finish_delivery(self, delivery_id: int, state: str, error: str | None = None) -> None:
-        """Set a terminal or retry state; 'sent' also records the papers as sent."""
+    async def finish_delivery(
+        self,
+        delivery_id: int,
+        state: str,
+        error: str | None = None,
+        *,
+        parts_sent: int | None = None,
+    ) -> None:
+        """Set a terminal state (and ``parts_sent`` when given); 'sent' also
+        records the papers as sent to the channel."""
 
     async def retry_delivery(self, delivery_id: int, at: datetime, error: str) -> None:
         """Put a row back to 'pending' for another attempt at ``at``."""

@@ -239,6 +239,15 @@ class SqliteStorage:
         row = await self._one("SELECT * FROM papers WHERE paper_key = ?", (key,))
         return _paper(row) if row else None
 
+    async def get_papers(self, keys: Sequence[str]) -> list[Paper]:
+        """Papers by key in the order given, in one query."""
+        if not keys:
+            return []
+        marks = ", ".join("?" * len(keys))
+        rows = await self._all(f"SELECT * FROM papers WHERE paper_key IN ({marks})", keys)
+        found = {row["paper_key"]: _paper(row) for row in rows}
+        return [found[key] for key in keys if key in found]
+
     async def count_papers(self) -> int:
         """How many papers are stored."""
         row = await self._one("SELECT count(*) FROM papers")
@@ -451,13 +460,21 @@ class SqliteStorage:
             (parts_sent, _now(), delivery_id),
         )
 
-    async def finish_delivery(self, delivery_id: int, state: str, error: str | None = None) -> None:
+    async def finish_delivery(
+        self,
+        delivery_id: int,
+        state: str,
+        error: str | None = None,
+        *,
+        parts_sent: int | None = None,
+    ) -> None:
         """Close a delivery; on 'sent' the papers join the channel's sent set."""
         now = _now()
         async with self._lock:
             await self._db.execute(
-                "UPDATE deliveries SET state = ?, error = ?, updated_at = ? WHERE id = ?",
-                (state, error, now, delivery_id),
+                "UPDATE deliveries SET state = ?, error = ?, updated_at = ?,"
+                " parts_sent = coalesce(?, parts_sent) WHERE id = ?",
+                (state, error, now, parts_sent, delivery_id),
             )
             if state == "sent":
                 await self._db.execute(
