@@ -300,41 +300,7 @@ class SqliteStorage:
     # subscriptions ------------------------------------------------------------
     async def save_subscription(self, sub: Subscription) -> Subscription:
         """Insert or replace by channel, keeping the row id (the outbox refers to it)."""
-        now = _now()
-        await self._write(
-            """
-            INSERT INTO subscriptions (channel, post_time, timezone, weekdays, top_n,
-                min_upvotes, include_kw, exclude_kw, cadence, weekly_day, paused,
-                paused_reason, next_run_at, created_by, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (channel) DO UPDATE SET
-                post_time = excluded.post_time, timezone = excluded.timezone,
-                weekdays = excluded.weekdays, top_n = excluded.top_n,
-                min_upvotes = excluded.min_upvotes, include_kw = excluded.include_kw,
-                exclude_kw = excluded.exclude_kw, cadence = excluded.cadence,
-                weekly_day = excluded.weekly_day, paused = excluded.paused,
-                paused_reason = excluded.paused_reason, next_run_at = excluded.next_run_at,
-                updated_at = excluded.updated_at
-            """,
-            (
-                sub.channel,
-                sub.post_time.strftime("%H:%M"),
-                sub.timezone,
-                "".join(str(day) for day in sorted(sub.weekdays)),
-                sub.top_n,
-                sub.min_upvotes,
-                json.dumps(list(sub.include)),
-                json.dumps(list(sub.exclude)),
-                sub.cadence,
-                sub.weekly_day,
-                int(sub.paused),
-                sub.paused_reason,
-                to_ts(sub.next_run_at) if sub.next_run_at else None,
-                sub.created_by,
-                now,
-                now,
-            ),
-        )
+        await self.save_subscriptions([sub])
         return sub
 
     async def get_subscription(self, channel: str) -> Subscription | None:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import logging
 from datetime import date
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from bot.models import ARXIV_ID_RE, Paper
 
 log = logging.getLogger("paperbot.sources.seeds")
 
-DEFAULT_SEEDS = Path(__file__).resolve().parents[2] / "seeds" / "papers.jsonl"
+# Package data of the top-level ``seeds`` package, so installed copies (the
+# Docker image) find the corpus as well as a source checkout does.
+DEFAULT_SEEDS = resources.files("seeds") / "papers.jsonl"
 
 
 def _date(value: object) -> date | None:
@@ -21,7 +25,7 @@ def _date(value: object) -> date | None:
         return None
 
 
-def load_seed_papers(path: Path = DEFAULT_SEEDS) -> list[Paper]:
+def load_seed_papers(path: Traversable | Path = DEFAULT_SEEDS) -> list[Paper]:
     """Every valid paper in the seeds file; malformed lines are skipped with a warning."""
     papers = []
     with path.open(encoding="utf-8") as handle:
