@@ -24,7 +24,7 @@ from bot.query import SearchQuery
 # Scoring looks at the most recent matches only (rowids grow with ingest, so
 # the highest rowids are the newest papers). A query with fewer matches than
 # this is ranked over all of them.
-SEARCH_WINDOW = 1000
+SEARCH_WINDOW = 300
 TITLE, KEYWORDS, AUTHORS, ABSTRACT = 10, 6, 3, 1
 TITLE_PHRASE_BONUS = 20
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ed", "es", "s")
