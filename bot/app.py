@@ -34,6 +34,10 @@ SEND_GRACE_SECONDS = 4.0
 DISCONNECT_SECONDS = 2.0
 
 
+class StartupError(RuntimeError):
+    """An adapter could not start (token rejected, server unreachable); the text says which."""
+
+
 @runtime_checkable
 class StopsIntake(Protocol):
     """Optional adapter capability: stop receiving commands but keep sending possible."""
@@ -91,7 +95,10 @@ async def _serve(adapters: list[ChatAdapter], jobs: Jobs | None, stop: asyncio.E
     started: list[ChatAdapter] = []
     try:
         for adapter in adapters:
-            await adapter.start()
+            try:
+                await adapter.start()
+            except Exception as exc:
+                raise StartupError(f"the {adapter.platform} adapter: {exc}") from None
             started.append(adapter)
             log.info("%s adapter started", adapter.platform)
         if jobs is not None:

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from bot import status, transfer
-from bot.app import run_bot, run_demo
+from bot.app import StartupError, run_bot, run_demo
 from bot.cards import paper_card
 from bot.config import ConfigError, Settings, load_settings
 from bot.doctor import run_checks
 from bot.errors import UserError
 from bot.ingest import ingest_days, recent_days
-from bot.logs import secrets_of, setup_logging
+from bot.logs import RedactingFilter, secrets_of, setup_logging
 from bot.query import parse_query
 from bot.sources.huggingface import HuggingFaceSource
 from bot.sources.seeds import load_seed_papers
@@ -215,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return asyncio.run(COMMANDS[args.command](settings, args))
+    except StartupError as exc:
+        redacted = RedactingFilter(secrets_of(settings)).redact(str(exc))
+        print(f"paperbot: cannot start {redacted}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -1,0 +1,36 @@
+"""A chat adapter that cannot start ends the bot with one clear line, not a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TOKEN = "123456:AAsecretsecretsecretsecretsecretsecret"
+
+
+def test_unreachable_bot_api_is_one_redacted_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    env |= {
+        "PAPERBOT_TELEGRAM_TOKEN": TOKEN,
+        "PAPERBOT_TELEGRAM_API_URL": "http://127.0.0.1:9",
+        "PAPERBOT_DB": str(tmp_path / "bot.db"),
+        "PAPERBOT_HF_ENDPOINT": "http://127.0.0.1:9",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output
+    assert TOKEN not in output and TOKEN.split(":")[1] not in output
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "paperbot: cannot start the telegram adapter: "
+    )
