@@ -4,9 +4,10 @@
 
 Prints one JSON line: papers, build seconds, insert rate, p50/p95/p99 ms for the
 bot's search API (query parsing + storage.search through aiosqlite, returning
-Paper objects) and for the same SQL run directly on sqlite3, their p99 ratio,
-database size and peak RSS. Words come from the seed abstracts with their real
-frequencies, so the vocabulary and term statistics resemble real papers.
+Paper objects) and for the same SQL run directly on sqlite3 (interleaved, after
+one warm-up pass), their p99 ratio, database size and peak RSS. Words come from
+the seed abstracts with their real frequencies, so the vocabulary and term
+statistics resemble real papers.
 """
 
 from __future__ import annotations
@@ -208,41 +209,39 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50": cuts[49] * 1000, "p95": cuts[94] * 1000, "p99": cuts[98] * 1000}
 
 
-async def time_bot(db: Path, queries: list[tuple[str, int]]) -> list[float]:
-    """Latency of parse_query + storage.search (what the /search command runs)."""
+async def time_both(db: Path, queries: list[tuple[str, int]]) -> tuple[list[float], list[float]]:
+    """Latencies of each query through the bot and as raw statements, interleaved.
+
+    Bot: parse_query + storage.search through aiosqlite, returning Papers
+    (what /search runs). Raw: the same FTS5 statements, prefix check included,
+    on a plain sqlite3 connection. One untimed pass over every query first, so
+    neither side is measured on a colder page cache than the other.
+    """
     store = await SqliteStorage.open(db)
-    for text, page in queries[:50]:  # warm the page cache like a running bot
-        await store.search(parse_query(text), (page - 1) * 5, 5)
-    samples = []
-    for text, page in queries:
-        t0 = time.perf_counter()
-        await store.search(parse_query(text), (page - 1) * 5, 5)
-        samples.append(time.perf_counter() - t0)
-    await store.close()
-    return samples
-
-
-def time_raw(db: Path, queries: list[tuple[str, int]]) -> list[float]:
-    """Latency of the same FTS5 statements on a plain sqlite3 connection."""
     conn = sqlite3.connect(db)
-    parsed = [(parse_query(text), page) for text, page in queries]
 
-    def run(query: SearchQuery, page: int) -> None:
-        # The same statements the storage runs, prefix check included.
+    def raw(text: str, page: int) -> None:
+        query: SearchQuery = parse_query(text)
         if query.prefix_last and conn.execute(EXACT_SQL, (quote(query.words[-1]),)).fetchone():
             query = replace(query, prefix_last=False)
         sql, params = search_sql(query, (page - 1) * 5, 6)
         conn.execute(sql, params).fetchall()
 
-    for query, page in parsed[:50]:
-        run(query, page)
-    samples = []
-    for query, page in parsed:
+    for text, page in queries:
+        await store.search(parse_query(text), (page - 1) * 5, 5)
+        raw(text, page)
+    bot_samples, raw_samples = [], []
+    for text, page in queries:
         t0 = time.perf_counter()
-        run(query, page)
-        samples.append(time.perf_counter() - t0)
+        await store.search(parse_query(text), (page - 1) * 5, 5)
+        t1 = time.perf_counter()
+        raw(text, page)
+        t2 = time.perf_counter()
+        bot_samples.append(t1 - t0)
+        raw_samples.append(t2 - t1)
     conn.close()
-    return samples
+    await store.close()
+    return bot_samples, raw_samples
 
 
 def main() -> None:
@@ -261,8 +260,8 @@ def main() -> None:
     if not db.exists():
         build_seconds, insert_seconds = asyncio.run(build(db, args.papers, vocab, rng))
     queries = mixed_queries(vocab, args.queries, rng)
-    bot = percentiles(asyncio.run(time_bot(db, queries)))
-    raw = percentiles(time_raw(db, queries))
+    bot_samples, raw_samples = asyncio.run(time_both(db, queries))
+    bot, raw = percentiles(bot_samples), percentiles(raw_samples)
     size = sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
     result = {
         "papers": args.papers,
