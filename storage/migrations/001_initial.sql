@@ -21,6 +21,9 @@ CREATE INDEX papers_featured ON papers (featured_on, upvotes DESC);
 CREATE VIRTUAL TABLE papers_fts USING fts5 (
     title, keywords, authors, summary,
     content = 'papers', content_rowid = 'id',
+    -- Ranking does not use bm25 (see storage/fts.py), so per-row column sizes
+    -- are not kept: one B-tree write less per paper.
+    columnsize = 0,
     tokenize = 'porter unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER papers_fts_insert AFTER INSERT ON papers BEGIN
