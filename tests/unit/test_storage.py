@@ -8,6 +8,7 @@ look at one engine's internals (SQLite's WAL, its migration table) say so with
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -20,6 +21,7 @@ from bot.models import Paper, Subscription
 from bot.query import QueryError, parse_query
 from bot.storage import SearchSession, Storage
 from storage.sqlite import SqliteStorage, available_migrations
+from tests.support import make_paper
 
 T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 
@@ -58,26 +60,8 @@ def sqlite_only(backend: Backend) -> None:
         pytest.skip("SQLite internals")
 
 
-def paper(
-    arxiv_id: str | None,
-    title: str,
-    *,
-    summary: str = "",
-    authors: tuple[str, ...] = ("Ada Lovelace",),
-    day: date | None = date(2026, 3, 9),
-    upvotes: int = 0,
-    **extra: object,
-) -> Paper:
-    return Paper(
-        title=title,
-        arxiv_id=arxiv_id,
-        summary=summary,
-        authors=authors,
-        published_at=day,
-        featured_on=day,
-        upvotes=upvotes,
-        **extra,  # type: ignore[arg-type]
-    )
+# Storage tests default to no abstract and one fixed featured day.
+paper = functools.partial(make_paper, summary="", day=date(2026, 3, 9))
 
 
 async def titles(store: Storage, text: str, limit: int = 50) -> list[str]:
