@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, time, timedelta
 from typing import Protocol, TypeVar
@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 from bot.cards import clean_text, paper_card, shorten
 from bot.clock import Clock
 from bot.errors import UserError
-from bot.models import Button, Command, Paper, Reply, Subscription
+from bot.models import Button, Command, Paper, PaperCard, Reply, Subscription
 from bot.query import SearchQuery, parse_query
 from bot.schedule import describe_days, format_local, next_run
 from bot.storage import SearchSession, Storage
@@ -173,7 +173,7 @@ class CommandRouter:
         """Full-text search, first page."""
         if not cmd.args:
             raise UserError('Usage: /search <words> — e.g. /search "diffusion model" -video')
-        parse_query(cmd.args)
+        query = parse_query(cmd.args)
         session = SearchSession(
             key=secrets.token_urlsafe(6),
             channel=cmd.channel,
@@ -181,7 +181,7 @@ class CommandRouter:
             created_at=self.clock.now(),
         )
         await self.storage.save_search_session(session)
-        return await self._results(session, 1)
+        return await self._results(session, query, 1)
 
     async def page(self, cmd: Command) -> Reply:
         """Another page of an earlier search (from a Prev/Next button)."""
@@ -191,10 +191,10 @@ class CommandRouter:
         session = await self.storage.get_search_session(key)
         if session is None or self.clock.now() - session.created_at > SESSION_TTL:
             raise UserError("This search expired; run it again.")
-        return await self._results(session, min(max(int(number), 1), MAX_PAGE))
+        page = min(max(int(number), 1), MAX_PAGE)
+        return await self._results(session, parse_query(session.query), page)
 
-    async def _results(self, session: SearchSession, page: int) -> Reply:
-        query = parse_query(session.query)
+    async def _results(self, session: SearchSession, query: SearchQuery, page: int) -> Reply:
         offset = (page - 1) * PAGE_SIZE
         found = await self.storage.search(query, offset, PAGE_SIZE)
         shown = shorten(session.query, 80)
@@ -213,10 +213,7 @@ class CommandRouter:
             buttons.append(Button("◀ Prev", "page", f"{session.key} {page - 1}", alias="prev"))
         if found.has_more and page < MAX_PAGE:
             buttons.append(Button("Next ▶", "page", f"{session.key} {page + 1}", alias="next"))
-        buttons.extend(
-            Button(f"{card.rank}", "paper", paper.key, alias=str(card.rank))
-            for card, paper in zip(cards, found.papers, strict=True)
-        )
+        buttons.extend(_detail_buttons(cards, found.papers))
         first, last = offset + 1, offset + len(cards)
         return Reply(
             title=f"Results for “{shown}”",
@@ -322,16 +319,22 @@ class CommandRouter:
         return await self.storage.save_subscription(sub)
 
 
+def _detail_buttons(cards: Sequence[PaperCard], papers: Sequence[Paper]) -> list[Button]:
+    """One button per result, labelled with its rank, that opens the paper."""
+    return [
+        Button(str(card.rank), "paper", paper.key, alias=str(card.rank))
+        for card, paper in zip(cards, papers, strict=True)
+    ]
+
+
 def _remote_results(shown: str, papers: list[Paper]) -> Reply:
-    cards = tuple(paper_card(p, i) for i, p in enumerate(papers[:PAGE_SIZE], 1))
+    shown_papers = papers[:PAGE_SIZE]
+    cards = tuple(paper_card(p, i) for i, p in enumerate(shown_papers, 1))
     return Reply(
         title=f"Results for “{shown}” from Hugging Face",
         text="Nothing in the local library matched, so these come from Hugging Face's search.",
         cards=cards,
-        buttons=tuple(
-            Button(str(c.rank), "paper", p.key, alias=str(c.rank))
-            for c, p in zip(cards, papers, strict=False)
-        ),
+        buttons=tuple(_detail_buttons(cards, shown_papers)),
     )
 
 
