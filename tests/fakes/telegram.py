@@ -53,6 +53,12 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
+# Telegram's exact answer to an edit that changes nothing.
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup"
+    " are exactly the same as a current content and reply markup of the message"
+)
+
 __all__ = ["ANONYMOUS_ADMIN_ID", "Call", "FakeTelegram", "TelegramApiError", "validate_html"]
 
 #: User id Telegram puts in ``from`` for messages of anonymous group admins.
@@ -1368,12 +1374,7 @@ class FakeTelegram:
             and rec["parse_mode"] == p.get("parse_mode")
             and rec["reply_markup"] == markup
         ):
-            raise TelegramApiError(
-                400,
-                "Bad Request: message is not modified: specified new "
-                "message content and reply markup are exactly the same "
-                "as a current content and reply markup of the message",
-            )
+            raise TelegramApiError(400, NOT_MODIFIED)
         if self.rate_limit:
             self._check_rate(rec["chat_id"])
         rec.update(
@@ -1393,12 +1394,7 @@ class FakeTelegram:
         self._check_markup(call, markup)
         rec = self._find_bot_message(p, call, "edit")
         if rec["reply_markup"] == markup:
-            raise TelegramApiError(
-                400,
-                "Bad Request: message is not modified: specified new "
-                "message content and reply markup are exactly the same "
-                "as a current content and reply markup of the message",
-            )
+            raise TelegramApiError(400, NOT_MODIFIED)
         if self.rate_limit:
             self._check_rate(rec["chat_id"])
         rec.update(reply_markup=markup, edits=rec.get("edits", 0) + 1, edit_date=int(time.time()))
