@@ -119,12 +119,14 @@ def search_sql(
             where.append(_PHRASE_CHECK.format(name=f"phrase{index}"))
             params[f"phrase{index}"] = phrase
     scores = []
-    for index, term in enumerate((*query.words, *query.phrases)):
+    # Only relevance order reads the score; other orders skip the string work.
+    terms = (*query.words, *query.phrases) if query.sort == "relevance" else ()
+    for index, term in enumerate(terms):
         scores.append(_FIELD_SCORE.format(name=f"term{index}"))
         params[f"term{index}"] = " " + word_stem(term)
     if len(scores) > 1:
         scores.append(f"{TITLE_PHRASE_BONUS} * (instr({_TITLE}, :all_terms) > 0)")
-        params["all_terms"] = " " + word_stem(" ".join((*query.words, *query.phrases)))
+        params["all_terms"] = " " + word_stem(" ".join(terms))
     score = " + ".join(scores) or "0"
     sql = (
         "WITH hits AS (SELECT rowid AS id FROM papers_fts WHERE papers_fts MATCH :match"
