@@ -56,15 +56,42 @@ def covered_days(
     return (latest, latest) if latest else None
 
 
-async def plan_digest(storage: Storage, sub: Subscription, run_at: datetime) -> DigestPlan:
+class Candidates:
+    """The stored Hugging Face days and their papers, read once per scheduling tick.
+
+    Every subscription due in the same tick covers the same days; without this
+    each of them would re-read the same rows.
+    """
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        self._latest: dict[date, date | None] = {}
+        self._papers: dict[tuple[date, date], list[Paper]] = {}
+
+    async def latest_day(self, before: date) -> date | None:
+        """The most recent featured day before ``before``."""
+        if before not in self._latest:
+            self._latest[before] = await self._storage.latest_featured_day(before=before)
+        return self._latest[before]
+
+    async def papers(self, first: date, last: date) -> list[Paper]:
+        """Papers featured from ``first`` to ``last``, most upvoted first."""
+        if (first, last) not in self._papers:
+            self._papers[first, last] = await self._storage.papers_featured_between(first, last)
+        return self._papers[first, last]
+
+
+async def plan_digest(
+    storage: Storage, sub: Subscription, run_at: datetime, candidates: Candidates
+) -> DigestPlan:
     """The papers ``sub`` should receive for the run at ``run_at`` (may be empty)."""
-    latest = await storage.latest_featured_day(before=run_at.date())
+    latest = await candidates.latest_day(before=run_at.date())
     days = covered_days(sub, run_at, latest)
     if days is None:
         return DigestPlan((), None, None)
-    candidates = await storage.papers_featured_between(*days)
-    sent = await storage.sent_paper_keys(sub.channel, [p.key for p in candidates])
-    return DigestPlan(tuple(select_papers(candidates, sub, sent)), *days)
+    papers = await candidates.papers(*days)
+    sent = await storage.sent_paper_keys(sub.channel, [p.key for p in papers])
+    return DigestPlan(tuple(select_papers(papers, sub, sent)), *days)
 
 
 def digest_reply(papers: Sequence[Paper], period: str) -> Reply:

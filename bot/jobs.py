@@ -18,7 +18,7 @@ from bot.clock import Clock
 from bot.commands import SESSION_TTL
 from bot.config import Settings
 from bot.delivery import DeliveryWorker, OutcomeObserver
-from bot.digest import plan_digest
+from bot.digest import Candidates, plan_digest
 from bot.ingest import DaySource, ingest_days, recent_days
 from bot.models import Subscription
 from bot.ratelimit import RateLimiter
@@ -170,13 +170,16 @@ class Jobs:
                     "refreshing papers took over %.0f s: composing from stored data",
                     REFRESH_TIMEOUT,
                 )
+        candidates = Candidates(self.storage)
         for sub_id, sub in due:
-            await self.schedule(sub_id, sub, now)
+            await self.schedule(sub_id, sub, now, candidates)
         for worker in self.workers.values():
             worker.wake()
         return len(due)
 
-    async def schedule(self, sub_id: int, sub: Subscription, now: datetime) -> None:
+    async def schedule(
+        self, sub_id: int, sub: Subscription, now: datetime, candidates: Candidates
+    ) -> None:
         """Queue (or skip) the run of ``sub`` that fell due, then book its next run."""
         run_at = sub.next_run_at or now
         period = period_of(sub, run_at)
@@ -194,7 +197,7 @@ class Jobs:
             )
             log.warning("skipped %s digest for %s: %.1f h late", period, sub.channel, hours)
         else:
-            plan = await plan_digest(self.storage, sub, now)
+            plan = await plan_digest(self.storage, sub, now, candidates)
             keys = [paper.key for paper in plan.papers]
             if keys:
                 await self.storage.create_delivery(sub_id, sub.channel, period, now, keys)

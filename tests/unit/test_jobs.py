@@ -239,3 +239,28 @@ async def test_start_and_stop_run_jobs_in_the_loop(store, adapter) -> None:
     finally:
         await jobs.stop()
     assert len(adapter.sent) == 1
+
+
+async def test_one_tick_reads_the_day_once_for_every_due_subscription(
+    store, clock, adapter
+) -> None:
+    await papers_on(store, MON, 3)
+    reads: list[str] = []
+
+    class Counting:
+        """The real storage, counting reads of the day's candidates."""
+
+        def __getattr__(self, name: str) -> object:
+            if name in {"latest_featured_day", "papers_featured_between"}:
+                reads.append(name)
+            return getattr(store, name)
+
+    for n in range(5):
+        sub = Subscription(channel=f"test:{n}", post_time=time(9, 0), timezone="Europe/Berlin")
+        await store.save_subscription(replace(sub, next_run_at=next_run(sub, clock.now())))
+    jobs = Jobs(Settings(), Counting(), [adapter], source=None, clock=clock)  # type: ignore[arg-type]
+    clock.set(datetime(2026, 3, 10, 8, 0, 1, tzinfo=UTC))
+    assert await jobs.tick() == 5
+    assert sorted(reads) == ["latest_featured_day", "papers_featured_between"]
+    await deliver_all(jobs, store, clock)
+    assert len(adapter.sent) == 5
