@@ -152,6 +152,21 @@ ON CONFLICT (paper_key) DO UPDATE SET
     updated_at = excluded.updated_at
 """
 
+# upsert_papers maintains the full-text index itself (migration 002 says why).
+_TEXT_COLUMNS = "title, keywords, authors, summary"
+_INDEXED = f"id, {_TEXT_COLUMNS}"
+_INDEXED_BY_KEYS = (
+    f"SELECT {_INDEXED} FROM papers WHERE paper_key IN (SELECT value FROM json_each(?))"
+)
+_INDEXED_BY_IDS = f"SELECT {_INDEXED} FROM papers WHERE id IN (SELECT value FROM json_each(?))"
+_INDEX_NEW = (
+    f"INSERT INTO papers_fts (rowid, {_TEXT_COLUMNS}) SELECT {_INDEXED} FROM papers WHERE id > ?"
+)
+_INDEX_IDS = f"INSERT INTO papers_fts (rowid, {_TEXT_COLUMNS}) {_INDEXED_BY_IDS}"
+_INDEX_DELETE = (
+    f"INSERT INTO papers_fts (papers_fts, rowid, {_TEXT_COLUMNS}) VALUES ('delete', ?, ?, ?, ?, ?)"
+)
+
 
 class SqliteStorage:
     """The storage port on one aiosqlite connection in WAL mode.
@@ -229,13 +244,42 @@ class SqliteStorage:
 
     # papers -------------------------------------------------------------------
     async def upsert_papers(self, papers: Iterable[Paper]) -> int:
-        """Insert or update papers by key in one transaction."""
+        """Insert or update papers by key in one transaction, index included.
+
+        New papers are indexed with one statement; an updated paper is
+        re-indexed only when its title, keywords, authors or abstract changed
+        (an upvote refresh leaves the index alone).
+        """
         now = _now()
         rows = [(*paper_row(paper), now) for paper in papers]
+        keys = json.dumps([row[0] for row in rows])
         async with self._lock:
-            await self._db.executemany(_UPSERT_SQL, rows)
-            await self._db.commit()
+            # IMMEDIATE: the id high-water mark and the old texts read below
+            # must still hold when the rows are written.
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                before = await self._one("SELECT coalesce(max(id), 0) FROM papers")
+                old = await self._all(_INDEXED_BY_KEYS, (keys,))
+                await self._db.executemany(_UPSERT_SQL, rows)
+                await self._db.execute(_INDEX_NEW, (before[0] if before else 0,))
+                await self._reindex_changed(old)
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
         return len(rows)
+
+    async def _reindex_changed(self, old: list[aiosqlite.Row]) -> None:
+        """Replace the index entries of updated papers whose indexed text changed."""
+        if not old:
+            return
+        ids = json.dumps([row[0] for row in old])
+        current = {row[0]: tuple(row) for row in await self._all(_INDEXED_BY_IDS, (ids,))}
+        changed = [tuple(row) for row in old if current.get(row[0]) != tuple(row)]
+        if not changed:
+            return
+        await self._db.executemany(_INDEX_DELETE, changed)
+        await self._db.execute(_INDEX_IDS, (json.dumps([row[0] for row in changed]),))
 
     async def get_paper(self, key: str) -> Paper | None:
         """A paper by key."""

@@ -31,6 +31,8 @@ def test_unreachable_bot_api_is_one_redacted_line(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert "Traceback" not in output
     assert TOKEN not in output and TOKEN.split(":")[1] not in output
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        "paperbot: cannot start the telegram adapter: "
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("paperbot: cannot start the telegram adapter: ")
     )

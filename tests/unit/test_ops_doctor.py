@@ -73,7 +73,7 @@ async def test_everything_ok(fakes, tmp_path: Path) -> None:
     hf, telegram, discord = fakes
     assert await lines(settings) == [
         "ok  configuration: adapters: telegram, discord; HTTP endpoint: off",
-        f"ok  database: {tmp_path / 'doctor.db'} (schema 1, writable, 0 papers, 0 subscriptions)",
+        f"ok  database: {tmp_path / 'doctor.db'} (schema 2, writable, 0 papers, 0 subscriptions)",
         f"ok  huggingface: {hf.endpoint} reachable",
         "ok  telegram: token accepted (bot @paperbot_test_bot)",
         "ok  discord: token accepted (bot paperbot)",

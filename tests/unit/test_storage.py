@@ -172,6 +172,80 @@ async def test_upsert_updates_fields_that_are_given(store: Storage) -> None:
     assert await titles(store, "author:hopper") == [FULL.title]
 
 
+def _index_state(folder: Path) -> tuple[str, list[tuple[object, ...]]]:
+    """FTS5's own integrity verdict on the index, and the index's raw records."""
+    db = sqlite3.connect(folder / "paperbot.db")
+    try:
+        db.execute("INSERT INTO papers_fts (papers_fts) VALUES ('integrity-check')")
+        records = db.execute("SELECT id, block FROM papers_fts_data ORDER BY id").fetchall()
+        return "ok", records
+    except sqlite3.DatabaseError as error:
+        return str(error), []
+    finally:
+        db.close()
+
+
+async def test_index_matches_papers_after_inserts_updates_and_repeats(
+    backend: Backend, store: Storage, tmp_path: Path
+) -> None:
+    sqlite_only(backend)
+    await store.upsert_papers(paper(f"2603.{n:05d}", f"Paper about topic {n}") for n in range(30))
+    renamed = paper("2603.00003", "Renamed about graphs")
+    # One batch: new papers, a changed one, an unchanged one, and one key twice.
+    await store.upsert_papers(
+        [
+            paper("2603.00100", "Fresh arrival"),
+            renamed,
+            paper("2603.00004", "Paper about topic 4", upvotes=9),
+            paper("2603.00101", "Twice first"),
+            paper("2603.00101", "Twice second"),
+        ]
+    )
+    assert _index_state(tmp_path)[0] == "ok"
+    assert await titles(store, "graphs") == ["Renamed about graphs"]
+    assert await titles(store, '"topic 3"') == []
+    assert await titles(store, "twice") == ["Twice second"]
+    assert await titles(store, "first") == []
+    assert await store.count_papers() == 32
+
+
+async def test_upvote_refresh_leaves_the_index_untouched(
+    backend: Backend, store: Storage, tmp_path: Path
+) -> None:
+    sqlite_only(backend)
+    batch = [paper(f"2603.{n:05d}", f"Paper about topic {n}") for n in range(20)]
+    await store.upsert_papers(batch)
+    _, before = _index_state(tmp_path)
+    await store.upsert_papers(replace(p, upvotes=p.upvotes + 5) for p in batch)
+    assert _index_state(tmp_path) == ("ok", before)
+    stored = await store.get_paper("2603.00007")
+    assert stored is not None and stored.upvotes == 5
+
+
+async def test_failed_batch_writes_nothing(
+    backend: Backend, store: Storage, tmp_path: Path
+) -> None:
+    sqlite_only(backend)
+    await store.upsert_papers([paper("2603.00001", "Already here")])
+    db = sqlite3.connect(tmp_path / "paperbot.db")
+    db.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON papers WHEN new.title = 'Refused'"
+        " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    db.commit()
+    db.close()
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.upsert_papers(
+            [paper("2603.00002", "Accepted first"), paper("2603.00003", "Refused")]
+        )
+    assert await store.count_papers() == 1
+    assert await titles(store, "accepted") == []
+    # The connection is usable again: the failed transaction was rolled back.
+    await store.upsert_papers([paper("2603.00004", "Later arrival")])
+    assert await titles(store, "arrival") == ["Later arrival"]
+    assert _index_state(tmp_path)[0] == "ok"
+
+
 async def test_paper_without_arxiv_id(store: Storage) -> None:
     untitled = paper(None, "Seed Paper Without An Identifier", summary="About mixtures.")
     assert untitled.key.startswith("t:")
