@@ -30,10 +30,11 @@ TITLE_PHRASE_BONUS = 20
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ed", "es", "s")
 _MIN_STEM = 4
 
+# {t} names the ranked row set, which the page's final read joins to papers.
 _ORDER = {
-    "relevance": "score DESC, p.upvotes DESC, p.published_at DESC",
-    "recent": "coalesce(p.published_at, p.featured_on) DESC, p.upvotes DESC",
-    "upvotes": "p.upvotes DESC, coalesce(p.published_at, p.featured_on) DESC",
+    "relevance": "{t}score DESC, {t}upvotes DESC, {t}published_at DESC",
+    "recent": "coalesce({t}published_at, {t}featured_on) DESC, {t}upvotes DESC",
+    "upvotes": "{t}upvotes DESC, coalesce({t}published_at, {t}featured_on) DESC",
 }
 
 
@@ -56,10 +57,15 @@ _TITLE = _words("p.title")
 # typed so "masked autoencoder" does not also match "masking autoencoders".
 _TEXT = "p.title || ' ' || p.summary"
 _PHRASE_CHECK = f"instr({_normalized(_TEXT)}, :{{name}}) > 0"
+# Scored against the candidates' fields normalised once (see search_sql).
 _FIELD_SCORE = (
-    f"max({TITLE} * (instr({_TITLE}, :{{name}}) > 0),"
-    f" {KEYWORDS} * (instr({_words('p.keywords')}, :{{name}}) > 0),"
-    f" {AUTHORS} * (instr({_words('p.authors')}, :{{name}}) > 0), {ABSTRACT})"
+    f"max({TITLE} * (instr(c.title_words, :{{name}}) > 0),"
+    f" {KEYWORDS} * (instr(c.keyword_words, :{{name}}) > 0),"
+    f" {AUTHORS} * (instr(c.author_words, :{{name}}) > 0), {ABSTRACT})"
+)
+_SCORED_FIELDS = (
+    f", {_TITLE} AS title_words, {_words('p.keywords')} AS keyword_words,"
+    f" {_words('p.authors')} AS author_words"
 )
 
 
@@ -125,14 +131,24 @@ def search_sql(
         scores.append(_FIELD_SCORE.format(name=f"term{index}"))
         params[f"term{index}"] = " " + word_stem(term)
     if len(scores) > 1:
-        scores.append(f"{TITLE_PHRASE_BONUS} * (instr({_TITLE}, :all_terms) > 0)")
+        scores.append(f"{TITLE_PHRASE_BONUS} * (instr(c.title_words, :all_terms) > 0)")
         params["all_terms"] = " " + word_stem(" ".join(terms))
     score = " + ".join(scores) or "0"
+    # Three steps, so the expensive parts touch as few rows as possible: FTS5
+    # picks the newest matches, the candidates' fields are normalised once
+    # each (MATERIALIZED stops SQLite from re-inlining them into every term's
+    # score), and only the page's rows are read in full.
     sql = (
         "WITH hits AS (SELECT rowid AS id FROM papers_fts WHERE papers_fts MATCH :match"
-        " ORDER BY rowid DESC LIMIT :window)"
-        f" SELECT p.*, {score} AS score FROM hits JOIN papers p ON p.id = hits.id"
+        " ORDER BY rowid DESC LIMIT :window),"
+        " candidates AS MATERIALIZED (SELECT p.id, p.upvotes, p.published_at, p.featured_on"
+        + (_SCORED_FIELDS if scores else "")
+        + " FROM hits JOIN papers p ON p.id = hits.id"
         + (" WHERE " + " AND ".join(where) if where else "")
-        + f" ORDER BY {_ORDER[query.sort]} LIMIT :limit OFFSET :offset"
+        + "),"
+        f" page AS (SELECT c.*, {score} AS score FROM candidates c"
+        f" ORDER BY {_ORDER[query.sort].format(t='')} LIMIT :limit OFFSET :offset)"
+        " SELECT p.*, page.score FROM page JOIN papers p ON p.id = page.id"
+        f" ORDER BY {_ORDER[query.sort].format(t='page.')}"
     )
     return sql, params

@@ -98,11 +98,14 @@ async def test_migrations_applied_once_and_idempotent_on_reopen(
     assert after == before
 
 
-async def test_wal_mode(backend: Backend, store: Storage, tmp_path: Path) -> None:
+async def test_new_database_is_wal_with_16k_pages(
+    backend: Backend, store: Storage, tmp_path: Path
+) -> None:
     sqlite_only(backend)
     db = sqlite3.connect(tmp_path / "paperbot.db")
     try:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 16384
     finally:
         db.close()
 
