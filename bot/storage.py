@@ -82,6 +82,14 @@ class Storage(Protocol):
     async def count_papers(self) -> int:
         """How many papers are stored."""
 
+    async def merge_search_index(self, pages: int) -> bool:
+        """Merge the search index's small segments, writing about ``pages`` pages.
+
+        Returns True while more merging is left. Ingest leaves many small
+        segments behind; each merge step is short so it can run between
+        other writes.
+        """
+
     async def search(self, query: SearchQuery, offset: int, limit: int) -> SearchPage:
         """Papers matching ``query`` in its sort order, ``limit`` from ``offset``."""
 

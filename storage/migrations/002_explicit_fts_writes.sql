@@ -11,3 +11,7 @@ DROP TRIGGER papers_fts_update;
 -- A batch's terms are buffered up to 64 MB before being written as one
 -- segment (the default 1 MB wrote a segment every few hundred papers).
 INSERT INTO papers_fts (papers_fts, rank) VALUES ('hashsize', 67108864);
+-- Ingest merges segments only once 8 share a level (FTS5's default is 4);
+-- the rest of the merging is done between writes by the index upkeep job
+-- (SqliteStorage.merge_search_index), not inside ingest transactions.
+INSERT INTO papers_fts (papers_fts, rank) VALUES ('automerge', 8);

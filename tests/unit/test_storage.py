@@ -249,6 +249,33 @@ async def test_failed_batch_writes_nothing(
     assert _index_state(tmp_path)[0] == "ok"
 
 
+def _segments(folder: Path) -> int:
+    db = sqlite3.connect(folder / "paperbot.db")
+    try:
+        return int(db.execute("SELECT count(DISTINCT segid) FROM papers_fts_idx").fetchone()[0])
+    finally:
+        db.close()
+
+
+async def test_merge_search_index_until_done_keeps_every_match(
+    backend: Backend, store: Storage, tmp_path: Path
+) -> None:
+    sqlite_only(backend)
+    # One small ingest after another, as the ingest job does: one segment each.
+    for n in range(43):
+        await store.upsert_papers([paper(f"2603.{n:05d}", f"Graph paper {n}")])
+    before = await titles(store, "graph")
+    segments = _segments(tmp_path)
+    steps = 0
+    while await store.merge_search_index(1000):
+        steps += 1
+        assert steps < 50
+    assert steps >= 1 and _segments(tmp_path) < segments
+    assert not await store.merge_search_index(1000)  # nothing left: no work, says so
+    assert await titles(store, "graph") == before and len(before) == 43
+    assert _index_state(tmp_path)[0] == "ok"
+
+
 async def test_paper_without_arxiv_id(store: Storage) -> None:
     untitled = paper(None, "Seed Paper Without An Identifier", summary="About mixtures.")
     assert untitled.key.startswith("t:")
