@@ -2,7 +2,8 @@
 
     python bench/search.py [--papers 1000000] [--queries 1200] [--db PATH]
 
-Prints one JSON line: papers, build seconds, insert rate, p50/p95/p99 ms for the
+Prints one JSON line: papers, build seconds, insert rate, the seconds of index
+merging the bot's upkeep job does after such a load, p50/p95/p99 ms for the
 bot's search API (query parsing + storage.search through aiosqlite, returning
 Paper objects) and for the same SQL run directly on sqlite3 (interleaved, after
 one warm-up pass), their p99 ratio, database size and peak RSS. Words come from

@@ -21,9 +21,9 @@ from typing import Any
 
 from bot.query import SearchQuery
 
-# Scoring looks at the most recent matches only (rowids grow with ingest, so
-# the highest rowids are the newest papers). A query with fewer matches than
-# this is ranked over all of them.
+# Scoring looks at the most recent matches only: ids grow with ingest and the
+# index is keyed by the negative id, so the lowest rowids are the newest
+# papers. A query with fewer matches than this is ranked over all of them.
 SEARCH_WINDOW = 300
 TITLE, KEYWORDS, AUTHORS, ABSTRACT = 10, 6, 3, 1
 TITLE_PHRASE_BONUS = 20
@@ -139,8 +139,8 @@ def search_sql(
     # each (MATERIALIZED stops SQLite from re-inlining them into every term's
     # score), and only the page's rows are read in full.
     sql = (
-        "WITH hits AS (SELECT rowid AS id FROM papers_fts WHERE papers_fts MATCH :match"
-        " ORDER BY rowid DESC LIMIT :window),"
+        "WITH hits AS (SELECT -rowid AS id FROM papers_fts WHERE papers_fts MATCH :match"
+        " ORDER BY rowid LIMIT :window),"
         " candidates AS MATERIALIZED (SELECT p.id, p.upvotes, p.published_at, p.featured_on"
         + (_SCORED_FIELDS if scores else "")
         + " FROM hits JOIN papers p ON p.id = hits.id"

@@ -153,16 +153,22 @@ ON CONFLICT (paper_key) DO UPDATE SET
 """
 
 # upsert_papers maintains the full-text index itself (migration 002 says why).
+# Index rows are keyed by the negative paper id (migration 003 says why), and
+# are written in ascending key order: FTS5 flushes its buffer to a new segment
+# whenever a key is lower than the one before.
 _TEXT_COLUMNS = "title, keywords, authors, summary"
-_INDEXED = f"id, {_TEXT_COLUMNS}"
+_INDEXED = f"-id, {_TEXT_COLUMNS}"
 _INDEXED_BY_KEYS = (
     f"SELECT {_INDEXED} FROM papers WHERE paper_key IN (SELECT value FROM json_each(?))"
 )
-_INDEXED_BY_IDS = f"SELECT {_INDEXED} FROM papers WHERE id IN (SELECT value FROM json_each(?))"
+_INDEXED_BY_ROWIDS = (
+    f"SELECT {_INDEXED} FROM papers WHERE id IN (SELECT -value FROM json_each(?)) ORDER BY id DESC"
+)
 _INDEX_NEW = (
     f"INSERT INTO papers_fts (rowid, {_TEXT_COLUMNS}) SELECT {_INDEXED} FROM papers WHERE id > ?"
+    " ORDER BY id DESC"
 )
-_INDEX_IDS = f"INSERT INTO papers_fts (rowid, {_TEXT_COLUMNS}) {_INDEXED_BY_IDS}"
+_INDEX_ROWIDS = f"INSERT INTO papers_fts (rowid, {_TEXT_COLUMNS}) {_INDEXED_BY_ROWIDS}"
 _MERGE_INDEX = "INSERT INTO papers_fts (papers_fts, rank) VALUES ('merge', ?)"
 _INDEX_DELETE = (
     f"INSERT INTO papers_fts (papers_fts, rowid, {_TEXT_COLUMNS}) VALUES ('delete', ?, ?, ?, ?, ?)"
@@ -278,13 +284,13 @@ class SqliteStorage:
         """Replace the index entries of updated papers whose indexed text changed."""
         if not old:
             return
-        ids = json.dumps([row[0] for row in old])
-        current = {row[0]: tuple(row) for row in await self._all(_INDEXED_BY_IDS, (ids,))}
-        changed = [tuple(row) for row in old if current.get(row[0]) != tuple(row)]
+        rowids = json.dumps([row[0] for row in old])
+        current = {row[0]: tuple(row) for row in await self._all(_INDEXED_BY_ROWIDS, (rowids,))}
+        changed = sorted(tuple(row) for row in old if current.get(row[0]) != tuple(row))
         if not changed:
             return
         await self._db.executemany(_INDEX_DELETE, changed)
-        await self._db.execute(_INDEX_IDS, (json.dumps([row[0] for row in changed]),))
+        await self._db.execute(_INDEX_ROWIDS, (json.dumps([row[0] for row in changed]),))
 
     async def get_paper(self, key: str) -> Paper | None:
         """A paper by key."""

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.doctor import run_checks
+from storage.sqlite import available_migrations
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.huggingface import FakeHuggingFace
 from tests.fakes.telegram import FakeTelegram
@@ -71,9 +72,11 @@ async def lines(settings: Settings) -> list[str]:
 async def test_everything_ok(fakes, tmp_path: Path) -> None:
     settings = settings_for(fakes, tmp_path)
     hf, telegram, discord = fakes
+    schema = max(version for version, _ in available_migrations())
     assert await lines(settings) == [
         "ok  configuration: adapters: telegram, discord; HTTP endpoint: off",
-        f"ok  database: {tmp_path / 'doctor.db'} (schema 2, writable, 0 papers, 0 subscriptions)",
+        f"ok  database: {tmp_path / 'doctor.db'} (schema {schema}, writable, 0 papers,"
+        " 0 subscriptions)",
         f"ok  huggingface: {hf.endpoint} reachable",
         "ok  telegram: token accepted (bot @paperbot_test_bot)",
         "ok  discord: token accepted (bot paperbot)",

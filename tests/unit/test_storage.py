@@ -20,6 +20,7 @@ import pytest
 from bot.models import Paper, Subscription
 from bot.query import QueryError, parse_query
 from bot.storage import SearchSession, Storage
+from storage.fts import search_sql
 from storage.sqlite import SqliteStorage, available_migrations
 from tests.support import make_paper
 
@@ -257,6 +258,17 @@ def _segments(folder: Path) -> int:
         db.close()
 
 
+async def test_one_batch_becomes_one_index_segment(
+    backend: Backend, store: Storage, tmp_path: Path
+) -> None:
+    sqlite_only(backend)
+    # FTS5 starts a new segment whenever a row's key is out of order; a batch
+    # written in the wrong order would leave dozens of them to merge.
+    await store.upsert_papers(paper(f"2603.{n:05d}", f"Graph paper {n}") for n in range(50))
+    assert _segments(tmp_path) == 1
+    assert len(await titles(store, "graph")) == 50
+
+
 async def test_merge_search_index_until_done_keeps_every_match(
     backend: Backend, store: Storage, tmp_path: Path
 ) -> None:
@@ -274,6 +286,57 @@ async def test_merge_search_index_until_done_keeps_every_match(
     assert not await store.merge_search_index(1000)  # nothing left: no work, says so
     assert await titles(store, "graph") == before and len(before) == 43
     assert _index_state(tmp_path)[0] == "ok"
+
+
+async def test_search_window_holds_the_most_recently_stored_matches(
+    backend: Backend, store: Storage, tmp_path: Path
+) -> None:
+    sqlite_only(backend)
+    for n in range(4):  # one ingest after another, oldest first
+        await store.upsert_papers([paper(f"2603.{n:05d}", f"Graph study {n}")])
+    assert _window_titles(tmp_path, "graph", 2) == {"Graph study 2", "Graph study 3"}
+
+
+def _window_titles(folder: Path, text: str, window: int) -> set[str]:
+    sql, params = search_sql(parse_query(text), 0, 10, window=window)
+    db = sqlite3.connect(folder / "paperbot.db")
+    try:
+        db.row_factory = sqlite3.Row
+        return {row["title"] for row in db.execute(sql, params)}
+    finally:
+        db.close()
+
+
+async def test_migration_reindexes_stored_papers_newest_first(tmp_path: Path) -> None:
+    # A database at schema 2, whose index is keyed by the paper id.
+    db = sqlite3.connect(tmp_path / "paperbot.db")
+    db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)")
+    for version, sql in available_migrations()[:2]:
+        db.executescript(sql)
+        db.execute("INSERT INTO schema_migrations VALUES (?, 'then')", (version,))
+    for n in range(3):
+        db.execute(
+            "INSERT INTO papers (paper_key, title, updated_at) VALUES (?, ?, 'then')",
+            (f"2603.{n:05d}", f"Graph study {n}"),
+        )
+    db.execute("INSERT INTO papers_fts (papers_fts) VALUES ('rebuild')")
+    db.commit()
+    db.close()
+
+    store = await SqliteStorage.open(tmp_path / "paperbot.db")
+    try:
+        await store.upsert_papers([paper("2603.00009", "Graph study 9")])
+        assert len(await titles(store, "graph")) == 4
+        assert _window_titles(tmp_path, "graph", 2) == {"Graph study 9", "Graph study 2"}
+        # A paper deleted by hand leaves the index too (the trigger follows the new keys).
+        db = sqlite3.connect(tmp_path / "paperbot.db")
+        db.execute("DELETE FROM papers WHERE paper_key = '2603.00002'")
+        db.commit()
+        db.close()
+        assert sorted(await titles(store, "graph")) == [f"Graph study {n}" for n in (0, 1, 9)]
+        assert _index_state(tmp_path)[0] == "ok"
+    finally:
+        await store.close()
 
 
 async def test_paper_without_arxiv_id(store: Storage) -> None:
