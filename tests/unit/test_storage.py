@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -177,16 +178,33 @@ async def test_upsert_updates_fields_that_are_given(store: Storage) -> None:
 
 
 def _index_state(folder: Path) -> tuple[str, list[tuple[object, ...]]]:
-    """FTS5's own integrity verdict on the index, and the index's raw records."""
-    db = sqlite3.connect(folder / "paperbot.db")
-    try:
-        db.execute("INSERT INTO papers_fts (papers_fts) VALUES ('integrity-check')")
+    """Whether the index holds exactly the papers' words, and the index's raw records.
+
+    The verdict is FTS5's integrity check plus a word-by-word comparison with
+    an index built afresh from the papers table by the same definition.
+    """
+    with closing(sqlite3.connect(folder / "paperbot.db")) as db:
+        try:
+            db.execute("INSERT INTO papers_fts (papers_fts) VALUES ('integrity-check')")
+        except sqlite3.DatabaseError as error:
+            return str(error), []
+        (definition,) = db.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'papers_fts'"
+        ).fetchone()
+        db.execute(definition.replace("TABLE papers_fts", "TABLE temp.fresh"))
+        db.execute(
+            "INSERT INTO temp.fresh (rowid, title, keywords, authors, summary)"
+            " SELECT -id, title, keywords, authors, summary FROM papers ORDER BY id DESC"
+        )
+        words = []
+        for schema, table in (("main", "papers_fts"), ("temp", "fresh")):
+            db.execute(
+                f"CREATE VIRTUAL TABLE temp.{table}_words"
+                f" USING fts5vocab({schema}, {table}, 'instance')"
+            )
+            words.append(set(db.execute(f"SELECT term, doc, col, offset FROM temp.{table}_words")))
         records = db.execute("SELECT id, block FROM papers_fts_data ORDER BY id").fetchall()
-        return "ok", records
-    except sqlite3.DatabaseError as error:
-        return str(error), []
-    finally:
-        db.close()
+        return ("ok" if words[0] == words[1] else "index differs from papers"), records
 
 
 async def test_index_matches_papers_after_inserts_updates_and_repeats(
@@ -251,11 +269,8 @@ async def test_failed_batch_writes_nothing(
 
 
 def _segments(folder: Path) -> int:
-    db = sqlite3.connect(folder / "paperbot.db")
-    try:
+    with closing(sqlite3.connect(folder / "paperbot.db")) as db:
         return int(db.execute("SELECT count(DISTINCT segid) FROM papers_fts_idx").fetchone()[0])
-    finally:
-        db.close()
 
 
 async def test_one_batch_becomes_one_index_segment(
@@ -299,12 +314,9 @@ async def test_search_window_holds_the_most_recently_stored_matches(
 
 def _window_titles(folder: Path, text: str, window: int) -> set[str]:
     sql, params = search_sql(parse_query(text), 0, 10, window=window)
-    db = sqlite3.connect(folder / "paperbot.db")
-    try:
+    with closing(sqlite3.connect(folder / "paperbot.db")) as db:
         db.row_factory = sqlite3.Row
         return {row["title"] for row in db.execute(sql, params)}
-    finally:
-        db.close()
 
 
 async def test_migration_reindexes_stored_papers_newest_first(tmp_path: Path) -> None:
