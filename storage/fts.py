@@ -28,6 +28,14 @@ SEARCH_WINDOW = 300
 TITLE, KEYWORDS, AUTHORS, ABSTRACT = 10, 6, 3, 1
 TITLE_PHRASE_BONUS = 20
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ed", "es", "s")
+# Words in nearly every abstract; their doclists are the longest in the index.
+# fmt: off
+STOPWORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it",
+    "its", "of", "on", "or", "that", "the", "their", "this", "to", "was", "we", "were",
+    "which", "with",
+})
+# fmt: on
 _MIN_STEM = 4
 
 # {t} names the ranked row set, which the page's final read joins to papers.
@@ -89,6 +97,34 @@ def quote(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
+def phrase_match(phrase: str) -> str:
+    """The MATCH part for a quoted phrase.
+
+    A phrase with little words inside ("state of the art") would make FTS5
+    walk the enormous doclists of "of" and "the"; its content words are
+    matched near each other instead, and :func:`search_sql` checks the phrase
+    as typed. That check is ASCII-only, so other phrases stay exact in FTS5,
+    as does a phrase without two different runs of content words.
+    """
+    tokens = phrase.split()
+    runs: list[list[str]] = [[]]
+    for token in tokens:
+        if token in STOPWORDS:
+            runs.append([])
+        else:
+            runs[-1].append(token)
+    # Runs at either end must be content words: NEAR cannot anchor "the" in
+    # "the transformer", so such a phrase stays exact.
+    if not phrase.isascii() or not runs[0] or not runs[-1]:
+        return quote(phrase)
+    kept = [" ".join(run) for run in runs if run]
+    # NEAR("end" "end") would be met by a single "end", not only "end to end".
+    if len(kept) < 2 or len(set(kept)) < len(kept):
+        return quote(phrase)
+    gap = len(tokens) - sum(len(run) for run in runs)
+    return f"NEAR({' '.join(quote(run) for run in kept)}, {gap})"
+
+
 def match_expression(query: SearchQuery) -> str:
     """The MATCH string for ``query``: all positive parts AND-ed, exclusions NOT-ed."""
     parts: list[str] = []
@@ -96,7 +132,7 @@ def match_expression(query: SearchQuery) -> str:
     for index, word in enumerate(query.words):
         star = "*" if query.prefix_last and index == last else ""
         parts.append(quote(word) + star)
-    parts.extend(quote(phrase) for phrase in query.phrases)
+    parts.extend(phrase_match(phrase) for phrase in query.phrases)
     parts.extend(f"authors : {quote(name)}" for name in query.authors)
     expression = "(" + " AND ".join(parts) + ")"
     for term in query.excluded:

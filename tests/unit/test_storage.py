@@ -437,6 +437,22 @@ async def test_phrase(corpus: Storage) -> None:
     }
 
 
+async def test_phrase_with_little_words_matches_as_typed(store: Storage) -> None:
+    await store.upsert_papers(
+        [
+            paper("2603.00021", "State-of-the-art video models"),
+            paper("2603.00022", "The art of the state machine"),
+            paper("2603.00023", "Robots", summary="We beat the state of the art in grasping."),
+            paper("2603.00024", "State of an art", summary="Art and state."),
+        ]
+    )
+    assert set(await titles(store, '"state of the art"')) == {
+        "State-of-the-art video models",
+        "Robots",
+    }
+    assert await titles(store, '"art of the state"') == ["The art of the state machine"]
+
+
 async def test_phrase_with_non_ascii_capitals(store: Storage) -> None:
     await store.upsert_papers(
         [
