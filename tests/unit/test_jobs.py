@@ -264,3 +264,11 @@ async def test_one_tick_reads_the_day_once_for_every_due_subscription(
     assert sorted(reads) == ["latest_featured_day", "papers_featured_between"]
     await deliver_all(jobs, store, clock)
     assert len(adapter.sent) == 5
+
+
+async def test_index_upkeep_merges_what_ingest_left(jobs, store) -> None:
+    for n in range(43):  # one small ingest after another: a segment each
+        await store.upsert_papers([make_paper(f"2603.{n:05d}", f"Graph paper {n}")])
+    assert await store.merge_search_index(1) is True  # work is waiting
+    await jobs.merge_index()
+    assert await store.merge_search_index(1000) is False
