@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.ingest import merge_search_index  # noqa: E402
+from bot.ingest import upkeep_search_index  # noqa: E402
 from bot.models import Paper  # noqa: E402
 from bot.query import SearchQuery, parse_query  # noqa: E402
 from bot.sources.seeds import load_seed_papers  # noqa: E402
@@ -206,7 +206,7 @@ async def build(
         await store.upsert_papers(batch)
         inserting += time.perf_counter() - t0
     t0 = time.perf_counter()
-    await merge_search_index(store)
+    await upkeep_search_index(store)
     merging = time.perf_counter() - t0
     await store.close()
     return time.perf_counter() - started, inserting, merging

@@ -74,7 +74,7 @@ async def ingest_days(
     return result
 
 
-async def merge_search_index(storage: Storage, budget: float | None = None) -> bool:
+async def upkeep_search_index(storage: Storage, budget: float | None = None) -> bool:
     """Merge the index left behind by ingest, step by step, for at most ``budget`` seconds.
 
     Returns True when nothing is left to merge. Without a budget it runs to

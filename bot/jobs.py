@@ -19,7 +19,7 @@ from bot.commands import SESSION_TTL
 from bot.config import Settings
 from bot.delivery import DeliveryWorker, OutcomeObserver
 from bot.digest import Candidates, plan_digest
-from bot.ingest import DaySource, ingest_days, merge_search_index, recent_days
+from bot.ingest import DaySource, ingest_days, recent_days, upkeep_search_index
 from bot.models import Subscription
 from bot.ratelimit import RateLimiter
 from bot.schedule import next_run, period_of
@@ -34,7 +34,7 @@ FRESH_ENOUGH = timedelta(minutes=10)
 # is stored once this much time has gone.
 REFRESH_TIMEOUT = 20.0
 # Index upkeep runs this often and for at most this long per run: a bulk load
-# of a million papers leaves about 15 s of merging, done within the hour.
+# of a million papers leaves about 10 s of merging, done within half an hour.
 MERGE_INTERVAL = timedelta(minutes=5)
 MERGE_BUDGET = 2.0
 
@@ -228,4 +228,4 @@ class Jobs:
 
     async def merge_index(self) -> None:
         """Merge the search index's small segments for a bounded time (searches get faster)."""
-        await merge_search_index(self.storage, MERGE_BUDGET)
+        await upkeep_search_index(self.storage, MERGE_BUDGET)

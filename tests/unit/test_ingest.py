@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.ingest import ingest_days, merge_search_index, recent_days
+from bot.ingest import ingest_days, recent_days, upkeep_search_index
 from bot.models import Paper
 from bot.sources.huggingface import HuggingFaceSource
 from storage.sqlite import SqliteStorage
@@ -122,12 +122,12 @@ async def test_cli_ingest_with_source_down_exits_nonzero_without_traceback(
     assert "failed 2026-03-06:" in err and "Traceback" not in err
 
 
-async def test_merge_search_index_stops_at_its_budget_and_finishes_later(
+async def test_index_upkeep_stops_at_its_budget_and_finishes_later(
     store: SqliteStorage,
 ) -> None:
     for n in range(43):
         await store.upsert_papers([Paper(title=f"Graph paper {n}", arxiv_id=f"2603.{n:05d}")])
     # A zero budget still makes one step, then reports unfinished work.
-    assert await merge_search_index(store, budget=0) is False
-    assert await merge_search_index(store) is True
+    assert await upkeep_search_index(store, budget=0) is False
+    assert await upkeep_search_index(store) is True
     assert await store.merge_search_index(1000) is False
