@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from adapters.base import DeliveryError, RateWindow, RenderLimits
 from bot.models import Command, Paper, Post, Reply
+from bot.storage import Storage
 
 
 class FakeClock:
@@ -51,6 +52,15 @@ def make_paper(
         upvotes=upvotes,
         ai_keywords=keywords,
     )
+
+
+async def ingest_one_at_a_time(storage: Storage, count: int = 43) -> None:
+    """Store ``count`` "Graph paper N" papers in as many upserts, as small ingests do.
+
+    Each upsert leaves its own index segment, so the index has merging to do.
+    """
+    for n in range(count):
+        await storage.upsert_papers([make_paper(f"2603.{n:05d}", f"Graph paper {n}")])
 
 
 def command(name: str, args: str = "", *, admin: bool = True, channel: str = "test:1") -> Command:

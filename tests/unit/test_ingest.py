@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from bot.ingest import ingest_days, recent_days, upkeep_search_index
-from bot.models import Paper
 from bot.sources.huggingface import HuggingFaceSource
 from storage.sqlite import SqliteStorage
 from tests.fakes.huggingface import MISSING, FakeHuggingFace, make_item
+from tests.support import ingest_one_at_a_time
 
 DAY = date(2026, 3, 6)
 
@@ -125,8 +125,7 @@ async def test_cli_ingest_with_source_down_exits_nonzero_without_traceback(
 async def test_index_upkeep_stops_at_its_budget_and_finishes_later(
     store: SqliteStorage,
 ) -> None:
-    for n in range(43):
-        await store.upsert_papers([Paper(title=f"Graph paper {n}", arxiv_id=f"2603.{n:05d}")])
+    await ingest_one_at_a_time(store)
     # A zero budget still makes one step, then reports unfinished work.
     assert await upkeep_search_index(store, budget=0) is False
     assert await upkeep_search_index(store) is True

@@ -15,7 +15,7 @@ from bot.jobs import Jobs
 from bot.models import Paper, Subscription
 from bot.schedule import next_run
 from storage.sqlite import SqliteStorage
-from tests.support import FakeClock, RecordingAdapter, make_paper
+from tests.support import FakeClock, RecordingAdapter, ingest_one_at_a_time, make_paper
 
 CHANNEL = "test:1"
 MON = date(2026, 3, 9)  # a Monday
@@ -267,8 +267,7 @@ async def test_one_tick_reads_the_day_once_for_every_due_subscription(
 
 
 async def test_index_upkeep_merges_what_ingest_left(jobs, store) -> None:
-    for n in range(43):  # one small ingest after another: a segment each
-        await store.upsert_papers([make_paper(f"2603.{n:05d}", f"Graph paper {n}")])
+    await ingest_one_at_a_time(store)
     assert await store.merge_search_index(1) is True  # work is waiting
     await jobs.merge_index()
     assert await store.merge_search_index(1000) is False

@@ -23,7 +23,7 @@ from bot.query import QueryError, parse_query
 from bot.storage import SearchSession, Storage
 from storage.fts import search_sql
 from storage.sqlite import SqliteStorage, available_migrations
-from tests.support import make_paper
+from tests.support import ingest_one_at_a_time, make_paper
 
 T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 
@@ -288,9 +288,7 @@ async def test_merge_search_index_until_done_keeps_every_match(
     backend: Backend, store: Storage, tmp_path: Path
 ) -> None:
     sqlite_only(backend)
-    # One small ingest after another, as the ingest job does: one segment each.
-    for n in range(43):
-        await store.upsert_papers([paper(f"2603.{n:05d}", f"Graph paper {n}")])
+    await ingest_one_at_a_time(store)
     before = await titles(store, "graph")
     segments = _segments(tmp_path)
     steps = 0
