@@ -14,15 +14,16 @@ from typing import Protocol, TypeVar
 from bot.cards import clean_text, paper_card, shorten
 from bot.clock import Clock
 from bot.errors import UserError
-from bot.models import Button, Command, Paper, PaperCard, Reply, Subscription
+from bot.models import Button, Command, Paper, PaperCard, Reply, Subscription, bare_arxiv_id
 from bot.query import SearchQuery, parse_query
 from bot.schedule import describe_days, format_local, next_run
-from bot.storage import SearchSession, Storage
+from bot.storage import SearchPage, SearchSession, Storage
 from bot.subscription_options import (
     SETTING_KEYS,
     apply_setting,
     describe_settings,
     parse_subscribe_args,
+    setting_key,
 )
 
 log = logging.getLogger("paperbot.commands")
@@ -37,8 +38,11 @@ LOOKUP_TIMEOUT = 1.5
 LOOKUP_COOLDOWN = timedelta(minutes=2)
 MAX_ARGS_CHARS = 1000
 
-_ARXIV_IN_TEXT = re.compile(
-    r"(?:arxiv\.org/(?:abs|pdf)/|huggingface\.co/papers/|arxiv:)?(\d{4}\.\d{4,5})(?:v\d+)?",
+# An arXiv or Hugging Face paper URL; the id after it must be the whole rest of
+# the path (an optional ".pdf", "/", query or fragment aside).
+_PAPER_URL_RE = re.compile(
+    r"(?:https?://)?(?:www\.)?(?:arxiv\.org/(?:abs|pdf)|huggingface\.co/papers)/"
+    r"(?P<id>[^?#\s]+?)(?:\.pdf)?/?(?:[?#]\S*)?",
     re.IGNORECASE,
 )
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -98,6 +102,9 @@ class CommandRouter:
         self.defaults = defaults or Defaults()
         self.lookup = lookup
         self._lookup_resumes_at = self.clock.now()
+        # Whether the last lookup failed: replies then say the source is down
+        # rather than that nothing matches.
+        self._source_down = False
         self._handlers: dict[str, Callable[[Command], Awaitable[Reply]]] = {
             "help": self.help,
             "start": self.help,
@@ -122,7 +129,7 @@ class CommandRouter:
             return error(f"Unknown command /{shorten(clean_text(cmd.name), 40)}. Type /help.")
         cleaned = clean_text(cmd.args)
         if len(cleaned) > MAX_ARGS_CHARS:
-            return error(f"That is {len(cleaned):,} characters; keep it under {MAX_ARGS_CHARS}.")
+            return error(f"That is {len(cleaned):,} characters; use at most {MAX_ARGS_CHARS}.")
         try:
             return await handler(replace(cmd, args=cleaned))
         except UserError as exc:
@@ -204,6 +211,13 @@ class CommandRouter:
             remote = await self._remote_search(query)
             if remote:
                 return _remote_results(shown, remote)
+            if self._source_down:
+                empty = await self.storage.count_papers() == 0
+                where = "The library is empty" if empty else f"No stored papers match “{shown}”"
+                return Reply(
+                    text=f"{where}, and Hugging Face cannot be reached right now to search it."
+                    " Try again in a few minutes."
+                )
             return Reply(
                 text=f"No papers match “{shown}”. Try fewer or broader words, or drop filters."
             )
@@ -219,7 +233,7 @@ class CommandRouter:
             title=f"Results for “{shown}”",
             cards=cards,
             buttons=tuple(buttons),
-            footer=f"Results {first}–{last}, page {page} · sorted by {query.sort}",
+            footer=f"Results {first}–{last}{_of_total(found)}, page {page} · sorted by {query.sort}",
         )
 
     async def paper(self, cmd: Command) -> Reply:
@@ -228,11 +242,19 @@ class CommandRouter:
             raise UserError("Usage: /paper <arXiv id or URL>, e.g. /paper 2305.14858")
         key = paper_key_from(cmd.args)
         if key is None:
-            raise UserError(f"{shorten(cmd.args, 60)!r} is not an arXiv id like 2305.14858.")
+            raise UserError(
+                f"{shorten(cmd.args, 60)!r} is not an arXiv id like 2305.14858 or hep-th/9901001,"
+                " nor an arXiv or Hugging Face paper URL."
+            )
         found = await self.storage.get_paper(key)
         if found is None and not key.startswith("t:"):
             found = await self._lookup(key)
         if found is None:
+            if self._source_down:
+                return error(
+                    f"I don't know paper {key} yet, and Hugging Face cannot be reached right now"
+                    " to look it up. Try again in a few minutes."
+                )
             return error(f"I don't know paper {key} yet.")
         return Reply(cards=(paper_card(found, detailed=True),))
 
@@ -254,25 +276,44 @@ class CommandRouter:
         if self.lookup is None or self.clock.now() < self._lookup_resumes_at:
             return None
         try:
-            return await asyncio.wait_for(ask(self.lookup), LOOKUP_TIMEOUT)
+            answer = await asyncio.wait_for(ask(self.lookup), LOOKUP_TIMEOUT)
         except Exception as exc:  # a slow or broken source must not break the reply
             log.warning("Hugging Face lookup failed: %s", exc or type(exc).__name__)
             self._lookup_resumes_at = self.clock.now() + LOOKUP_COOLDOWN
+            self._source_down = True
             return None
+        self._source_down = False
+        return answer
 
     # subscription commands -------------------------------------------------------
     async def subscribe(self, cmd: Command) -> Reply:
         """Create or update this channel's subscription (admins)."""
         if not cmd.is_admin:
             return _admins_only("subscribe")
-        at, zone = parse_subscribe_args(cmd.args, self.defaults.post_time, self.defaults.timezone)
+        at, zone = parse_subscribe_args(cmd.args)
         existing = await self.storage.get_subscription(cmd.channel)
-        base = existing or Subscription(channel=cmd.channel, created_by=cmd.user)
-        sub = replace(base, post_time=at, timezone=zone, paused=False, paused_reason=None)
+        # What is not given keeps the channel's current value (a bare /subscribe
+        # resumes a paused digest unchanged); defaults only apply to new ones.
+        base = existing or Subscription(
+            channel=cmd.channel,
+            created_by=cmd.user,
+            post_time=self.defaults.post_time,
+            timezone=self.defaults.timezone,
+        )
+        sub = replace(
+            base,
+            post_time=at or base.post_time,
+            timezone=zone or base.timezone,
+            paused=False,
+            paused_reason=None,
+        )
         sub = await self._save_with_next_run(sub)
         verb = "Updated" if existing else "Subscribed"
         return Reply(
-            title=f"{verb}: daily digest at {at.strftime('%H:%M')} {zone} ({describe_days(sub)})",
+            title=(
+                f"{verb}: daily digest at {sub.post_time.strftime('%H:%M')} {sub.timezone}"
+                f" ({describe_days(sub)})"
+            ),
             text=_next_post_line(sub) + "\nChange it with /settings, stop it with /unsubscribe.",
         )
 
@@ -296,7 +337,7 @@ class CommandRouter:
         key, _, value = cmd.args.partition(" ")
         updated = await self._save_with_next_run(apply_setting(sub, key, value))
         reply = await self._show_settings(updated)
-        return replace(reply, title=f"Updated {key.casefold()}. " + (reply.title or ""))
+        return replace(reply, title=f"Updated {setting_key(key)}. " + (reply.title or ""))
 
     async def _show_settings(self, sub: Subscription) -> Reply:
         lines = describe_settings(sub)
@@ -338,6 +379,13 @@ def _remote_results(shown: str, papers: list[Paper]) -> Reply:
     )
 
 
+def _of_total(found: SearchPage) -> str:
+    """`` of 12`` (`` of 300+`` when the backend stopped counting), or nothing when unknown."""
+    if found.total is None:
+        return ""
+    return f" of {found.total}+" if found.total_capped else f" of {found.total}"
+
+
 def _admins_only(action: str) -> Reply:
     return error(f"Only admins of this chat can {action}.")
 
@@ -349,9 +397,14 @@ def _next_post_line(sub: Subscription) -> str:
 
 
 def paper_key_from(text: str) -> str | None:
-    """The paper key in an arXiv id, arXiv/Hugging Face URL, or a ``t:`` title key."""
+    """The paper key in a whole arXiv id, an arXiv/Hugging Face URL, or a ``t:`` title key.
+
+    Old-style ids (``hep-th/9901001``) count; an id inside other text does not,
+    so ``/paper 12305.148581`` or ``/paper abc 2305.14858`` open nothing.
+    """
     text = text.strip()
     if re.fullmatch(r"t:[0-9a-f]{16}", text):
         return text
-    match = _ARXIV_IN_TEXT.search(text)
-    return match.group(1) if match else None
+    url = _PAPER_URL_RE.fullmatch(text)
+    candidate = url.group("id") if url else text.removeprefix("arXiv:").removeprefix("arxiv:")
+    return bare_arxiv_id(candidate)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 from datetime import time
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,15 +28,29 @@ def parse_hhmm(text: str) -> time:
     return time(int(match.group(1)), int(match.group(2)))
 
 
+@functools.cache
+def _zone_names() -> dict[str, str]:
+    """Every IANA zone name this system knows, by its case-folded spelling."""
+    return {name.casefold(): name for name in (*available_timezones(), "UTC")}
+
+
 def check_timezone(name: str) -> str:
-    """Return ``name`` if it is a known IANA timezone, else raise ``ValueError``."""
-    if not re.fullmatch(r"[A-Za-z0-9_+\-/]{1,64}", name) or name.startswith("/"):
-        raise ValueError(f"{name!r} is not a timezone like Europe/Berlin")
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(f"unknown timezone {name!r} (use Area/City, e.g. Europe/Berlin)") from None
-    return name
+    """The canonical spelling of IANA timezone ``name`` (any case), else ``ValueError``.
+
+    The error suggests the closest known names, so ``Europe/Berln`` is met
+    with ``Europe/Berlin`` rather than only a format rule.
+    """
+    text = name.strip()
+    canonical = _zone_names().get(text.casefold())
+    if canonical is not None:
+        try:
+            ZoneInfo(canonical)
+            return canonical
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            pass  # listed but unreadable: reported like an unknown name
+    close = difflib.get_close_matches(text.casefold(), _zone_names(), n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(_zone_names()[c] for c in close)}? " if close else ""
+    raise ValueError(f"unknown timezone {text[:64]!r}: {hint}use Area/City, e.g. Europe/Berlin")
 
 
 class Settings(BaseSettings):

@@ -70,7 +70,8 @@ async def check_database(path: Path) -> Check:
         return Check("database", False, f"{path}: schema {version}, expected {latest}")
     if not writable:
         return Check("database", False, f"{path} is not writable")
-    detail = f"{path} (schema {version}, writable, {papers} papers, {subscriptions} subscriptions)"
+    counts = f"{_count(papers, 'paper')}, {_count(subscriptions, 'subscription')}"
+    detail = f"{path} (schema {version}, writable, {counts})"
     return Check("database", True, detail)
 
 
@@ -149,3 +150,8 @@ async def run_checks(settings: Settings) -> list[Check]:
         checks += await asyncio.gather(*remote)
     redactor = RedactingFilter(secrets_of(settings))
     return [Check(c.name, c.ok, redactor.redact(c.detail)) for c in checks]
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 paper``, ``2 papers``."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

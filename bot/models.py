@@ -12,8 +12,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 ARXIV_ID_RE = re.compile(r"^(\d{4}\.\d{4,5})(v\d+)?$")
+# Identifiers from before April 2007: archive[.SUBJECT]/YYMMNNN, e.g. hep-th/9901001.
+OLD_ARXIV_ID_RE = re.compile(r"^([a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?/\d{7})(v\d+)?$")
 HF_PAPER_URL = "https://huggingface.co/papers/{}"
 ARXIV_URL = "https://arxiv.org/abs/{}"
+
+
+def bare_arxiv_id(text: str) -> str | None:
+    """``text`` as an arXiv id without its version (new or old style), else None."""
+    match = ARXIV_ID_RE.match(text) or OLD_ARXIV_ID_RE.match(text)
+    return match.group(1) if match else None
 
 
 def title_key(title: str) -> str:
@@ -50,8 +58,13 @@ class Paper:
 
     @property
     def hf_url(self) -> str | None:
-        """The Hugging Face paper page, when the paper has an arXiv id."""
-        return HF_PAPER_URL.format(self.arxiv_id) if self.arxiv_id else None
+        """The Hugging Face paper page, when the paper has a new-style arXiv id.
+
+        Hugging Face has pages only for ids of the 2007 scheme (2305.14858).
+        """
+        if self.arxiv_id and ARXIV_ID_RE.match(self.arxiv_id):
+            return HF_PAPER_URL.format(self.arxiv_id)
+        return None
 
     @property
     def arxiv_url(self) -> str | None:

@@ -15,6 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
+from bot.cards import shorten
 from bot.errors import UserError
 
 MAX_QUERY_CHARS = 300
@@ -80,7 +81,7 @@ def parse_query(text: str) -> SearchQuery:
         raise QueryError("Tell me what to search for, e.g. /search diffusion transformers")
     if len(text) > MAX_QUERY_CHARS:
         raise QueryError(
-            f"That query is {len(text):,} characters long; keep it under {MAX_QUERY_CHARS}."
+            f"That query is {len(text):,} characters long; use at most {MAX_QUERY_CHARS}."
         )
     words: list[str] = []
     phrases: list[str] = []
@@ -141,5 +142,18 @@ def parse_query(text: str) -> SearchQuery:
         prefix_last=prefix_candidate and not text.endswith('"'),
     )
     if not query.has_positive:
-        raise QueryError("Add at least one word to search for (exclusions alone match nothing).")
+        raise QueryError(_nothing_to_search(text, query))
     return query
+
+
+def _nothing_to_search(text: str, query: SearchQuery) -> str:
+    """Why a query without a positive term cannot run, in the user's terms."""
+    example = "e.g. /search llm -video since:2025-01-01"
+    if query.excluded:
+        return f"Exclusions alone match nothing: add a word to search for, {example}."
+    if query.since is not None or "sort:" in text.casefold():
+        return f"since: and sort: only narrow a search: add a word to search for, {example}."
+    return (
+        f"{shorten(text, 40)!r} has no letters or digits to search for;"
+        f" search with words, {example}."
+    )

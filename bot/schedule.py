@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from bot.models import Subscription
 
 _SEARCH_DAYS = 15
+_FULL_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def posts_on(sub: Subscription, day: date) -> bool:
@@ -63,7 +64,7 @@ def describe_days(sub: Subscription) -> str:
     """Human wording of the posting days: 'every day', 'Mon–Fri', 'weekly on Mondays'."""
     names = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
     if sub.cadence == "weekly":
-        return f"weekly on {names[sub.weekly_day - 1]}days"
+        return f"weekly on {_FULL_NAMES[sub.weekly_day - 1]}s"
     days = sorted(sub.weekdays)
     if len(days) == 7:
         return "every day"

@@ -20,10 +20,16 @@ DELIVERY_STATES = ("pending", "sending", "sent", "failed", "skipped")
 
 @dataclass(frozen=True, slots=True)
 class SearchPage:
-    """One page of search results; ``has_more`` says a next page exists."""
+    """One page of search results; ``has_more`` says a next page exists.
+
+    ``total`` counts every match (None when unknown); ``total_capped`` says the
+    backend stopped counting at its search window, so there are at least that many.
+    """
 
     papers: tuple[Paper, ...]
     has_more: bool
+    total: int | None = None
+    total_capped: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,11 @@ SETTING_KEYS = {
 _ALIASES = {"tz": "timezone", "minupvotes": "min_upvotes", "min-upvotes": "min_upvotes"}
 
 
+def setting_key(typed: str) -> str:
+    """The canonical setting name for what was typed (``tz`` is ``timezone``)."""
+    return _ALIASES.get(typed.casefold(), typed.casefold())
+
+
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + "."
 
@@ -48,20 +53,36 @@ def parse_timezone(text: str) -> str:
         raise UserError(_sentence(str(exc))) from None
 
 
-def parse_subscribe_args(args: str, default_time: time, default_tz: str) -> tuple[time, str]:
-    """``[HH:MM] [Area/City]`` in either order."""
+SUBSCRIBE_USAGE = "Usage: /subscribe [HH:MM] [Area/City], e.g. /subscribe 09:00 Europe/Berlin"
+
+
+def parse_subscribe_args(args: str) -> tuple[time | None, str | None]:
+    """``[HH:MM] [Area/City]`` in either order; None for what is not given.
+
+    ``time:HH:MM`` and ``timezone:Area/City`` name the part explicitly (Discord's
+    options arrive that way), so a time given as the timezone is refused as a
+    timezone instead of being read as a second time.
+    """
     words = args.split()
     if len(words) > 2:
-        raise UserError(
-            "Usage: /subscribe [HH:MM] [Area/City], e.g. /subscribe 09:00 Europe/Berlin"
-        )
-    at, zone = default_time, default_tz
+        raise UserError(SUBSCRIBE_USAGE)
+    at: time | None = None
+    zone: str | None = None
     for word in words:
-        # Times start with a digit; timezone names never do.
-        if word[0].isdigit():
-            at = parse_time(word)
+        key, sep, value = word.partition(":")
+        if sep and key.casefold() in {"time", "timezone", "tz"}:
+            is_time = key.casefold() == "time"
         else:
-            zone = parse_timezone(word)
+            # Times start with a digit; timezone names never do.
+            is_time, value = word[0].isdigit(), word
+        if is_time:
+            if at is not None:
+                raise UserError(f"Give one time, not two. {SUBSCRIBE_USAGE}")
+            at = parse_time(value)
+        else:
+            if zone is not None:
+                raise UserError(f"Give one timezone, not two. {SUBSCRIBE_USAGE}")
+            zone = parse_timezone(value)
     return at, zone
 
 
@@ -135,13 +156,13 @@ def parse_keywords(text: str) -> tuple[str, ...]:
     if len(words) > MAX_KEYWORDS:
         raise UserError(f"Use at most {MAX_KEYWORDS} keywords.")
     if any(len(word) > MAX_KEYWORD_CHARS for word in words):
-        raise UserError(f"Keep each keyword under {MAX_KEYWORD_CHARS} characters.")
+        raise UserError(f"Keep each keyword to at most {MAX_KEYWORD_CHARS} characters.")
     return words
 
 
 def apply_setting(sub: Subscription, key: str, value: str) -> Subscription:
     """Return ``sub`` with setting ``key`` changed to ``value``, validated."""
-    key = _ALIASES.get(key.casefold(), key.casefold())
+    key = setting_key(key)
     if key not in SETTING_KEYS:
         raise UserError(f"Unknown setting {key!r}. Settings: {', '.join(SETTING_KEYS)}.")
     if not value.strip():

@@ -182,9 +182,9 @@ def search_sql(
         + " FROM hits JOIN papers p ON p.id = hits.id"
         + (" WHERE " + " AND ".join(where) if where else "")
         + "),"
-        f" page AS (SELECT c.*, {score} AS score FROM candidates c"
+        f" page AS (SELECT c.*, {score} AS score, count(*) OVER () AS total FROM candidates c"
         f" ORDER BY {_ORDER[query.sort].format(t='')} LIMIT :limit OFFSET :offset)"
-        " SELECT p.*, page.score FROM page JOIN papers p ON p.id = page.id"
+        " SELECT p.*, page.score, page.total FROM page JOIN papers p ON p.id = page.id"
         f" ORDER BY {_ORDER[query.sort].format(t='page.')}"
     )
     return sql, params

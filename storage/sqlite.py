@@ -17,7 +17,7 @@ import aiosqlite
 from bot.models import Paper, Subscription
 from bot.query import SearchQuery
 from bot.storage import Delivery, SearchPage, SearchSession
-from storage.fts import quote, search_sql
+from storage.fts import SEARCH_WINDOW, quote, search_sql
 
 log = logging.getLogger("paperbot.storage")
 
@@ -337,7 +337,14 @@ class SqliteStorage:
             query = replace(query, prefix_last=False)
         sql, params = search_sql(query, offset, limit + 1)
         rows = await self._all(sql, params)
-        return SearchPage(tuple(_paper(row) for row in rows[:limit]), len(rows) > limit)
+        # Past the last page nothing tells the total; page one without rows has none.
+        total = rows[0]["total"] if rows else (0 if offset == 0 else None)
+        return SearchPage(
+            tuple(_paper(row) for row in rows[:limit]),
+            len(rows) > limit,
+            total,
+            total_capped=total is not None and total >= SEARCH_WINDOW,
+        )
 
     async def _matches_anything(self, expression: str) -> bool:
         row = await self._one(

@@ -9,7 +9,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from bot.models import ARXIV_ID_RE, Paper
+from bot.models import Paper, bare_arxiv_id
 
 log = logging.getLogger("paperbot.sources.seeds")
 
@@ -42,9 +42,7 @@ def load_seed_papers(path: Traversable | Path = DEFAULT_SEEDS) -> list[Paper]:
             papers.append(
                 Paper(
                     title=title,
-                    arxiv_id=arxiv_id
-                    if isinstance(arxiv_id, str) and ARXIV_ID_RE.match(arxiv_id)
-                    else None,
+                    arxiv_id=bare_arxiv_id(arxiv_id) if isinstance(arxiv_id, str) else None,
                     summary=str(raw.get("summary") or ""),
                     authors=tuple(str(a) for a in raw.get("authors") or ()),
                     published_at=_date(raw.get("published_at")),

@@ -130,9 +130,9 @@ async def test_search_with_no_results_and_bad_input(router: CommandRouter) -> No
     usage = await router(command("search"))
     assert usage.is_error and usage.text.startswith("Usage: /search")
     long = await router(command("search", "a" * 10_000))
-    assert long.is_error and long.text == "That is 10,000 characters; keep it under 1000."
+    assert long.is_error and long.text == "That is 10,000 characters; use at most 1000."
     medium = await router(command("search", "word " * 100))
-    assert medium.is_error and "keep it under 300" in medium.text
+    assert medium.is_error and "use at most 300" in medium.text
 
 
 @pytest.mark.parametrize(
@@ -207,7 +207,8 @@ async def test_paper_live_lookup_is_stored_and_bounded(store: SqliteStorage, clo
             raise ConnectionError("down")
 
     broken = await CommandRouter(store, clock, lookup=Broken())(command("paper", "2603.99999"))
-    assert broken.is_error and broken.text == "I don't know paper 2603.99999 yet."
+    assert broken.is_error and broken.text.startswith("I don't know paper 2603.99999 yet")
+    assert "Hugging Face cannot be reached right now" in broken.text
 
 
 async def test_subscribe_is_admin_only(router: CommandRouter, store: SqliteStorage) -> None:
@@ -253,6 +254,34 @@ async def test_subscribe_settings_unsubscribe_flow(
     assert (await router(command("settings"))).text.startswith("This channel is not subscribed")
 
 
+async def test_subscribe_keeps_what_it_is_not_given(
+    router: CommandRouter, store: SqliteStorage
+) -> None:
+    await router(command("subscribe", "10:30 Asia/Tokyo"))
+    moved = await router(command("subscribe", "11:00"))
+    assert moved.title is not None and "at 11:00 Asia/Tokyo" in moved.title
+    zoned = await router(command("subscribe", "europe/berlin"))
+    assert zoned.title is not None and "at 11:00 Europe/Berlin" in zoned.title
+    await store.pause_subscription("test:1", "blocked")
+    resumed = await router(command("subscribe"))
+    assert resumed.title is not None and "at 11:00 Europe/Berlin" in resumed.title
+    sub = await store.get_subscription("test:1")
+    assert sub is not None and not sub.paused
+    assert (sub.post_time.hour, sub.post_time.minute, sub.timezone) == (11, 0, "Europe/Berlin")
+    two = await router(command("subscribe", "07:00 07:30"))
+    assert two.is_error and two.text.startswith("Give one time, not two.")
+
+
+async def test_settings_echo_the_canonical_key(router: CommandRouter) -> None:
+    await router(command("subscribe"))
+    for typed, key in (("min-upvotes 3", "min_upvotes"), ("tz utc", "timezone")):
+        reply = await router(command("settings", typed))
+        assert reply.title is not None and reply.title.startswith(f"Updated {key}. ")
+    await router(command("settings", "cadence weekly"))
+    weekly = await router(command("settings", "days thu"))
+    assert "days: weekly on Thursdays" in weekly.text
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -260,9 +289,12 @@ async def test_subscribe_settings_unsubscribe_flow(
         ("9am", "'9am' is not a time like 09:00 (24-hour HH:MM)."),
         (
             "09:00 Mars/Olympus",
-            "Unknown timezone 'Mars/Olympus' (use Area/City, e.g. Europe/Berlin).",
+            "Unknown timezone 'Mars/Olympus': use Area/City, e.g. Europe/Berlin.",
         ),
-        ("09:00 ../../etc/passwd", "'../../etc/passwd' is not a timezone like Europe/Berlin."),
+        (
+            "09:00 ../../etc/passwd",
+            "Unknown timezone '../../etc/passwd': use Area/City, e.g. Europe/Berlin.",
+        ),
         (
             "09:00 UTC extra",
             "Usage: /subscribe [HH:MM] [Area/City], e.g. /subscribe 09:00 Europe/Berlin",
@@ -287,7 +319,39 @@ async def test_internal_failure_is_an_apology_not_a_crash(clock: FakeClock) -> N
     assert reply.is_error and "something went wrong" in reply.text
 
 
-def test_paper_key_from() -> None:
-    assert paper_key_from("see https://arxiv.org/pdf/2401.00001v3.pdf") == "2401.00001"
-    assert paper_key_from("t:0123456789abcdef") == "t:0123456789abcdef"
-    assert paper_key_from("hello") is None
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("https://arxiv.org/pdf/2401.00001v3.pdf", "2401.00001"),
+        ("arxiv.org/abs/2401.00001", "2401.00001"),
+        ("https://huggingface.co/papers/2305.14858?from=daily#top", "2305.14858"),
+        ("2305.14858v2", "2305.14858"),
+        ("arXiv:2305.14858", "2305.14858"),
+        ("hep-th/9901001", "hep-th/9901001"),
+        ("math.AG/0601001v2", "math.AG/0601001"),
+        ("https://arxiv.org/abs/hep-th/9901001", "hep-th/9901001"),
+        ("t:0123456789abcdef", "t:0123456789abcdef"),
+        ("hello", None),
+        # An id inside other text is not the id asked for.
+        ("see https://arxiv.org/pdf/2401.00001v3.pdf", None),
+        ("12305.148581", None),
+        ("abc 2305.14858 def", None),
+        ("https://example.com/2305.14858", None),
+        ("https://arxiv.org/abs/2305.14858/extra", None),
+    ],
+)
+def test_paper_key_from(text: str, key: str | None) -> None:
+    assert paper_key_from(text) == key
+
+
+async def test_paper_with_an_old_style_id(router: CommandRouter, store: SqliteStorage) -> None:
+    await store.upsert_papers([Paper(title="Old string theory", arxiv_id="hep-th/9901001")])
+    reply = await router(command("paper", "https://arxiv.org/abs/hep-th/9901001v2"))
+    card = reply.cards[0]
+    assert card.title == "Old string theory"
+    # Hugging Face has no pages for pre-2007 ids; arXiv has.
+    assert [(link.label, link.url) for link in card.links] == [
+        ("arXiv", "https://arxiv.org/abs/hep-th/9901001")
+    ]
+    garbage = await router(command("paper", "abc 2305.14858 def"))
+    assert garbage.is_error and "is not an arXiv id" in garbage.text

@@ -100,8 +100,9 @@ def test_blank_tokens_mean_none(monkeypatch: pytest.MonkeyPatch, blank: str) -> 
         ("PAPERBOT_DEFAULT_POST_TIME", "25:00", "not a time like 09:00"),
         ("PAPERBOT_DEFAULT_POST_TIME", "9am", "not a time like 09:00"),
         ("PAPERBOT_DEFAULT_TIMEZONE", "Mars/Base", "unknown timezone 'Mars/Base'"),
-        ("PAPERBOT_DEFAULT_TIMEZONE", "../../etc/passwd", "not a timezone"),
-        ("PAPERBOT_DEFAULT_TIMEZONE", "/etc/localtime", "not a timezone"),
+        ("PAPERBOT_DEFAULT_TIMEZONE", "../../etc/passwd", "unknown timezone '../../etc/passwd'"),
+        ("PAPERBOT_DEFAULT_TIMEZONE", "/etc/localtime", "unknown timezone '/etc/localtime'"),
+        ("PAPERBOT_DEFAULT_TIMEZONE", "europe/berln", "did you mean Europe/Berlin"),
         ("PAPERBOT_LOG_LEVEL", "LOUD", "not one of DEBUG, INFO, WARNING, ERROR"),
         ("PAPERBOT_INGEST_DAYS", "0", "greater than or equal to 1"),
         ("PAPERBOT_INGEST_DAYS", "many", "integer"),
@@ -141,6 +142,8 @@ def test_helpers() -> None:
     with pytest.raises(ValueError, match="24-hour"):
         parse_hhmm("24:00")
     assert check_timezone("America/New_York") == "America/New_York"
+    assert check_timezone("america/new_york") == "America/New_York"
+    assert check_timezone("utc") == "UTC"
     with pytest.raises(ValueError):
         check_timezone("")
 

@@ -217,7 +217,7 @@ def test_too_long_query_has_a_clear_message() -> None:
         parse_query("a" * 10_000)
     message = str(info.value)
     assert "10,000 characters" in message
-    assert f"under {MAX_QUERY_CHARS}" in message
+    assert f"at most {MAX_QUERY_CHARS}" in message
 
 
 def test_longest_allowed_query_parses() -> None:
@@ -238,8 +238,23 @@ def test_terms_limit_counts_every_kind() -> None:
 
 @pytest.mark.parametrize("text", ["-video", '-video -"text to speech"', "-a -b sort:recent"])
 def test_only_exclusions_raise(text: str) -> None:
-    with pytest.raises(QueryError, match="at least one word"):
+    with pytest.raises(QueryError, match="^Exclusions alone match nothing"):
         parse_query(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("since:2025-01-01", "since: and sort: only narrow a search"),
+        ("sort:recent", "since: and sort: only narrow a search"),
+        ("🤖", "'🤖' has no letters or digits to search for"),
+        ('""', "'\"\"' has no letters or digits to search for"),
+    ],
+)
+def test_queries_without_words_say_what_is_missing(text: str, problem: str) -> None:
+    with pytest.raises(QueryError) as info:
+        parse_query(text)
+    assert str(info.value).startswith(problem)
 
 
 @pytest.mark.parametrize("text", ["***", "(((", '"', "- -", "^^ :: ()"])

@@ -20,7 +20,6 @@ from bot.subscription_options import (
     parse_subscribe_args,
 )
 
-DEFAULT_TIME = time(9, 0)
 SUB = Subscription(channel="test:1")
 WEEKLY = Subscription(channel="test:1", cadence="weekly", weekly_day=1)
 
@@ -29,39 +28,63 @@ WEEKLY = Subscription(channel="test:1", cadence="weekly", weekly_day=1)
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        ("", (time(9, 0), "UTC")),
-        ("   ", (time(9, 0), "UTC")),
-        ("07:30", (time(7, 30), "UTC")),
-        ("Europe/Berlin", (time(9, 0), "Europe/Berlin")),
+        ("", (None, None)),
+        ("   ", (None, None)),
+        ("07:30", (time(7, 30), None)),
+        ("Europe/Berlin", (None, "Europe/Berlin")),
+        ("europe/berlin", (None, "Europe/Berlin")),
+        ("utc 7:30", (time(7, 30), "UTC")),
+        ("time:06:15 timezone:asia/tokyo", (time(6, 15), "Asia/Tokyo")),
         ("07:30 Europe/Berlin", (time(7, 30), "Europe/Berlin")),
         ("Europe/Berlin 7:30", (time(7, 30), "Europe/Berlin")),
         ("23:59 America/Argentina/Buenos_Aires", (time(23, 59), "America/Argentina/Buenos_Aires")),
     ],
 )
-def test_parse_subscribe_args(args: str, expected: tuple[time, str]) -> None:
-    assert parse_subscribe_args(args, DEFAULT_TIME, "UTC") == expected
+def test_parse_subscribe_args(args: str, expected: tuple[time | None, str | None]) -> None:
+    assert parse_subscribe_args(args) == expected
 
 
 @pytest.mark.parametrize("args", ["24:00", "9:60", "09:00:00", "9.30 Europe/Berlin", "1pm"])
 def test_parse_subscribe_args_bad_time(args: str) -> None:
     with pytest.raises(UserError, match="is not a time like 09:00"):
-        parse_subscribe_args(args, DEFAULT_TIME, "UTC")
+        parse_subscribe_args(args)
 
 
 @pytest.mark.parametrize("args", ["Mars/Base", "09:00 Europe/Atlantis", "Berlin/Europe"])
 def test_parse_subscribe_args_bad_timezone(args: str) -> None:
     with pytest.raises(UserError, match="timezone"):
-        parse_subscribe_args(args, DEFAULT_TIME, "UTC")
+        parse_subscribe_args(args)
 
 
 def test_parse_subscribe_args_too_many_words() -> None:
     with pytest.raises(UserError, match=r"Usage: /subscribe \[HH:MM\] \[Area/City\]"):
-        parse_subscribe_args("09:00 Europe/Berlin daily", DEFAULT_TIME, "UTC")
+        parse_subscribe_args("09:00 Europe/Berlin daily")
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        ("07:00 07:30", "Give one time, not two."),
+        ("UTC Europe/Berlin", "Give one timezone, not two."),
+        # Discord's options arrive named: a time given as the timezone is a bad timezone.
+        ("time:06:15 timezone:06:15", "Unknown timezone '06:15'"),
+    ],
+)
+def test_parse_subscribe_args_refuses_ambiguous_input(args: str, problem: str) -> None:
+    with pytest.raises(UserError) as info:
+        parse_subscribe_args(args)
+    assert str(info.value).startswith(problem)
+
+
+def test_unknown_timezone_suggests_close_names() -> None:
+    with pytest.raises(UserError) as info:
+        parse_subscribe_args("Europe/Berln")
+    assert str(info.value).startswith("Unknown timezone 'Europe/Berln': did you mean Europe/Berlin")
 
 
 def test_user_errors_read_as_sentences() -> None:
     with pytest.raises(UserError) as info:
-        parse_subscribe_args("Mars/Base", DEFAULT_TIME, "UTC")
+        parse_subscribe_args("Mars/Base")
     message = str(info.value)
     assert message[0].isupper() and message.endswith(".")
 
