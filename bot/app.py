@@ -20,7 +20,7 @@ from bot.http_server import Health, HttpServer
 from bot.jobs import Jobs
 from bot.metrics import Metrics
 from bot.sources.huggingface import HuggingFaceSource
-from bot.sources.seeds import load_seed_papers
+from bot.sources.seeds import store_seeds
 from storage.sqlite import SqliteStorage
 
 log = logging.getLogger("paperbot.app")
@@ -122,7 +122,7 @@ async def run_demo(settings: Settings) -> int:
     with tempfile.TemporaryDirectory(prefix="paperbot-demo-") as folder:
         storage = await SqliteStorage.open(Path(folder) / "demo.db")
         try:
-            await storage.upsert_papers(load_seed_papers())
+            await store_seeds(storage)
             router = CommandRouter(storage, SystemClock(), defaults_from(settings))
             console = ConsoleAdapter(router)
             stop = asyncio.Event()

@@ -22,7 +22,7 @@ from bot.ingest import ingest_days, recent_days
 from bot.logs import RedactingFilter, secrets_of, setup_logging
 from bot.query import parse_query
 from bot.sources.huggingface import HuggingFaceSource
-from bot.sources.seeds import load_seed_papers
+from bot.sources.seeds import store_seeds
 from storage.sqlite import SqliteStorage
 
 EXIT_USAGE = 2
@@ -78,8 +78,8 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
 
     async with _database(settings) as storage:
         if args.source == "seeds":
-            count = await storage.upsert_papers(load_seed_papers())
-            print(f"loaded {count} seed papers into {settings.db}")
+            count, lists = await store_seeds(storage)
+            print(f"loaded {count} seed papers and {lists} sample daily lists into {settings.db}")
             return 0
         if args.days is not None and not 1 <= args.days <= 365:
             print("paperbot: --days takes a number from 1 to 365", file=sys.stderr)

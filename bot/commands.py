@@ -13,14 +13,16 @@ from typing import Protocol, TypeVar
 
 from bot.cards import clean_text, paper_card, shorten
 from bot.clock import Clock
+from bot.digest import ALL_FILTERED, NO_LIST, NOTHING_NEW, Candidates, digest_reply, plan_digest
 from bot.errors import UserError
 from bot.models import Button, Command, Paper, PaperCard, Reply, Subscription, bare_arxiv_id
 from bot.query import SearchQuery, parse_query
-from bot.schedule import describe_days, format_local, next_run
+from bot.schedule import describe_days, format_local, next_run, period_of
 from bot.storage import SearchPage, SearchSession, Storage
 from bot.subscription_options import (
     SETTING_KEYS,
     apply_setting,
+    describe_filters,
     describe_settings,
     parse_subscribe_args,
     setting_key,
@@ -75,6 +77,7 @@ author:Name, since:YYYY-MM-DD, sort:relevance|recent|upvotes
 /subscribe [HH:MM] [Area/City] — daily digest in this channel (admins)
 /unsubscribe — stop the digest (admins)
 /settings [key value] — show or change this channel's digest settings (changing: admins)
+/preview — what this channel's next digest would post if it went out now
 /help — this list"""
 
 
@@ -115,6 +118,7 @@ class CommandRouter:
             "subscribe": self.subscribe,
             "unsubscribe": self.unsubscribe,
             "settings": self.settings,
+            "preview": self.preview,
         }
 
     @property
@@ -169,10 +173,19 @@ class CommandRouter:
         papers = (await self.storage.papers_featured_between(day, day))[:top]
         if not papers:
             return Reply(text=f"No papers stored for {day.isoformat()}.")
+        cards = tuple(paper_card(p, i) for i, p in enumerate(papers, 1))
+        shown_day = day.strftime("%a %d %b %Y")
+        if await self.storage.is_sample_day(day):
+            return Reply(
+                title=f"Sample list of {shown_day}",
+                text="Bundled sample data: a saved Hugging Face Daily Papers page.",
+                cards=cards,
+                footer="Ranked in the page's own order (Hugging Face's ranking)",
+            )
         note = " (the list is still filling up)" if day >= utc_today else ""
         return Reply(
-            title=f"Top papers of {day.strftime('%a %d %b %Y')}{note}",
-            cards=tuple(paper_card(p, i) for i, p in enumerate(papers, 1)),
+            title=f"Top papers of {shown_day}{note}",
+            cards=cards,
             footer="Ranked by Hugging Face upvotes",
         )
 
@@ -233,7 +246,9 @@ class CommandRouter:
             title=f"Results for “{shown}”",
             cards=cards,
             buttons=tuple(buttons),
-            footer=f"Results {first}–{last}{_of_total(found)}, page {page} · sorted by {query.sort}",
+            footer=(
+                f"Results {first}–{last}{_of_total(found)}, page {page} · sorted by {query.sort}"
+            ),
         )
 
     async def paper(self, cmd: Command) -> Reply:
@@ -314,7 +329,9 @@ class CommandRouter:
                 f"{verb}: daily digest at {sub.post_time.strftime('%H:%M')} {sub.timezone}"
                 f" ({describe_days(sub)})"
             ),
-            text=_next_post_line(sub) + "\nChange it with /settings, stop it with /unsubscribe.",
+            text=_next_post_line(sub)
+            + "\nSee what it would post now with /preview."
+            + "\nChange it with /settings, stop it with /unsubscribe.",
         )
 
     async def unsubscribe(self, cmd: Command) -> Reply:
@@ -339,11 +356,37 @@ class CommandRouter:
         reply = await self._show_settings(updated)
         return replace(reply, title=f"Updated {setting_key(key)}. " + (reply.title or ""))
 
+    async def preview(self, cmd: Command) -> Reply:
+        """What this channel's next digest would hold if it went out now (anyone may ask)."""
+        sub = await self.storage.get_subscription(cmd.channel)
+        if sub is None:
+            return Reply(text="This channel is not subscribed. An admin can run /subscribe.")
+        now = self.clock.now()
+        plan = await plan_digest(self.storage, sub, now, Candidates(self.storage))
+        filters = f"Filters: {describe_filters(sub)}."
+        if not plan.papers:
+            return Reply(
+                title="Preview: the digest would be empty right now",
+                text=f"{_EMPTY_EXPLAINED[plan.empty_reason or NO_LIST]}\n{filters}",
+                footer=_next_post_line(sub),
+            )
+        body = digest_reply(plan.papers, period_of(sub, now))
+        sample = plan.last_day is not None and await self.storage.is_sample_day(plan.last_day)
+        covers = _covers(plan.first_day, plan.last_day) + (" (sample data)" if sample else "")
+        return replace(
+            body,
+            title=f"Preview: {body.title}",
+            text=f"If the digest went out now, it would post these papers of {covers}.\n{filters}",
+            footer=_next_post_line(sub),
+        )
+
     async def _show_settings(self, sub: Subscription) -> Reply:
         lines = describe_settings(sub)
         last = await self.storage.last_delivery(sub.channel)
         if last is not None:
-            lines.append(f"last post: {last.period} — {last.state}")
+            # Why it was skipped or failed ("nothing new", "all filtered out"...).
+            reason = f" ({last.error})" if last.error else ""
+            lines.append(f"last post: {last.period} — {last.state}{reason}")
         if sub.paused:
             lines.append(f"paused: {sub.paused_reason or 'yes'} (run /subscribe to resume)")
         else:
@@ -384,6 +427,22 @@ def _of_total(found: SearchPage) -> str:
     if found.total is None:
         return ""
     return f" of {found.total}+" if found.total_capped else f" of {found.total}"
+
+
+_EMPTY_EXPLAINED = {
+    NO_LIST: "There is no Hugging Face daily list for the days it covers yet.",
+    NOTHING_NEW: "Every paper of the latest list was already posted here.",
+    ALL_FILTERED: "This channel's filters leave none of the latest list's new papers.",
+}
+
+
+def _covers(first: date | None, last: date | None) -> str:
+    """``Fri 14 Mar 2025`` or ``Mon 03 Mar 2025 – Sun 09 Mar 2025``."""
+    if first is None or last is None:
+        return "no day"
+    if first == last:
+        return first.strftime("%a %d %b %Y")
+    return f"{first.strftime('%a %d %b %Y')} – {last.strftime('%a %d %b %Y')}"
 
 
 def _admins_only(action: str) -> Reply:

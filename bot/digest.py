@@ -12,14 +12,24 @@ from bot.cards import paper_card
 from bot.models import Paper, Reply, Subscription
 from bot.storage import Storage
 
+# Why a digest has no papers; recorded on the skipped delivery and shown to users.
+NO_LIST = "no daily list yet"
+NOTHING_NEW = "nothing new"
+ALL_FILTERED = "all filtered out"
+
 
 @dataclass(frozen=True, slots=True)
 class DigestPlan:
-    """What a run of a subscription should post: papers and the days they cover."""
+    """What a run of a subscription should post: papers and the days they cover.
+
+    ``empty_reason`` says why there are no papers (one of ``NO_LIST``,
+    ``NOTHING_NEW``, ``ALL_FILTERED``); None when there are some.
+    """
 
     papers: tuple[Paper, ...]
     first_day: date | None
     last_day: date | None
+    empty_reason: str | None = None
 
 
 def _mentions(paper: Paper, keywords: Sequence[str]) -> bool:
@@ -88,10 +98,16 @@ async def plan_digest(
     latest = await candidates.latest_day(before=run_at.date())
     days = covered_days(sub, run_at, latest)
     if days is None:
-        return DigestPlan((), None, None)
+        return DigestPlan((), None, None, NO_LIST)
     papers = await candidates.papers(*days)
+    if not papers:
+        return DigestPlan((), *days, NO_LIST)
     sent = await storage.sent_paper_keys(sub.channel, [p.key for p in papers])
-    return DigestPlan(tuple(select_papers(papers, sub, sent)), *days)
+    chosen = tuple(select_papers(papers, sub, sent))
+    if chosen:
+        return DigestPlan(chosen, *days)
+    reason = NOTHING_NEW if all(p.key in sent for p in papers) else ALL_FILTERED
+    return DigestPlan((), *days, reason)
 
 
 def digest_reply(papers: Sequence[Paper], period: str) -> Reply:
@@ -99,5 +115,5 @@ def digest_reply(papers: Sequence[Paper], period: str) -> Reply:
     return Reply(
         title=f"Trending papers — {period}",
         cards=tuple(paper_card(paper, rank) for rank, paper in enumerate(papers, 1)),
-        footer="From Hugging Face Daily Papers, ranked by upvotes · /settings to adjust",
+        footer="From Hugging Face Daily Papers, in Hugging Face's ranking · /settings to adjust",
     )

@@ -215,9 +215,9 @@ class Jobs:
                 await self.storage.create_delivery(sub_id, sub.channel, period, now, keys)
             else:
                 await self.storage.create_delivery(
-                    sub_id, sub.channel, period, now, [], "skipped", "nothing new"
+                    sub_id, sub.channel, period, now, [], "skipped", plan.empty_reason
                 )
-                log.info("nothing new for %s (%s)", sub.channel, period)
+                log.info("skipped %s digest for %s: %s", period, sub.channel, plan.empty_reason)
         # Booked after the outbox row: a crash in between re-runs this, and the
         # UNIQUE (subscription, period) key makes the re-run a no-op.
         await self.storage.set_next_run(sub.channel, next_run(sub, max(now, run_at)))

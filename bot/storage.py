@@ -100,10 +100,24 @@ class Storage(Protocol):
         """Papers matching ``query`` in its sort order, ``limit`` from ``offset``."""
 
     async def latest_featured_day(self, before: date) -> date | None:
-        """The most recent Hugging Face day strictly before ``before`` with papers."""
+        """The most recent Hugging Face day (or sample list day) strictly before ``before``."""
 
     async def papers_featured_between(self, first: date, last: date) -> list[Paper]:
-        """Papers featured from ``first`` to ``last`` inclusive, most upvoted first."""
+        """Papers featured from ``first`` to ``last`` inclusive, most upvoted first.
+
+        Sample lists of those days count too: their papers follow in list
+        order, each paper once.
+        """
+
+    async def save_sample_list(self, day: date, keys: Sequence[str]) -> int:
+        """Make the stored papers among ``keys`` ``day``'s sample list, in that order.
+
+        Sample lists are bundled demo data (seeds/lists.json): saved Hugging
+        Face pages ranked by their own order. Returns how many papers the list holds.
+        """
+
+    async def is_sample_day(self, day: date) -> bool:
+        """Whether ``day`` has a sample list (its list is bundled demo data)."""
 
     async def latest_papers(self, limit: int) -> list[Paper]:
         """The most recently published papers, newest first."""

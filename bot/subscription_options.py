@@ -192,6 +192,15 @@ def apply_setting(sub: Subscription, key: str, value: str) -> Subscription:
     return replace(sub, exclude=parse_keywords(value))
 
 
+def describe_filters(sub: Subscription) -> str:
+    """The settings that choose a digest's papers, on one line."""
+    include = ", ".join(sub.include) or "all papers"
+    exclude = ", ".join(sub.exclude) or "nothing"
+    return (
+        f"top {sub.top_n}, min_upvotes {sub.min_upvotes}, include {include}, exclude {exclude}"
+    )
+
+
 def describe_settings(sub: Subscription) -> list[str]:
     """One line per setting, as ``/settings`` shows them."""
     return [

@@ -236,7 +236,9 @@ class SqliteStorage:
             row = await cur.fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
-    async def _one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+    async def _one(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> aiosqlite.Row | None:
         rows = await self._all(sql, params)
         return rows[0] if rows else None
 
@@ -353,20 +355,59 @@ class SqliteStorage:
         return row is not None
 
     async def latest_featured_day(self, before: date) -> date | None:
-        """Most recent featured day before ``before``."""
+        """Most recent featured (or sample list) day before ``before``."""
         row = await self._one(
-            "SELECT max(featured_on) FROM papers WHERE featured_on < ?", (before.isoformat(),)
+            "SELECT max(day) FROM (SELECT max(featured_on) AS day FROM papers"
+            " WHERE featured_on < :before"
+            " UNION ALL SELECT max(day) FROM sample_lists WHERE day < :before)",
+            {"before": before.isoformat()},
         )
         return _date(row[0]) if row else None
 
     async def papers_featured_between(self, first: date, last: date) -> list[Paper]:
-        """Papers featured in ``[first, last]``, most upvoted first."""
+        """Papers featured in ``[first, last]``, most upvoted first.
+
+        Papers of sample lists follow in their lists' order (they have no
+        upvotes); a paper in several lists of the range comes once.
+        """
         rows = await self._all(
-            "SELECT * FROM papers WHERE featured_on BETWEEN ? AND ?"
-            " ORDER BY upvotes DESC, published_at DESC, id",
-            (first.isoformat(), last.isoformat()),
+            "SELECT p.*, NULL AS sample_rank FROM papers p"
+            " WHERE p.featured_on BETWEEN :first AND :last"
+            " UNION ALL SELECT p.*, s.rank FROM sample_lists s JOIN papers p ON p.id = s.paper_id"
+            " WHERE s.day BETWEEN :first AND :last"
+            " ORDER BY upvotes DESC, sample_rank, published_at DESC, id",
+            {"first": first.isoformat(), "last": last.isoformat()},
         )
-        return [_paper(row) for row in rows]
+        papers: dict[str, Paper] = {}
+        for row in rows:
+            papers.setdefault(row["paper_key"], _paper(row))
+        return list(papers.values())
+
+    async def save_sample_list(self, day: date, keys: Sequence[str]) -> int:
+        """Replace ``day``'s sample list with the stored papers among ``keys``, in order."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.execute("DELETE FROM sample_lists WHERE day = ?", (day.isoformat(),))
+                await self._db.execute(
+                    "INSERT INTO sample_lists (day, rank, paper_id)"
+                    " SELECT ?, row_number() OVER (ORDER BY k.key), p.id"
+                    " FROM json_each(?) k JOIN papers p ON p.paper_key = k.value",
+                    (day.isoformat(), json.dumps(list(keys))),
+                )
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+        row = await self._one("SELECT count(*) FROM sample_lists WHERE day = ?", (day.isoformat(),))
+        return int(row[0]) if row else 0
+
+    async def is_sample_day(self, day: date) -> bool:
+        """Whether ``day``'s list is bundled sample data."""
+        row = await self._one(
+            "SELECT 1 FROM sample_lists WHERE day = ? LIMIT 1", (day.isoformat(),)
+        )
+        return row is not None
 
     async def latest_papers(self, limit: int) -> list[Paper]:
         """Newest papers by publication date."""
