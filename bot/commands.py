@@ -165,27 +165,32 @@ class CommandRouter:
             papers = await self.storage.latest_papers(top)
             if not papers:
                 return Reply(text="No papers stored yet. Run `paperbot ingest` to fetch some.")
+            cards = tuple(paper_card(p, i) for i, p in enumerate(papers, 1))
             return Reply(
                 title="Latest papers in the library",
                 text="No Hugging Face daily list is stored yet; these are the newest papers.",
-                cards=tuple(paper_card(p, i) for i, p in enumerate(papers, 1)),
+                cards=cards,
+                buttons=tuple(_detail_buttons(cards, papers)),
             )
         papers = (await self.storage.papers_featured_between(day, day))[:top]
         if not papers:
             return Reply(text=f"No papers stored for {day.isoformat()}.")
         cards = tuple(paper_card(p, i) for i, p in enumerate(papers, 1))
+        buttons = tuple(_detail_buttons(cards, papers))
         shown_day = day.strftime("%a %d %b %Y")
         if await self.storage.is_sample_day(day):
             return Reply(
                 title=f"Sample list of {shown_day}",
                 text="Bundled sample data: a saved Hugging Face Daily Papers page.",
                 cards=cards,
+                buttons=buttons,
                 footer="Ranked in the page's own order (Hugging Face's ranking)",
             )
         note = " (the list is still filling up)" if day >= utc_today else ""
         return Reply(
             title=f"Top papers of {shown_day}{note}",
             cards=cards,
+            buttons=buttons,
             footer="Ranked by Hugging Face upvotes",
         )
 

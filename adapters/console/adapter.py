@@ -96,15 +96,43 @@ class ConsoleAdapter:
             self._write("! Commands start with / — type /help.")
             return
         name, args = parsed
-        if name in {"next", "prev"}:
-            self._write(f"! Nothing to page through with /{name} — run /search first.")
+        if name in {"next", "prev"} or (name.isdigit() and not args):
+            self._write(self._no_such_action(name))
             return
         reply = await self._handler(
             Command(name=name, args=args, channel=CHANNEL, user=USER, is_admin=True)
         )
-        if reply.buttons:
-            self._buttons = reply.buttons
+        self._follow(name, reply)
         self._write(render_reply(reply))
+
+    def _follow(self, name: str, reply: Reply) -> None:
+        """Make numbers and /next, /prev refer to the list this reply shows, if it shows one.
+
+        Paging keeps the numbers of the pages seen before, so /1 still opens
+        the first result from page 2.
+        """
+        if not any(card.rank is not None for card in reply.cards):
+            return  # not a list (help, settings, one paper): the last list stays current
+        if name == "page":
+            kept = tuple(b for b in self._buttons if b.alias.isdigit())
+            fresh = {b.alias for b in reply.buttons}
+            self._buttons = reply.buttons + tuple(b for b in kept if b.alias not in fresh)
+        else:
+            self._buttons = reply.buttons
+
+    def _no_such_action(self, name: str) -> str:
+        """Why ``/name`` does nothing for the list on screen."""
+        if name.isdigit():
+            numbers = sorted(int(b.alias) for b in self._buttons if b.alias.isdigit())
+            if not numbers:
+                return f"! Nothing numbered {name} on screen — run /search or /today first."
+            return f"! No result {name} here; results shown are /{numbers[0]}…/{numbers[-1]}."
+        if not self._buttons:
+            return f"! Nothing to page through with /{name} — run /search first."
+        if not any(b.alias in {"next", "prev"} for b in self._buttons):
+            return "! The list on screen has only one page."
+        where = "last" if name == "next" else "first"
+        return f"! This is the {where} page of these results."
 
     def _prompt(self) -> None:
         if self._interactive:

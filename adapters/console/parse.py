@@ -6,7 +6,9 @@ import re
 
 from bot.models import Button
 
-_COMMAND_RE = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@\S+)?(?:\s+(.*))?$", re.DOTALL)
+# Any word after "/" is a command name: one the router does not know gets
+# "Unknown command", not the hint that commands start with "/".
+_COMMAND_RE = re.compile(r"^/([^\s@]+)(?:@\S+)?(?:\s+(.*))?$", re.DOTALL)
 
 
 def parse_line(line: str, buttons: tuple[Button, ...] = ()) -> tuple[str, str] | None:

@@ -84,8 +84,15 @@ def search_args(query: str, sort: str | None) -> str:
 
 
 def subscribe_args(time: str | None, timezone: str | None) -> str:
-    """``/subscribe [time] [timezone]`` as ``"HH:MM Area/City"``."""
-    return _join(time, timezone)
+    """``/subscribe [time] [timezone]`` as ``"time:HH:MM timezone:Area/City"``.
+
+    Named, so the router checks each option as what it is: a time given as
+    the timezone is refused as a timezone.
+    """
+    return _join(
+        f"time:{time.strip()}" if time and time.strip() else None,
+        f"timezone:{timezone.strip()}" if timezone and timezone.strip() else None,
+    )
 
 
 def settings_args(key: str | None, value: str | None) -> str:

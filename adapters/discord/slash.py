@@ -43,7 +43,7 @@ def install_commands(
     default_time: str = "09:00",
     default_timezone: str = "UTC",
 ) -> None:
-    """Add /today, /search, /paper, /subscribe, /unsubscribe, /settings and /help to ``tree``.
+    """Add /today, /search, /paper, /subscribe, /unsubscribe, /settings, /preview and /help.
 
     The defaults only appear in the option descriptions; the router applies them.
     """
@@ -95,6 +95,10 @@ def install_commands(
         interaction: Interaction, key: str | None = None, value: str | None = None
     ) -> None:
         await run(interaction, "settings", parse.settings_args(key, value))
+
+    @tree.command(name="preview", description="What this channel's next digest would post now")
+    async def preview(interaction: Interaction) -> None:
+        await run(interaction, "preview", "")
 
     @tree.command(name="help", description="What paperbot can do")
     async def help_(interaction: Interaction) -> None:

@@ -25,6 +25,7 @@ BOT_COMMANDS: tuple[tuple[str, str], ...] = (
     ("subscribe", "Daily digest here: /subscribe 09:00 Europe/Berlin (admins)"),
     ("unsubscribe", "Stop the digest here (admins)"),
     ("settings", "Show or change the digest settings"),
+    ("preview", "What the next digest here would post now"),
 )
 KNOWN_COMMANDS = frozenset(name for name, _ in BOT_COMMANDS)
 _ADMIN_ONLY = frozenset({"subscribe", "unsubscribe"})

@@ -221,6 +221,7 @@ async def test_commands_sync_globally_with_permissions(
         "subscribe",
         "unsubscribe",
         "settings",
+        "preview",
         "help",
     }
     admin_only = {n for n, c in commands.items() if c["default_member_permissions"]}
@@ -240,7 +241,7 @@ async def test_commands_sync_globally_with_permissions(
 async def test_guild_id_syncs_to_that_guild_only(fake: FakeDiscord, router: CommandRouter) -> None:
     async with running(fake, router, {"discord_guild_id": GUILD}):
         assert None not in fake.command_sets
-        assert len(fake.command_sets[GUILD]) == 7
+        assert len(fake.command_sets[GUILD]) == 8
         rec = await ask(fake, "help")
         assert "/search" in rec.response_data["content"]  # type: ignore[index]
 
@@ -293,6 +294,15 @@ async def test_every_command_is_answered_on_time(
     assert (
         sub is not None and sub.timezone == "Europe/Berlin" and sub.created_by == f"discord:{ADMIN}"
     )
+
+    # A time given as the timezone option is refused as a timezone.
+    wrong = await ask(fake, "subscribe", {"time": "06:15", "timezone": "06:15"}, user=ADMIN)
+    assert "Unknown timezone '06:15'" in text_of(wrong.original or {})
+    kept = await storage.get_subscription(f"discord:{TEXT}")
+    assert kept is not None and kept.timezone == "Europe/Berlin"
+    # Anyone may preview the channel's next digest.
+    preview = await ask(fake, "preview")
+    assert "Preview" in text_of(preview.original or {})
 
     shown = await ask(fake, "settings", user=ADMIN)
     assert "top: 5" in text_of(shown.original or {})

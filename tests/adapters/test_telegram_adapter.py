@@ -181,6 +181,7 @@ async def test_start_registers_the_eight_commands_and_polls(
     names = [c["command"] for c in fake.commands()]
     assert names == [
         "start", "help", "today", "search", "paper", "subscribe", "unsubscribe", "settings",
+        "preview",
     ]  # fmt: skip
     assert set(names) == set(router.command_names)
     assert fake.calls_to("deleteWebhook")
@@ -471,12 +472,12 @@ async def test_search_paging_edits_the_results_message(
     first = buttons(results)
     assert "Next ▶" in first and "◀ Prev" not in first
     assert all(len(data.encode()) <= 64 for data in first.values())
-    assert "Results 1–5, page 1" in results["plain_text"]
+    assert "Results 1–5 of 26, page 1" in results["plain_text"]
 
     answer = await press(fake, USER, first["Next ▶"])
     assert answer.get("text") is None
     [edited] = fake.sent(USER)
-    assert edited["edits"] == 1 and "Results 6–10, page 2" in edited["plain_text"]
+    assert edited["edits"] == 1 and "Results 6–10 of 26, page 2" in edited["plain_text"]
     second = buttons(edited)
     assert {"◀ Prev", "Next ▶", "6", "10"} <= set(second)
 

@@ -55,9 +55,9 @@ def test_demo_answers_the_newcomer_commands(session) -> None:
     out = session.stdout
     assert out.startswith("paperbot console — type /help")
     assert "/search <query>" in out
-    assert "== Latest papers in the library ==" in out
+    assert "== Sample list of Fri 14 Mar 2025 ==" in out
     assert out.count("== Results for “pre-training -vision” ==") == 3
-    assert "Results 6–10, page 2" in out
+    assert "Results 6–10 of " in out
     assert "Actions: /prev ◀ Prev   /next Next ▶" in out
     assert "Pre-RMSNorm and Pre-CRMSNorm Transformers" in out
     assert "arXiv: https://arxiv.org/abs/2305.14858" in out
@@ -97,14 +97,51 @@ def test_demo_bad_input_gets_one_clear_line(tmp_path: Path) -> None:
         "! Commands start with / — type /help.",
         "! Unknown command /nosuchcommand. Type /help.",
         '! Usage: /search <words> — e.g. /search "diffusion model" -video',
-        "! That is 10,000 characters; keep it under 1000.",
+        "! That is 10,000 characters; use at most 1000.",
         "! 2025-02-30 is not a real date.",
         "! '25:00' is not a time like 09:00 (24-hour HH:MM).",
-        "! Unknown timezone 'Mars/Olympus' (use Area/City, e.g. Europe/Berlin).",
+        "! Unknown timezone 'Mars/Olympus': use Area/City, e.g. Europe/Berlin.",
         "! I don't know paper 9999.99999 yet.",
     ]
     # The NUL/bell query was cleaned and still searched.
     assert "== Results for “pre training” ==" in result.stdout
+
+
+def _titles(block: str) -> list[str]:
+    return [line for line in block.splitlines() if line[:1].isdigit() and ". " in line]
+
+
+def test_numbers_and_paging_follow_the_last_list_shown(tmp_path: Path) -> None:
+    lines = [
+        "/search llm",
+        "/today",
+        "/2",
+        "/next",
+        "/search pre-training",
+        "/next",
+        "/1",
+        "/99",
+        "/quit-now",
+        "/" + "a" * 50,
+    ]
+    result = run_demo(lines, tmp_path)
+    out = result.stdout
+    assert result.returncode == 0 and "Traceback" not in out + result.stderr
+    today = out.split("== Sample list of Fri 14 Mar 2025 ==")[1]
+    second = _titles(today)[1].split(". ", 1)[1]
+    # /2 opened the second paper of the list on screen (today's), not of the search.
+    assert f"\n\n{second}\n" in today
+    pages = out.split("== Results for “pre-training” ==")
+    first_result = _titles(pages[1])[0].split(". ", 1)[1]
+    # /1 on page 2 opens result 1.
+    assert f"\n\n{first_result}\n" in pages[2]
+    errors = [line for line in out.splitlines() if line.startswith("! ")]
+    assert errors == [
+        "! The list on screen has only one page.",
+        "! No result 99 here; results shown are /1…/10.",
+        "! Unknown command /quit-now. Type /help.",
+        "! Unknown command /" + "a" * 39 + "…. Type /help.",
+    ]
 
 
 def test_invalid_setting_stops_startup_with_one_line(tmp_path: Path) -> None:

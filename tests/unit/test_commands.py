@@ -36,7 +36,7 @@ def router(store: SqliteStorage, clock: FakeClock) -> CommandRouter:
 
 async def test_help_lists_every_command(router: CommandRouter) -> None:
     reply = await router(command("help"))
-    for name in ("today", "search", "paper", "subscribe", "unsubscribe", "settings"):
+    for name in ("today", "search", "paper", "subscribe", "unsubscribe", "settings", "preview"):
         assert f"/{name}" in reply.text
     assert not reply.is_error
 
