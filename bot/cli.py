@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -60,8 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--days", type=int, help="today and the N-1 days before (default: 3)")
     when.add_argument("--date", type=_date_arg, help="one day, YYYY-MM-DD")
     ingest.add_argument("--source", choices=("hf", "seeds"), default="hf")
-    search = sub.add_parser("search", help="search the database from the shell")
-    search.add_argument("query", nargs="+")
+    search = sub.add_parser(
+        "search",
+        help="search the database from the shell",
+        description="Search syntax as in chat, unquoted: paperbot search pre-training -video",
+    )
+    search.add_argument("query", nargs="+", help='words, "phrase", -word, author:Name, since:DATE')
     search.add_argument("--json", action="store_true", help="print JSON instead of text")
     search.add_argument("--limit", type=int, default=10)
     sub.add_parser("export", help="print every subscription as JSON (paperbot export > subs.json)")
@@ -198,9 +203,42 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any,
 }
 
 
+_SEARCH_FLAGS = {"--json", "-h", "--help"}
+
+
+def search_argv(argv: Sequence[str]) -> list[str]:
+    """``argv`` with a search's own options first and every other word after ``--``.
+
+    The search syntax excludes with a leading "-" (``-video``), which argparse
+    would take for an unknown option; after ``--`` it is a query word.
+    """
+    if not argv or argv[0] != "search" or "--" in argv:
+        return list(argv)
+    options: list[str] = []
+    words: list[str] = []
+    rest = iter(argv[1:])
+    for word in rest:
+        if word in _SEARCH_FLAGS or word.startswith("--limit="):
+            options.append(word)
+        elif word == "--limit":
+            options += [word, next(rest, "")]
+        else:
+            words.append(word)
+    return ["search", *options, "--", *words]
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout went away (``| head -1``): stop quietly, as shell tools do."""
+    # Whatever is still buffered cannot be written; point stdout at /dev/null
+    # so the interpreter's final flush does not print a traceback either.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``paperbot`` console script."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(search_argv(sys.argv[1:] if argv is None else argv))
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -221,6 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
 
 
 if __name__ == "__main__":
