@@ -42,6 +42,24 @@ MERGE_BUDGET = 2.0
 IngestObserver = Callable[[bool], None]
 
 
+class _ShutdownCancellationFilter(logging.Filter):
+    """Drops APScheduler's report of a job cancelled by :meth:`Jobs.stop`.
+
+    A job stopped before its first step (input ended right after start-up)
+    never reaches :meth:`Jobs._run_job`'s handler; APScheduler then logs the
+    cancellation as a failed job, with a traceback, though it is a normal end.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a record about a cancelled job, True for everything else."""
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, asyncio.CancelledError)
+
+
+_APSCHEDULER_EXECUTOR_LOG = logging.getLogger("apscheduler.executors.default")
+_APSCHEDULER_EXECUTOR_LOG.addFilter(_ShutdownCancellationFilter())
+
+
 class Jobs:
     """Runs the scheduler and one delivery worker per adapter in the current loop."""
 

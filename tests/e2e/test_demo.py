@@ -107,6 +107,15 @@ def test_demo_bad_input_gets_one_clear_line(tmp_path: Path) -> None:
     assert "== Results for “pre training” ==" in result.stdout
 
 
+@pytest.mark.parametrize("lines", [[], ["/help"]], ids=["closed stdin", "one piped line"])
+def test_input_that_ends_at_once_leaves_no_traceback(lines: list[str], tmp_path: Path) -> None:
+    # The jobs are stopped before their first step; this used to log an
+    # APScheduler CancelledError traceback nearly every run.
+    for _ in range(3):
+        result = run_demo(lines, tmp_path)
+        assert result.returncode == 0 and result.stderr == ""
+
+
 def _titles(block: str) -> list[str]:
     return [line for line in block.splitlines() if line[:1].isdigit() and ". " in line]
 
