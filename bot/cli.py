@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     async with _database(settings) as storage:
         if args.source == "seeds":
@@ -92,7 +93,8 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
         today = datetime.now(UTC).date()
         days = [args.date] if args.date else recent_days(today, args.days or settings.ingest_days)
         async with HuggingFaceSource(settings.hf_endpoint) as source:
-            with tqdm(total=len(days), unit="day", file=sys.stderr) as bar:
+            # Log lines go above the bar instead of into it.
+            with tqdm(total=len(days), unit="day", file=sys.stderr) as bar, logging_redirect_tqdm():
 
                 def progress(day: date, count: int) -> None:
                     bar.set_postfix_str(f"{day}: {count} papers")
@@ -100,8 +102,12 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
 
                 result = await ingest_days(storage, source, days, progress)
         print(f"stored {result.papers} papers from {len(result.days_ok)} day(s)")
+        # One line per distinct reason: an unreachable host fails every day the same way.
+        failed: dict[str, list[str]] = {}
         for day, reason in result.days_failed:
-            print(f"failed {day}: {reason}", file=sys.stderr)
+            failed.setdefault(reason, []).append(day.isoformat())
+        for reason, failed_days in failed.items():
+            print(f"failed {', '.join(failed_days)}: {reason}", file=sys.stderr)
         return 0 if result.ok else 1
 
 

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from typing import Protocol
 
 from bot.models import Paper
+from bot.sources.huggingface import SourceUnreachable
 from bot.storage import Storage
 
 log = logging.getLogger("paperbot.ingest")
@@ -53,16 +54,28 @@ async def ingest_days(
 ) -> IngestResult:
     """Fetch each day and upsert its papers; a failing day is logged and skipped."""
     result = IngestResult()
+    unreachable: str | None = None
     for day in days:
-        try:
-            papers = await source.fetch_day(day)
-        except Exception as exc:  # the source is outside our control: never crash
-            log.warning("ingest of %s failed: %s", day, exc)
-            result.days_failed.append((day, str(exc)))
+        if unreachable is not None:
+            # The host did not answer at all: asking again for the next day
+            # would only repeat every retry and its warning.
+            result.days_failed.append((day, unreachable))
             papers = []
         else:
-            result.papers += await storage.upsert_papers(papers)
-            result.days_ok.append(day)
+            try:
+                papers = await source.fetch_day(day)
+            except SourceUnreachable as exc:
+                unreachable = str(exc)
+                log.warning("%s; not trying the remaining days of this run", exc)
+                result.days_failed.append((day, unreachable))
+                papers = []
+            except Exception as exc:  # the source is outside our control: never crash
+                log.warning("ingest of %s failed: %s", day, exc)
+                result.days_failed.append((day, str(exc)))
+                papers = []
+            else:
+                result.papers += await storage.upsert_papers(papers)
+                result.days_ok.append(day)
         if progress:
             progress(day, len(papers))
     log.info(

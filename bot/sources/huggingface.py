@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -54,13 +54,24 @@ class SourceUnavailable(SourceError):
     """The source kept failing (timeouts, 429, 5xx, broken JSON) on every attempt."""
 
 
-class _Retry(Exception):
-    """One attempt failed in a way worth retrying; ``retry_after`` is the server's hint."""
+class SourceUnreachable(SourceUnavailable):
+    """No attempt reached the source's host (connection refused, DNS failure, no route)."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+
+class _Retry(Exception):
+    """One attempt failed in a way worth retrying; ``retry_after`` is the server's hint.
+
+    ``unreachable`` marks a failure to connect at all, as opposed to a server
+    that answered badly.
+    """
+
+    def __init__(
+        self, reason: str, retry_after: float | None = None, *, unreachable: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.unreachable = unreachable
 
 
 class _NotFound(SourceError):
@@ -205,7 +216,8 @@ class HuggingFaceSource:
                 return await self._attempt(url, params, expect, what)
             except _Retry as exc:
                 failure = exc
-                log.warning(
+                # One warning per request, when it gives up (below), not one per attempt.
+                log.info(
                     "Hugging Face %s failed (%s), attempt %d/%d",
                     what,
                     exc.reason,
@@ -213,6 +225,11 @@ class HuggingFaceSource:
                     self._max_attempts,
                 )
         reason = failure.reason if failure is not None else "no attempt"
+        if failure is not None and failure.unreachable:
+            raise SourceUnreachable(
+                f"cannot reach Hugging Face at {_without_credentials(self._endpoint)}: {reason},"
+                f" {self._max_attempts} attempts"
+            )
         raise SourceUnavailable(
             f"Hugging Face {what} failed after {self._max_attempts} attempts: {reason}"
         )
@@ -231,7 +248,7 @@ class HuggingFaceSource:
             raise _Retry(f"timed out ({type(exc).__name__})") from exc
         except httpx.RequestError as exc:
             # Exception text can include the URL; the class name is enough to act on.
-            raise _Retry(f"connection failed ({type(exc).__name__})") from exc
+            raise _Retry(f"connection failed ({type(exc).__name__})", unreachable=True) from exc
         return _check_response(response, expect, what)
 
     def _delay(self, retry_number: int, retry_after: float | None) -> float:
@@ -242,6 +259,12 @@ class HuggingFaceSource:
         base = min(self._max_backoff, self._backoff * 2.0 ** (retry_number - 1))
         # Jitter keeps many bots from retrying in lockstep against a recovering server.
         return base * random.uniform(0.5, 1.0)
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` without a ``user:password@`` part, fit for logs and messages."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _check_response(response: httpx.Response, expect: type[_J], what: str) -> _J:

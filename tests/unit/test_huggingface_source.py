@@ -16,6 +16,7 @@ from bot.sources.huggingface import (
     HuggingFaceSource,
     SourceError,
     SourceUnavailable,
+    SourceUnreachable,
     parse_item,
 )
 from tests.fakes.huggingface import MISSING, FakeHuggingFace, load_template, make_item
@@ -350,8 +351,10 @@ async def test_connection_refused_raises_without_leaking_credentials(sleeps: Rec
         with pytest.raises(SourceUnavailable) as caught:
             await src.fetch_day(DAY)
 
+    assert isinstance(caught.value, SourceUnreachable)
     assert "connection failed" in str(caught.value)
     assert "s3cret" not in str(caught.value)
+    assert f"cannot reach Hugging Face at http://127.0.0.1:{port}" in str(caught.value)
 
 
 async def test_bad_request_raises_source_error_without_retry(

@@ -122,6 +122,34 @@ async def test_cli_ingest_with_source_down_exits_nonzero_without_traceback(
     assert "failed 2026-03-06:" in err and "Traceback" not in err
 
 
+async def test_unreachable_host_fails_the_run_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    env |= {"PAPERBOT_HF_ENDPOINT": "http://127.0.0.1:9", "PAPERBOT_DB": str(tmp_path / "b.db")}
+    code, _, err = await _run_cli("ingest", "--days", "3", env=env, cwd=tmp_path)
+    assert code == 1 and "Traceback" not in err
+    lines = [line for line in err.replace("\r", "\n").splitlines() if "Hugging Face" in line]
+    # One warning when it gives up, one summary naming every day: no line per attempt or day.
+    assert len(lines) == 2, lines
+    assert "WARNING" in lines[0] and "cannot reach Hugging Face at http://127.0.0.1:9" in lines[0]
+    assert lines[1].startswith("failed ") and lines[1].count("-") >= 6
+
+
+async def test_unreachable_host_is_asked_for_one_day_only(store: SqliteStorage, caplog) -> None:
+    asked: list[str] = []
+
+    async def record_sleep(seconds: float) -> None:
+        asked.append("retry")
+
+    async with HuggingFaceSource("http://127.0.0.1:9", sleep=record_sleep) as source:
+        days = recent_days(DAY, 3)
+        result = await ingest_days(store, source, days)
+    assert [day for day, _ in result.days_failed] == days
+    assert len({reason for _, reason in result.days_failed}) == 1
+    assert len(asked) == 3  # the retries of the first day only
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "not trying the remaining days" in warnings[0].getMessage()
+
+
 async def test_index_upkeep_stops_at_its_budget_and_finishes_later(
     store: SqliteStorage,
 ) -> None:
