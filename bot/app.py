@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 import tempfile
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
@@ -109,6 +110,13 @@ async def _serve(adapters: list[ChatAdapter], jobs: Jobs | None, stop: asyncio.E
         await shutdown(started, jobs)
 
 
+def _logs_around_prompt(console: ConsoleAdapter) -> None:
+    """Send stderr log lines through the console, so they never mix into its prompt."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr:
+            handler.setStream(console.log_stream(sys.stderr))
+
+
 def _console_until_eof(console: ConsoleAdapter, stop: asyncio.Event) -> asyncio.Task[None]:
     async def watch() -> None:
         await console.finished.wait()
@@ -125,6 +133,7 @@ async def run_demo(settings: Settings) -> int:
             await store_seeds(storage)
             router = CommandRouter(storage, SystemClock(), defaults_from(settings))
             console = ConsoleAdapter(router)
+            _logs_around_prompt(console)
             stop = asyncio.Event()
             _stop_on_signals(stop)
             watcher = _console_until_eof(console, stop)
@@ -157,6 +166,7 @@ async def run_bot(settings: Settings) -> int:
         if not adapters:
             log.info("no chat token set: using the console adapter")
             console = ConsoleAdapter(handler)
+            _logs_around_prompt(console)
             watcher = _console_until_eof(console, stop)
             adapters = [console]
         metrics.add_platforms(a.platform for a in adapters)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 import threading
 from typing import TextIO
@@ -15,6 +16,9 @@ from bot.models import Button, Command, Post, Reply
 CHANNEL = "console:local"
 USER = "console:user"
 GREETING = "paperbot console — type /help for commands, Ctrl-D to quit."
+PROMPT = "> "
+# Moves to the start of the line and erases it (ANSI), taking the prompt away.
+_CLEAR_LINE = "\r\x1b[K"
 
 
 class ConsoleAdapter:
@@ -39,7 +43,16 @@ class ConsoleAdapter:
         self._interactive = self._stdin.isatty()
         self._buttons: tuple[Button, ...] = ()
         self._task: asyncio.Task[None] | None = None
+        self._prompt_shown = False
         self.finished = asyncio.Event()
+
+    def log_stream(self, stream: TextIO) -> io.TextIOBase:
+        """``stream`` (stderr) wrapped so log lines never land after the "> " prompt.
+
+        Each line clears the prompt first and shows it again after; point the
+        log handler at this while the console runs.
+        """
+        return _PromptSafeStream(self, stream)
 
     async def start(self) -> None:
         """Greet and start answering lines."""
@@ -83,6 +96,7 @@ class ConsoleAdapter:
             while True:
                 self._prompt()
                 line = await lines.get()
+                self._prompt_shown = False
                 if line is None or line.strip() in {"/quit", "/exit"}:
                     break
                 if line.strip():
@@ -136,9 +150,36 @@ class ConsoleAdapter:
 
     def _prompt(self) -> None:
         if self._interactive:
-            self._stdout.write("> ")
+            self._stdout.write(PROMPT)
             self._stdout.flush()
+            self._prompt_shown = True
 
     def _write(self, text: str) -> None:
         self._stdout.write(text + "\n\n")
         self._stdout.flush()
+
+
+class _PromptSafeStream(io.TextIOBase):
+    """A log stream that takes the console's prompt away while a line is written."""
+
+    def __init__(self, console: ConsoleAdapter, stream: TextIO) -> None:
+        self._console = console
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        """Write ``text``; around a whole line, hide and re-show a visible prompt."""
+        console = self._console
+        prompt = console._prompt_shown
+        if prompt:
+            console._stdout.write(_CLEAR_LINE)
+            console._stdout.flush()
+        self._stream.write(text)
+        self._stream.flush()
+        if prompt:
+            console._stdout.write(PROMPT)
+            console._stdout.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the underlying stream."""
+        self._stream.flush()
