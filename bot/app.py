@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import stat
 import sys
 import tempfile
 from collections.abc import Awaitable, Sequence
@@ -37,6 +39,25 @@ DISCONNECT_SECONDS = 2.0
 
 class StartupError(RuntimeError):
     """An adapter could not start (token rejected, server unreachable); the text says which."""
+
+
+class NoChatToken(RuntimeError):
+    """No chat token is set and stdin is no terminal or pipe, so nobody could chat."""
+
+
+def stdin_can_chat() -> bool:
+    """Whether stdin can carry a console chat: a terminal, a pipe or a file.
+
+    A container started without ``-i`` has ``/dev/null`` (or nothing) there;
+    the console would read end-of-input at once and the bot would just exit.
+    """
+    try:
+        if sys.stdin.isatty():
+            return True
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):  # closed or replaced stdin
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)
 
 
 @runtime_checkable
@@ -150,6 +171,12 @@ async def run_bot(settings: Settings) -> int:
 
     With ``PAPERBOT_HTTP_PORT`` set, ``/healthz`` and ``/metrics`` are served too.
     """
+    if settings.telegram_token is None and settings.discord_token is None and not stdin_can_chat():
+        # Checked first, so this is the only line such a start prints.
+        raise NoChatToken(
+            "no chat token set: set PAPERBOT_TELEGRAM_TOKEN and/or PAPERBOT_DISCORD_TOKEN"
+            " (in .env for Docker), or run it in a terminal for the console chat"
+        )
     storage = await SqliteStorage.open(settings.db)
     source = HuggingFaceSource(settings.hf_endpoint)
     http: HttpServer | None = None

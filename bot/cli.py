@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import status, transfer
-from bot.app import StartupError, run_bot, run_demo
+from bot.app import NoChatToken, StartupError, run_bot, run_demo
 from bot.cards import paper_card
 from bot.config import ConfigError, Settings, load_settings
 from bot.doctor import run_checks
@@ -27,6 +27,8 @@ from bot.sources.seeds import store_seeds
 from storage.sqlite import SqliteStorage
 
 EXIT_USAGE = 2
+# sysexits.h EX_CONFIG: nothing to run as configured (no chat token, no terminal).
+EXIT_NO_CHAT = 78
 # Commands whose output is the point: only warnings and errors are logged.
 QUIET_COMMANDS = {"demo", "search", "ingest", "export", "import", "status", "doctor"}
 
@@ -259,6 +261,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return asyncio.run(COMMANDS[args.command](settings, args))
+    except NoChatToken as exc:
+        print(f"paperbot: {exc}", file=sys.stderr)
+        return EXIT_NO_CHAT
     except StartupError as exc:
         redacted = RedactingFilter(secrets_of(settings)).redact(str(exc))
         print(f"paperbot: cannot start {redacted}", file=sys.stderr)

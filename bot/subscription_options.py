@@ -196,9 +196,7 @@ def describe_filters(sub: Subscription) -> str:
     """The settings that choose a digest's papers, on one line."""
     include = ", ".join(sub.include) or "all papers"
     exclude = ", ".join(sub.exclude) or "nothing"
-    return (
-        f"top {sub.top_n}, min_upvotes {sub.min_upvotes}, include {include}, exclude {exclude}"
-    )
+    return f"top {sub.top_n}, min_upvotes {sub.min_upvotes}, include {include}, exclude {exclude}"
 
 
 def describe_settings(sub: Subscription) -> list[str]:

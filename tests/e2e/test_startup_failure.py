@@ -36,3 +36,30 @@ def test_unreachable_bot_api_is_one_redacted_line(tmp_path: Path) -> None:
         .splitlines()[-1]
         .startswith("paperbot: cannot start the telegram adapter: ")
     )
+
+
+def test_no_token_without_a_terminal_stops_with_one_line(tmp_path: Path) -> None:
+    """As in a container started from .env.example unchanged: no token, stdin /dev/null."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    env |= {"PAPERBOT_DB": str(tmp_path / "bot.db"), "PAPERBOT_HF_ENDPOINT": "http://127.0.0.1:9"}
+    for stdin in (subprocess.DEVNULL, None):
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "run"],
+            cwd=tmp_path,
+            env=env,
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            # None: the child gets stdin closed altogether.
+            preexec_fn=(lambda: os.close(0)) if stdin is None else None,
+        )
+        assert result.returncode == 78
+        assert result.stdout == ""
+        assert result.stderr.splitlines() == [
+            "paperbot: no chat token set: set PAPERBOT_TELEGRAM_TOKEN and/or"
+            " PAPERBOT_DISCORD_TOKEN (in .env for Docker), or run it in a terminal for the"
+            " console chat"
+        ]
+        assert not (tmp_path / "bot.db").exists()

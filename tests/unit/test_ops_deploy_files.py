@@ -66,7 +66,9 @@ def test_dockerignore_keeps_secrets_and_databases_out_of_the_image() -> None:
 
 def test_compose_runs_the_bot_with_a_named_volume_and_env_file(compose: dict) -> None:
     service = compose["services"]["paperbot"]
-    assert service["restart"] == "unless-stopped"
+    # Failures restart, a bounded number of times (no endless loop without a token).
+    policy, _, retries = service["restart"].partition(":")
+    assert policy == "on-failure" and 1 <= int(retries) <= 20
     assert service["env_file"] == ".env"
     volume, target = service["volumes"][0].split(":")
     assert target == "/data" and volume in compose["volumes"]
@@ -76,6 +78,15 @@ def test_compose_runs_the_bot_with_a_named_volume_and_env_file(compose: dict) ->
     assert test[0] == "CMD" and "/healthz" in " ".join(test)
     assert int(service["environment"]["PAPERBOT_HTTP_PORT"]) == 8080
     assert ":8080/healthz" in " ".join(test)
+
+
+def test_compose_sets_the_webhook_server_to_listen_on_a_published_port(compose: dict) -> None:
+    service = compose["services"]["paperbot"]
+    environment = service["environment"]
+    assert environment["PAPERBOT_TELEGRAM_WEBHOOK_LISTEN"] == "0.0.0.0"
+    port = int(environment["PAPERBOT_TELEGRAM_WEBHOOK_PORT"])
+    assert f"127.0.0.1:{port}:{port}" in service["ports"]
+    assert Settings(_env_file=None, telegram_webhook_listen="0.0.0.0").telegram_webhook_port == port  # type: ignore[call-arg]
 
 
 def test_compose_keeps_secrets_out(compose: dict) -> None:

@@ -238,7 +238,7 @@ def test_terms_limit_counts_every_kind() -> None:
 
 @pytest.mark.parametrize("text", ["-video", '-video -"text to speech"', "-a -b sort:recent"])
 def test_only_exclusions_raise(text: str) -> None:
-    with pytest.raises(QueryError, match="^Exclusions alone match nothing"):
+    with pytest.raises(QueryError, match=r"^Exclusions alone match nothing"):
         parse_query(text)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -43,7 +44,7 @@ def _page_titles(name: str) -> list[str]:
     """Titles in the order the saved page shows them (each title line precedes its abstract)."""
     lines = [line.strip() for line in (RAW / name).read_text(encoding="utf-8").splitlines()]
     lines = [line for line in lines if line]
-    return [a for a, b in zip(lines, lines[1:], strict=False) if len(a) <= 300 < len(b)]
+    return [a for a, b in itertools.pairwise(lines) if len(a) <= 300 < len(b)]
 
 
 def test_each_bundled_page_is_a_list_in_the_pages_order() -> None:
@@ -52,9 +53,7 @@ def test_each_bundled_page_is_a_list_in_the_pages_order() -> None:
     by_key = {paper.key: paper.title for paper in papers}
     assert set(lists) == {date(2025, 3, 13), LATEST}
     assert [by_key[k] for k in lists[LATEST]] == _page_titles("000_ec94ac00db083ee9.txt")
-    assert [by_key[k] for k in lists[date(2025, 3, 13)]] == _page_titles(
-        "004_d829a05bb78067d7.txt"
-    )
+    assert [by_key[k] for k in lists[date(2025, 3, 13)]] == _page_titles("004_d829a05bb78067d7.txt")
     with DEFAULT_LISTS.open(encoding="utf-8") as handle:
         assert all(item["page"] for item in json.load(handle))
 
@@ -99,7 +98,8 @@ async def test_preview_shows_the_next_digest_and_why_it_would_be_empty(
     assert "include video" in filtered.text
     assert [c.title for c in filtered.cards] == [
         "Robotic Offline RL from Internet Videos via Value-Function Pre-Training",
-        "Pre-training Contextualized World Models with In-the-wild Videos for Reinforcement Learning",
+        "Pre-training Contextualized World Models with In-the-wild Videos"
+        " for Reinforcement Learning",
     ]
     await router(command("settings", "include no-such-keyword"))
     nothing = await router(command("preview"))
