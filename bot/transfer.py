@@ -120,20 +120,25 @@ def parse_document(text: str) -> list[Subscription]:
     problems: list[Problem] = []
     subs: list[Subscription] = []
     first_line: dict[str, int] = {}
-    for number, (line, row) in enumerate(zip(_row_lines(text), rows, strict=True), 1):
+    for number, (where, row) in enumerate(zip(_row_lines(text), rows, strict=True), 1):
         try:
             sub = subscription_from_row(row)
-        except UserError as exc:
-            problems.append(Problem(line, f"subscription {number}: {exc}"))
+        except InvalidRow as exc:
+            # Each problem at the line of the field it is about, else where the row starts.
+            problems.extend(
+                Problem(where.fields.get(field or "", where.start), f"subscription {number}: {why}")
+                for field, why in exc.problems
+            )
             continue
         if sub.channel in first_line:
             message = f"{sub.channel} appears twice (first on line {first_line[sub.channel]})"
+            line = where.fields.get("channel", where.start)
             problems.append(Problem(line, f"subscription {number}: {message}"))
             continue
-        first_line[sub.channel] = line
+        first_line[sub.channel] = where.fields.get("channel", where.start)
         subs.append(sub)
     if problems:
-        raise InvalidFile(problems)
+        raise InvalidFile(sorted(problems, key=lambda problem: problem.line))
     return subs
 
 
@@ -151,11 +156,20 @@ def _check_envelope(document: Any) -> None:
         raise InvalidFile([Problem(1, '"subscriptions" must be a list')])
 
 
-def _row_lines(text: str) -> list[int]:
-    """The line on which each element of the top-level "subscriptions" list starts.
+@dataclass(frozen=True, slots=True)
+class RowLines:
+    """Where one element of "subscriptions" starts, and the line of each of its fields."""
+
+    start: int
+    fields: dict[str, int]
+
+
+def _row_lines(text: str) -> list[RowLines]:
+    """The lines of each element of the top-level "subscriptions" list and of its fields.
 
     ``text`` is known to be a valid document by now, so this walks the top-level
-    object with the standard decoder, noting where each list element begins.
+    object with the standard decoder, noting where each list element and each
+    key of an element object begins.
     """
     decoder = json.JSONDecoder()
 
@@ -167,7 +181,26 @@ def _row_lines(text: str) -> list[int]:
     def line_at(pos: int) -> int:
         return text.count("\n", 0, pos) + 1
 
-    starts: list[int] = []
+    def element(pos: int) -> tuple[RowLines, int]:
+        """The lines of the element at ``pos`` and the position after it."""
+        start = line_at(pos)
+        if text[pos] != "{":
+            _, end = decoder.raw_decode(text, pos)
+            return RowLines(start, {}), end
+        fields: dict[str, int] = {}
+        pos = skip(pos + 1)
+        while text[pos] != "}":
+            key_line = line_at(pos)
+            key, pos = decoder.raw_decode(text, pos)
+            fields.setdefault(key, key_line)
+            pos = skip(skip(pos) + 1)  # past ":"
+            _, pos = decoder.raw_decode(text, pos)
+            pos = skip(pos)
+            if text[pos] == ",":
+                pos = skip(pos + 1)
+        return RowLines(start, fields), pos + 1
+
+    rows: list[RowLines] = []
     pos = skip(0) + 1  # past "{"
     while text[skip(pos)] != "}":
         key, pos = decoder.raw_decode(text, skip(pos))
@@ -175,11 +208,11 @@ def _row_lines(text: str) -> list[int]:
         if key != "subscriptions":
             _, pos = decoder.raw_decode(text, pos)
         else:
-            starts = []  # a repeated key: like json.loads, the last one wins
+            rows = []  # a repeated key: like json.loads, the last one wins
             pos = skip(pos + 1)  # past "["
             while text[pos] != "]":
-                starts.append(line_at(pos))
-                _, pos = decoder.raw_decode(text, pos)
+                lines, pos = element(pos)
+                rows.append(lines)
                 pos = skip(pos)
                 if text[pos] == ",":
                     pos = skip(pos + 1)
@@ -187,50 +220,73 @@ def _row_lines(text: str) -> list[int]:
         pos = skip(pos)
         if text[pos] == ",":
             pos += 1
-    return starts
+    return rows
+
+
+class InvalidRow(UserError):
+    """A row has problems; ``problems`` holds (field or None, message) for every one."""
+
+    def __init__(self, problems: Sequence[tuple[str | None, str]]) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = list(problems)
+
+
+class _Problems:
+    """Collects a row's validation errors, each tagged with its field, and goes on."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str | None, str]] = []
+
+    @contextmanager
+    def about(self, name: str) -> Iterator[None]:
+        """Record a :class:`UserError` raised inside as a problem of field ``name``."""
+        try:
+            yield
+        except UserError as exc:
+            self.found.append((name, f"{name}: {str(exc).rstrip('.')}"))
 
 
 def subscription_from_row(row: Any) -> Subscription:
-    """One exported row as a :class:`Subscription`, checked by the same rules as ``/settings``."""
+    """One exported row as a :class:`Subscription`, checked by the same rules as ``/settings``.
+
+    Raises :class:`InvalidRow` naming every problem of the row, not only the first.
+    """
     if not isinstance(row, dict):
-        raise UserError("expected an object")
-    unknown = sorted(set(row) - {*REQUIRED, *OPTIONAL})
-    if unknown:
-        raise UserError(f"unknown field(s) {', '.join(unknown)}")
+        raise InvalidRow([(None, "expected an object")])
+    check = _Problems()
+    check.found += [
+        (name, f"unknown field {name}") for name in sorted(set(row) - {*REQUIRED, *OPTIONAL})
+    ]
     missing = [name for name in REQUIRED if name not in row]
     if missing:
-        raise UserError(f"missing field(s) {', '.join(missing)}")
-    with _about("channel"):
-        sub = Subscription(channel=_channel(row["channel"]))
+        check.found.append((None, f"missing field(s) {', '.join(missing)}"))
+    sub = Subscription(channel="")
+    if "channel" in row:
+        with check.about("channel"):
+            sub = Subscription(channel=_channel(row["channel"]))
     for name, as_setting in _SETTINGS:
         if name in row:
-            with _about(name):
+            with check.about(name):
                 sub = apply_setting(sub, name, _given(as_setting(row[name])))
     if "weekly_day" in row:
-        with _about("weekly_day"):
+        with check.about("weekly_day"):
             # For a weekly digest, the "days" setting is the one day it goes out on.
             weekly = apply_setting(
                 replace(sub, cadence="weekly"), "days", _given(_text(row["weekly_day"]))
             )
-        sub = replace(sub, weekly_day=weekly.weekly_day)
+            sub = replace(sub, weekly_day=weekly.weekly_day)
     if "cadence" in row:
-        with _about("cadence"):
+        with check.about("cadence"):
             sub = apply_setting(sub, "cadence", _given(_text(row["cadence"])))
-    with _about("paused"):
+    with check.about("paused"):
         sub = replace(sub, paused=_flag(row.get("paused", False)))
-    with _about("paused_reason"):
+    with check.about("paused_reason"):
         sub = replace(sub, paused_reason=_optional_text(row.get("paused_reason")))
-    with _about("created_by"):
-        return replace(sub, created_by=_text(row.get("created_by", "")))
-
-
-@contextmanager
-def _about(name: str) -> Iterator[None]:
-    """Prefix a validation error with the field it is about."""
-    try:
-        yield
-    except UserError as exc:
-        raise UserError(f"{name}: {str(exc).rstrip('.')}") from None
+    with check.about("created_by"):
+        sub = replace(sub, created_by=_text(row.get("created_by", "")))
+    if check.found:
+        raise InvalidRow(check.found)
+    return sub
 
 
 def _channel(value: Any) -> str:

@@ -155,13 +155,15 @@ def test_a_bad_file_changes_nothing(environment: Path, tmp_path: Path, capsys) -
     bad = good.replace('"top": 5', '"top": 50', 1).replace('"Europe/Berlin"', '"Mars/Olympus"')
     (tmp_path / "bad.json").write_text(bad, encoding="utf-8")
     assert main(["import", "bad.json"]) == 1
-    starts = [n for n, line in enumerate(bad.splitlines(), 1) if line == "    {"]
+    lines = bad.splitlines()
+    top = next(n for n, line in enumerate(lines, 1) if '"top": 50' in line)
+    zone = [n for n, line in enumerate(lines, 1) if '"timezone"' in line][2]
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == [
-        f"bad.json:{starts[0]}: subscription 1: top: top takes a whole number from 1 to 10",
-        f"bad.json:{starts[2]}: subscription 3: timezone: Unknown timezone 'Mars/Olympus'"
-        " (use Area/City, e.g. Europe/Berlin)",
+        f"bad.json:{top}: subscription 1: top: top takes a whole number from 1 to 10",
+        f"bad.json:{zone}: subscription 3: timezone: Unknown timezone 'Mars/Olympus'"
+        ": use Area/City, e.g. Europe/Berlin",
         "paperbot: bad.json was not imported (nothing changed)",
     ]
     main(["export"])

@@ -61,6 +61,10 @@ async def table(store: SqliteStorage) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in await store._all("SELECT * FROM subscriptions ORDER BY id")]
 
 
+# Fragments of lines that hold a field, to find that field's line.
+TOP_11, TOP, TIME, COLOUR, DAYS = '"top": 11', '"top"', '"time"', '"colour"', '"days"'
+
+
 def document(*rows: dict[str, Any]) -> str:
     return json.dumps({"format": FORMAT, "version": 1, "subscriptions": list(rows)}, indent=2)
 
@@ -152,15 +156,38 @@ async def test_a_bad_file_is_rejected_whole_naming_each_row_line(store) -> None:
         row(channel="telegram:5", timezone="Mars/Olympus"),
     )
     lines = text.splitlines()
-    starts = [n for n, line in enumerate(lines, 1) if line == "    {"]
+
+    def line_of(fragment: str) -> int:
+        return next(n for n, line in enumerate(lines, 1) if fragment in line)
+
     assert problems(text) == [
-        f"subs.json:{starts[1]}: subscription 2: channel: unknown platform 'slack'"
+        f"subs.json:{line_of('slack:1')}: subscription 2: channel: unknown platform 'slack'"
         " (use telegram, discord, console)",
-        f"subs.json:{starts[2]}: subscription 3: top: top takes a whole number from 1 to 10",
-        f"subs.json:{starts[4]}: subscription 5: timezone: Unknown timezone 'Mars/Olympus'"
-        " (use Area/City, e.g. Europe/Berlin)",
+        f"subs.json:{line_of(TOP_11)}: subscription 3: top: top takes a whole number from 1 to 10",
+        f"subs.json:{line_of('Mars/Olympus')}: subscription 5: timezone: Unknown timezone"
+        " 'Mars/Olympus': use Area/City, e.g. Europe/Berlin",
     ]
     assert await store.list_subscriptions() == []
+
+
+def test_every_problem_of_a_row_is_reported_at_its_fields_line() -> None:
+    text = document(row(time="25:00", top=0, colour="blue", days=["mon", "funday"]))
+    lines = text.splitlines()
+
+    def line_of(fragment: str) -> int:
+        return next(n for n, line in enumerate(lines, 1) if fragment in line)
+
+    assert problems(text) == sorted(
+        [
+            f"subs.json:{line_of(COLOUR)}: subscription 1: unknown field colour",
+            f"subs.json:{line_of(TIME)}: subscription 1: time: '25:00' is not a time"
+            " like 09:00 (24-hour HH:MM)",
+            f"subs.json:{line_of(DAYS)}: subscription 1: days: 'funday' is not a day;"
+            " use mon, tue, wed, thu, fri, sat, sun",
+            f"subs.json:{line_of(TOP)}: subscription 1: top: top takes a whole number from 1 to 10",
+        ],
+        key=lambda message: int(message.split(":")[1]),
+    )
 
 
 def test_json_syntax_errors_give_line_and_column() -> None:
@@ -223,14 +250,14 @@ def test_the_envelope_is_checked(text: str, message: str) -> None:
         ({"top": True}, "top: expected a whole number, got true"),
         ({"top": "5"}, 'top: expected a whole number, got "5"'),
         ({"min_upvotes": -1}, "min_upvotes: min_upvotes takes a whole number"),
-        ({"include": ["x" * 61]}, "include: Keep each keyword under 60 characters"),
+        ({"include": ["x" * 61]}, "include: Keep each keyword to at most 60 characters"),
         ({"exclude": [f"k{n}" for n in range(21)]}, "exclude: Use at most 20 keywords"),
         ({"include": [1]}, "include: expected text, got 1"),
         ({"cadence": "hourly"}, "cadence: cadence is daily or weekly"),
         ({"weekly_day": "mon,tue"}, "weekly_day: A weekly digest goes out on one day"),
         ({"paused": "yes"}, 'paused: expected true or false, got "yes"'),
         ({"paused_reason": 3}, "paused_reason: expected text, got 3"),
-        ({"colour": "blue"}, "unknown field(s) colour"),
+        ({"colour": "blue"}, "unknown field colour"),
         ({"time": None}, "time: expected text, got null"),
     ],
 )
@@ -244,7 +271,7 @@ def test_required_fields_and_duplicate_channels() -> None:
     duplicate = document(row(), row(top=4))
     assert problems(document(minimal))[0].endswith("missing field(s) time, timezone")
     assert problems(duplicate)[0].endswith(
-        "subscription 2: telegram:-1001234567890 appears twice (first on line 5)"
+        "subscription 2: telegram:-1001234567890 appears twice (first on line 6)"
     )
     assert "expected an object" in problems(document("console:x"))[0]  # type: ignore[arg-type]
 
