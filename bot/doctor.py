@@ -96,6 +96,9 @@ async def check_telegram(client: httpx.AsyncClient, api_url: str, token: str) ->
     except httpx.HTTPError as exc:
         return _unreachable("telegram", api_url, exc)
     body = _json(response)
+    wrong_url = _wrong_url(response, body, "PAPERBOT_TELEGRAM_API_URL", "https://api.telegram.org")
+    if wrong_url:
+        return Check("telegram", False, wrong_url + " without /bot")
     if response.status_code != 200 or not isinstance(body, dict) or not body.get("ok"):
         return Check("telegram", False, f"token rejected: {_status(response, body, 'description')}")
     bot = body.get("result")
@@ -112,6 +115,11 @@ async def check_discord(client: httpx.AsyncClient, api_url: str, token: str) -> 
     except httpx.HTTPError as exc:
         return _unreachable("discord", api_url, exc)
     body = _json(response)
+    wrong_url = _wrong_url(
+        response, body, "PAPERBOT_DISCORD_API_URL", "https://discord.com/api/v10"
+    )
+    if wrong_url:
+        return Check("discord", False, wrong_url)
     if response.status_code != 200 or not isinstance(body, dict):
         return Check("discord", False, f"token rejected: {_status(response, body, 'message')}")
     return Check("discord", True, f"token accepted (bot {body.get('username') or '?'})")
@@ -119,6 +127,21 @@ async def check_discord(client: httpx.AsyncClient, api_url: str, token: str) -> 
 
 def _unreachable(name: str, root: str, exc: httpx.HTTPError) -> Check:
     return Check(name, False, f"cannot reach {root}: {str(exc) or type(exc).__name__}")
+
+
+def _wrong_url(response: httpx.Response, body: Any, variable: str, example: str) -> str | None:
+    """Why the answer shows a wrong API URL (HTTP 404, or not JSON), or None.
+
+    Both APIs answer a wrong token with 401 and JSON; a 404 or an HTML page
+    means the request went somewhere else.
+    """
+    if response.status_code == 404:
+        problem = "answered HTTP 404 Not Found"
+    elif body is None and response.status_code < 500:
+        problem = f"answered HTTP {response.status_code} with something other than JSON"
+    else:
+        return None
+    return f"wrong URL: the server {problem}; {variable} is the API root, e.g. {example}"
 
 
 def _json(response: httpx.Response) -> Any:

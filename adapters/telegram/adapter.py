@@ -54,7 +54,7 @@ from adapters.telegram.parse import (
     target_of,
     user_sender,
 )
-from adapters.telegram.transport import AiohttpRequest
+from adapters.telegram.transport import AiohttpRequest, WrongApiUrl
 from bot.cards import shorten
 from bot.config import Settings
 from bot.models import Command, Post, Reply
@@ -384,6 +384,8 @@ async def _answer(query: CallbackQuery, notice: str | None) -> None:
 
 def _start_failure(exc: TelegramError, settings: Settings) -> str:
     where = settings.telegram_api_url
+    if isinstance(exc, WrongApiUrl):
+        return f"{where} is not a Telegram Bot API: {exc.message}"
     if isinstance(exc, InvalidToken):
         return f"the Bot API at {where} rejected PAPERBOT_TELEGRAM_TOKEN"
     return f"starting the Telegram bot against {where} failed: {exc.message}"

@@ -9,9 +9,25 @@ object parsing) and only the HTTP layer changes.
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
-from telegram.error import NetworkError, TimedOut
+from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+URL_HINT = (
+    "check PAPERBOT_TELEGRAM_API_URL: the Bot API server root, e.g. https://api.telegram.org,"
+    " without /bot"
+)
+
+
+class WrongApiUrl(TelegramError):
+    """The server at the Bot API URL is not a Telegram Bot API (HTTP 404, or not JSON).
+
+    PTB would report a 404 as a rejected token, and a body that is not JSON
+    with a decoding traceback; the URL is what is wrong.
+    """
+
 
 # PTB marks "no timeout given for this call" with a sentinel of this type.
 _DEFAULT = type(BaseRequest.DEFAULT_NONE)
@@ -76,11 +92,13 @@ class AiohttpRequest(BaseRequest):
         body = self._body(request_data)
         try:
             async with self._session.request(method, url, data=body, timeout=timeout) as response:
-                return response.status, await response.read()
+                status, payload = response.status, await response.read()
         except TimeoutError as exc:
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+        _check_is_bot_api(status, payload)
+        return status, payload
 
     @staticmethod
     def _seconds(value: object, default: float) -> float | None:
@@ -98,3 +116,24 @@ class AiohttpRequest(BaseRequest):
         for name, (filename, content, mime) in request_data.multipart_data.items():
             form.add_field(name, content, filename=filename, content_type=mime)
         return form
+
+
+def _check_is_bot_api(status: int, payload: bytes) -> None:
+    """Raise :class:`WrongApiUrl` unless the answer can come from a Bot API.
+
+    Telegram answers 404 only for a path it does not serve (a URL ending in
+    /bot gives /bot/bot<token>/...), and always answers JSON; PTB would log a
+    body that is not JSON with a decoding traceback. A failing server's (or
+    proxy's) 5xx page stays a network error, retried like any other. The
+    messages never include the URL, which holds the token.
+    """
+    if status == 404:
+        raise WrongApiUrl(f"the server answered HTTP 404 Not Found: {URL_HINT}")
+    try:
+        json.loads(payload)
+    except ValueError:
+        if status >= 500:
+            raise NetworkError(f"the Bot API server answered HTTP {status}") from None
+        raise WrongApiUrl(
+            f"the server answered HTTP {status} with something other than JSON: {URL_HINT}"
+        ) from None

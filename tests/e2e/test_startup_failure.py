@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.fakes.telegram import FakeTelegram
 
 TOKEN = "123456:AAsecretsecretsecretsecretsecretsecret"
 
@@ -63,3 +66,43 @@ def test_no_token_without_a_terminal_stops_with_one_line(tmp_path: Path) -> None
             " console chat"
         ]
         assert not (tmp_path / "bot.db").exists()
+
+
+async def test_a_wrong_bot_api_url_is_reported_as_a_wrong_url(tmp_path: Path) -> None:
+    """A URL ending in /bot reaches a server answering 404 (and not JSON): not a token problem."""
+    async with FakeTelegram() as fake:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+        env |= {
+            "PAPERBOT_TELEGRAM_TOKEN": fake.token,
+            "PAPERBOT_TELEGRAM_API_URL": fake.api_url + "/bot",
+            "PAPERBOT_DB": str(tmp_path / "bot.db"),
+            "PAPERBOT_HF_ENDPOINT": "http://127.0.0.1:9",
+        }
+        for command in ("run", "doctor"):
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", command,
+                cwd=tmp_path, env=env, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, err = await asyncio.wait_for(process.communicate(), 60)
+            output = out.decode() + err.decode()
+            assert process.returncode == 1, output
+            assert "Traceback" not in output and "JSONDecodeError" not in output
+            assert (
+                "token rejected" not in output and "rejected PAPERBOT_TELEGRAM_TOKEN" not in output
+            )
+            assert fake.token not in output
+            last = output.strip().splitlines()
+            if command == "run":
+                assert last[-1] == (
+                    f"paperbot: cannot start the telegram adapter: {fake.api_url}/bot is not a"
+                    " Telegram Bot API: the server answered HTTP 404 Not Found: check"
+                    " PAPERBOT_TELEGRAM_API_URL: the Bot API server root, e.g."
+                    " https://api.telegram.org, without /bot"
+                )
+            else:
+                assert (
+                    "FAIL telegram: wrong URL: the server answered HTTP 404 Not Found;"
+                    " PAPERBOT_TELEGRAM_API_URL is the API root, e.g. https://api.telegram.org"
+                    " without /bot"
+                ) in last
