@@ -197,7 +197,7 @@ class CommandRouter:
     async def search(self, cmd: Command) -> Reply:
         """Full-text search, first page."""
         if not cmd.args:
-            raise UserError('Usage: /search <words> — e.g. /search "diffusion model" -video')
+            raise UserError('Usage: /search <words> — e.g. /search "language model" -video')
         query = parse_query(cmd.args)
         session = SearchSession(
             key=secrets.token_urlsafe(6),

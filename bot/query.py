@@ -78,7 +78,7 @@ def parse_query(text: str) -> SearchQuery:
     """Parse user text into a :class:`SearchQuery` or raise :class:`QueryError`."""
     text = text.strip()
     if not text:
-        raise QueryError("Tell me what to search for, e.g. /search diffusion transformers")
+        raise QueryError("Tell me what to search for, e.g. /search language model")
     if len(text) > MAX_QUERY_CHARS:
         raise QueryError(
             f"That query is {len(text):,} characters long; use at most {MAX_QUERY_CHARS}."

@@ -96,7 +96,7 @@ def test_demo_bad_input_gets_one_clear_line(tmp_path: Path) -> None:
         "! Nothing to page through with /next — run /search first.",
         "! Commands start with / — type /help.",
         "! Unknown command /nosuchcommand. Type /help.",
-        '! Usage: /search <words> — e.g. /search "diffusion model" -video',
+        '! Usage: /search <words> — e.g. /search "language model" -video',
         "! That is 10,000 characters; use at most 1000.",
         "! 2025-02-30 is not a real date.",
         "! '25:00' is not a time like 09:00 (24-hour HH:MM).",
