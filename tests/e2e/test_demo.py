@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -161,3 +162,35 @@ def test_invalid_setting_stops_startup_with_one_line(tmp_path: Path) -> None:
         "paperbot: configuration error: PAPERBOT_DEFAULT_POST_TIME: "
         '"9 o\'clock" is not a time like 09:00 (24-hour HH:MM)'
     ]
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _readme_demo_lines() -> list[str]:
+    """The commands of the README's "In the demo, type for example" block."""
+    text = README.read_text(encoding="utf-8")
+    block = text.split("In the demo, type for example:", 1)[1].split("```", 2)[1]
+    return [line for line in block.splitlines() if line.startswith("/")]
+
+
+def _readme_search_examples() -> list[str]:
+    """Every `example` in the first column of the README's search syntax table."""
+    text = README.read_text(encoding="utf-8")
+    table = text.split("### Search syntax", 1)[1].split("\n\n", 2)[1]
+    rows = [line.split("|")[1] for line in table.splitlines()[2:]]
+    return [example for row in rows for example in re.findall(r"`([^`]+)`", row)]
+
+
+def test_the_readme_examples_work_in_the_demo(tmp_path: Path) -> None:
+    lines = _readme_demo_lines()
+    searches = _readme_search_examples()
+    assert len(lines) >= 8 and len(searches) >= 8
+    result = run_demo([*lines, *(f"/search {query}" for query in searches)], tmp_path)
+    out = result.stdout
+    assert result.returncode == 0 and result.stderr == ""
+    assert [line for line in out.splitlines() if line.startswith("! ")] == []
+    assert "== Sample list of Thu 13 Mar 2025 ==" in out
+    assert out.count("== Preview: Trending papers") == 2
+    for query in searches:
+        assert f"== Results for “{query}” ==" in out, query
