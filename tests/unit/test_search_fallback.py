@@ -66,11 +66,15 @@ async def test_slow_hugging_face_is_cut_off_and_then_left_alone(store, source, h
     reply = await router(command("search", "quokka"))
     elapsed = time.monotonic() - started
     assert elapsed < LOOKUP_TIMEOUT + 0.3
-    assert reply.text.startswith("No papers match “quokka”")
+    # The reply says Hugging Face is down, not only that nothing matched.
+    assert reply.text.startswith(
+        "No stored papers match “quokka”, and Hugging Face cannot be reached right now"
+    )
     # While cooling down, a miss answers at once without asking again.
     requests = hf.count("/api/papers/search")
     started = time.monotonic()
-    await router(command("search", "quokka"))
+    cooling = await router(command("search", "quokka"))
+    assert "Hugging Face cannot be reached right now" in cooling.text
     assert time.monotonic() - started < 0.5
     assert hf.count("/api/papers/search") == requests
     clock.advance(minutes=3)
@@ -85,4 +89,17 @@ async def test_unreachable_hugging_face_answers_quickly(store) -> None:
         started = time.monotonic()
         reply = await router(command("search", "quokka"))
     assert time.monotonic() - started < LOOKUP_TIMEOUT + 0.3
-    assert reply.text.startswith("No papers match")
+    assert reply.text.startswith("No stored papers match “quokka”, and Hugging Face cannot")
+
+
+async def test_an_empty_library_with_hugging_face_down_says_so(tmp_path: Path) -> None:
+    empty = await SqliteStorage.open(tmp_path / "empty.db")
+    try:
+        async with HuggingFaceSource("http://127.0.0.1:9") as source:
+            router = CommandRouter(empty, FakeClock(), lookup=source)
+            reply = await router(command("search", "llm"))
+    finally:
+        await empty.close()
+    assert reply.text.startswith(
+        "The library is empty, and Hugging Face cannot be reached right now to search it."
+    )
