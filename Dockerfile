@@ -15,7 +15,7 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY adapters ./adapters
 COPY storage ./storage
-COPY seeds/__init__.py seeds/papers.jsonl ./seeds/
+COPY seeds/__init__.py seeds/papers.jsonl seeds/lists.json ./seeds/
 RUN pip install . && rm -rf build ./*.egg-info \
     && groupadd --system --gid 10001 paperbot \
     && useradd --system --uid 10001 --gid paperbot --home-dir /app --shell /usr/sbin/nologin paperbot \

@@ -53,6 +53,12 @@ def test_dockerfile_builds_a_slim_non_root_image_with_data_on_a_volume() -> None
     assert instructions("CMD") == ['["paperbot", "run"]']
 
 
+def test_dockerfile_copies_the_seed_data_the_package_ships() -> None:
+    # The demo and `ingest --source seeds` read the papers and the sample lists.
+    copied = " ".join(instructions("COPY"))
+    assert "seeds/papers.jsonl" in copied and "seeds/lists.json" in copied
+
+
 def test_dockerfile_health_check_asks_healthz_with_python() -> None:
     (check,) = instructions("HEALTHCHECK")
     assert "/healthz" in check and '"python"' in check

@@ -14,8 +14,9 @@ import pytest
 from aiohttp import web
 
 from bot.config import Settings
-from bot.doctor import run_checks
-from storage.sqlite import available_migrations
+from bot.doctor import check_database, run_checks
+from bot.models import Paper, Subscription
+from storage.sqlite import SqliteStorage, available_migrations
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.huggingface import FakeHuggingFace
 from tests.fakes.telegram import FakeTelegram
@@ -178,3 +179,32 @@ async def test_the_command_reports_a_bad_setting_as_a_failed_check(tmp_path: Pat
     code, out, err = await doctor_process(tmp_path, {"PAPERBOT_TICK_SECONDS": "99"})
     assert code == 1 and err == ""
     assert out.startswith("FAIL configuration: PAPERBOT_TICK_SECONDS: ")
+
+
+async def test_wrong_api_urls_are_reported_as_wrong_urls(fakes, tmp_path: Path) -> None:
+    hf, telegram, _ = fakes
+    settings = settings_for(
+        fakes,
+        tmp_path,
+        telegram_api_url=telegram.api_url + "/bot",  # the bot calls {url}/bot<token>/getMe
+        discord_api_url=hf.endpoint,  # a server that is not Discord: 404 for /users/@me
+    )
+    found = await lines(settings)
+    assert found[3:] == [
+        "FAIL telegram: wrong URL: the server answered HTTP 404 Not Found;"
+        " PAPERBOT_TELEGRAM_API_URL is the API root, e.g. https://api.telegram.org without /bot",
+        "FAIL discord: wrong URL: the server answered HTTP 404 Not Found;"
+        " PAPERBOT_DISCORD_API_URL is the API root, e.g. https://discord.com/api/v10",
+    ]
+
+
+async def test_counts_are_worded_in_the_singular_for_one(tmp_path: Path) -> None:
+    db = tmp_path / "one.db"
+    storage = await SqliteStorage.open(db)
+    try:
+        await storage.upsert_papers([Paper(title="Only one", arxiv_id="2603.00001")])
+        await storage.save_subscription(Subscription(channel="console:local"))
+    finally:
+        await storage.close()
+    check = await check_database(db)
+    assert check.ok and check.line.endswith("writable, 1 paper, 1 subscription)")
