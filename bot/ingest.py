@@ -57,12 +57,15 @@ async def ingest_days(
         try:
             papers = await source.fetch_day(day)
         except Exception as exc:  # the source is outside our control: never crash
-            log.warning("ingest of %s failed: %s", day, exc)
-            result.days_failed.append((day, str(exc)))
+            _day_failed(result, day, "", exc)
             papers = []
         else:
-            result.papers += await storage.upsert_papers(papers)
-            result.days_ok.append(day)
+            try:
+                result.papers += await storage.upsert_papers(papers)
+            except Exception as exc:  # e.g. a full disk: the day is retried next run
+                _day_failed(result, day, "cannot store its papers: ", exc)
+            else:
+                result.days_ok.append(day)
         if progress:
             progress(day, len(papers))
     log.info(
@@ -72,6 +75,12 @@ async def ingest_days(
         len(result.days_failed),
     )
     return result
+
+
+def _day_failed(result: IngestResult, day: date, what: str, exc: Exception) -> None:
+    reason = f"{what}{type(exc).__name__}: {exc}"
+    log.warning("ingest of %s failed: %s", day, reason)
+    result.days_failed.append((day, reason))
 
 
 async def upkeep_search_index(storage: Storage, budget: float | None = None) -> bool:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-ARXIV_ID_RE = re.compile(r"^(\d{4}\.\d{4,5})(v\d+)?$")
+ARXIV_ID_RE = re.compile(r"^(\d{4}\.\d{4,5})(v\d+)?$", re.ASCII)
 HF_PAPER_URL = "https://huggingface.co/papers/{}"
 ARXIV_URL = "https://arxiv.org/abs/{}"
 
