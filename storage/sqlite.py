@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -33,7 +34,7 @@ _PAPER_COLUMNS = (
 _PENDING_STATES = ("pending", "sending")
 # While opening, a database locked by another process is given up on after
 # this long, so a command ends within 2 s; afterwards writers wait 5 s.
-OPEN_BUSY_MS = 800
+OPEN_BUSY_MS = 500
 BUSY_MS = 5000
 # A failed write keeps the database reported unhealthy for this long, unless
 # a later write succeeds first.
@@ -209,6 +210,34 @@ def _cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _unusable(path: Path, exc: sqlite3.Error) -> DatabaseUnusable:
+    """The error for a database that failed to open, with a hint where SQLite's is vague."""
+    cause = _cause(exc)
+    if "full" not in cause and _disk_full(path.parent):
+        cause += " (the disk is full)"
+    elif cause == "unable to open database file" and _read_only(path):
+        cause += " (the file or its folder is read-only)"
+    return DatabaseUnusable(cause)
+
+
+def _disk_full(folder: Path) -> bool:
+    """Whether the file system holding ``folder`` has no block left (SQLite may say "I/O error")."""
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
+
+
+def _read_only(path: Path) -> bool:
+    """Whether ``path`` or its folder cannot be written (file modes or a read-only mount)."""
+    for place in (path, path.parent):
+        if not place.exists():
+            continue
+        if not os.access(place, os.W_OK) or os.statvfs(place).f_flag & os.ST_RDONLY:
+            return True
+    return False
+
+
 async def _thread_stopped(conn: aiosqlite.Connection) -> None:
     """Wait for the worker thread of a connection that failed to connect.
 
@@ -243,7 +272,8 @@ class SqliteStorage:
         database, missing folder, read-only, disk full, locked); the
         connection is closed and its thread stopped by then.
         """
-        folder = Path(path).parent
+        path = Path(path)
+        folder = path.parent
         if not folder.is_dir():
             raise DatabaseUnusable(f"folder {folder} does not exist")
         conn = aiosqlite.connect(str(path))
@@ -251,14 +281,14 @@ class SqliteStorage:
             await conn
         except sqlite3.Error as exc:
             await _thread_stopped(conn)
-            raise DatabaseUnusable(_cause(exc)) from exc
+            raise _unusable(path, exc) from exc
         try:
             store = await cls._configure(conn)
         except BaseException as exc:
             with suppress(Exception):
                 await conn.close()
             if isinstance(exc, sqlite3.Error):
-                raise DatabaseUnusable(_cause(exc)) from exc
+                raise _unusable(path, exc) from exc
             raise
         return store
 
