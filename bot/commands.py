@@ -14,6 +14,7 @@ from typing import Protocol, TypeVar
 from bot.cards import clean_text, paper_card, shorten
 from bot.clock import Clock
 from bot.errors import UserError
+from bot.faults import describe
 from bot.models import Button, Command, Paper, PaperCard, Reply, Subscription
 from bot.query import SearchQuery, parse_query
 from bot.schedule import describe_days, format_local, next_run
@@ -256,7 +257,7 @@ class CommandRouter:
         try:
             return await asyncio.wait_for(ask(self.lookup), LOOKUP_TIMEOUT)
         except Exception as exc:  # a slow or broken source must not break the reply
-            log.warning("Hugging Face lookup failed: %s", exc or type(exc).__name__)
+            log.warning("Hugging Face lookup failed: %s", describe(exc))
             self._lookup_resumes_at = self.clock.now() + LOOKUP_COOLDOWN
             return None
 

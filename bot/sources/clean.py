@@ -10,7 +10,8 @@ the rest of the day.
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from bot.cards import clean_text as visible_text
 
 # Counts outside this range are not believable for one paper or repository
 # (the most upvoted paper has a few thousand, the most starred repository a
@@ -19,10 +20,6 @@ import unicodedata
 MAX_COUNT = 10_000_000
 _DIGITS = re.compile(r"\s*[0-9]{1,15}\s*")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# Categories dropped from text: Cc control characters (kept as spaces when
-# they are whitespace) and Cf format characters (zero-width space and joiner,
-# byte-order mark, direction marks), which display as nothing.
-_INVISIBLE = frozenset({"Cc", "Cf"})
 
 
 class BadValue(ValueError):
@@ -30,18 +27,12 @@ class BadValue(ValueError):
 
 
 def clean_text(value: object) -> str:
-    """A string with lone surrogates replaced, invisible characters dropped and whitespace
-    collapsed; ``""`` for anything that is not a string."""
+    """Display-safe text (:func:`bot.cards.clean_text`) with lone surrogates replaced by
+    U+FFFD; ``""`` for anything that is not a string."""
     if not isinstance(value, str):
         return ""
     # Lone surrogates (JSON "\\ud800" escapes) cannot be encoded as UTF-8.
-    value = _SURROGATE.sub("\ufffd", value)
-    kept = "".join(
-        " " if ch.isspace() else ch
-        for ch in value
-        if ch.isspace() or unicodedata.category(ch) not in _INVISIBLE
-    )
-    return " ".join(kept.split())
+    return visible_text(_SURROGATE.sub("\ufffd", value))
 
 
 def has_surrogates(text: str) -> bool:

@@ -117,7 +117,7 @@ async def test_upvotes_follow_the_source_and_a_paper_belongs_to_each_day_it_was_
 
 
 def test_clean_text_and_bounded_count() -> None:
-    assert clean_text("a\u200bb\x00c\u202e d\n\te") == "abc d e"
+    assert clean_text("a\u200bb\x00c\u202e d\n\te") == "ab c d e"
     assert clean_text("\ud800x") == "\ufffdx"
     assert clean_text(["not", "text"]) == ""
     assert bounded_count(None, "n") is None
