@@ -25,7 +25,7 @@ from bot.logs import RedactingFilter, secrets_of, setup_logging
 from bot.query import parse_query
 from bot.sources.huggingface import HuggingFaceSource
 from bot.sources.seeds import load_seed_papers
-from bot.storage import DatabaseUnusable
+from bot.storage import DatabaseUnusable, WriteFailed
 from storage.sqlite import SqliteStorage
 
 EXIT_USAGE = 2
@@ -232,10 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return asyncio.run(COMMANDS[args.command](settings, args))
-    except (DatabaseUnusable, sqlite3.Error) as exc:
+    except (DatabaseUnusable, WriteFailed, sqlite3.Error) as exc:
         # The traceback helps a developer, not the operator: DEBUG only.
         log.debug("database failure", exc_info=exc)
-        cause = str(exc) if isinstance(exc, DatabaseUnusable) else describe(exc)
+        cause = str(exc) if isinstance(exc, DatabaseUnusable | WriteFailed) else describe(exc)
         print(
             f"paperbot: cannot use the database PAPERBOT_DB={settings.db}: {cause}", file=sys.stderr
         )

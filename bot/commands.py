@@ -18,7 +18,7 @@ from bot.faults import describe
 from bot.models import Button, Command, Paper, PaperCard, Reply, Subscription
 from bot.query import SearchQuery, parse_query
 from bot.schedule import describe_days, format_local, next_run
-from bot.storage import SearchSession, Storage
+from bot.storage import SearchSession, Storage, WriteFailed
 from bot.subscription_options import (
     SETTING_KEYS,
     apply_setting,
@@ -128,6 +128,12 @@ class CommandRouter:
             return await handler(replace(cmd, args=cleaned))
         except UserError as exc:
             return error(str(exc))
+        except WriteFailed as exc:
+            log.error("command /%s in %s not saved: %s", cmd.name, cmd.channel, describe(exc))
+            return error(
+                f"Sorry, that was not saved: the database refused the write ({exc})."
+                " Nothing changed; please try again later."
+            )
         except Exception:
             log.exception("command /%s failed in %s", cmd.name, cmd.channel)
             return error("Sorry, something went wrong on my side. Please try again.")

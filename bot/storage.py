@@ -63,6 +63,11 @@ class DatabaseUnusable(Exception):
     """The database cannot be opened or written at all; ``str(error)`` says why, in one line."""
 
 
+class WriteFailed(Exception):
+    """The database refused a write (disk full, I/O error, read-only); it was rolled back,
+    so nothing of it was stored. ``str(error)`` is the database's reason."""
+
+
 class Storage(Protocol):
     """Persistence for papers, subscriptions, the outbox and search sessions.
 

@@ -20,7 +20,7 @@ import aiosqlite
 
 from bot.models import Paper, Subscription
 from bot.query import SearchQuery
-from bot.storage import DatabaseUnusable, Delivery, SearchPage, SearchSession
+from bot.storage import DatabaseUnusable, Delivery, SearchPage, SearchSession, WriteFailed
 from storage.fts import quote, search_sql
 
 log = logging.getLogger("paperbot.storage")
@@ -205,12 +205,12 @@ _FEATURED_DAYS = (
 
 def _cause(exc: BaseException) -> str:
     """SQLite's own words for why the database failed, else the exception type and text."""
-    if isinstance(exc, sqlite3.Error) and str(exc):
+    if isinstance(exc, sqlite3.Error | WriteFailed) and str(exc):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
-def _unusable(path: Path, exc: sqlite3.Error) -> DatabaseUnusable:
+def _unusable(path: Path, exc: sqlite3.Error | WriteFailed) -> DatabaseUnusable:
     """The error for a database that failed to open, with a hint where SQLite's is vague."""
     cause = _cause(exc)
     if "full" not in cause and _disk_full(path.parent):
@@ -287,7 +287,7 @@ class SqliteStorage:
         except BaseException as exc:
             with suppress(Exception):
                 await conn.close()
-            if isinstance(exc, sqlite3.Error):
+            if isinstance(exc, sqlite3.Error | WriteFailed):
                 raise _unusable(path, exc) from exc
             raise
         return store
@@ -359,7 +359,7 @@ class SqliteStorage:
 
         A failed write left open (disk full, I/O error) would keep every
         later statement on this connection failing long after the cause is
-        gone.
+        gone. The database refusing the write raises :class:`WriteFailed`.
         """
         async with self._lock:
             try:
@@ -370,6 +370,7 @@ class SqliteStorage:
                     await self._db.rollback()
                 if isinstance(exc, sqlite3.OperationalError):
                     self._write_failure = (asyncio.get_running_loop().time(), _cause(exc))
+                    raise WriteFailed(_cause(exc)) from exc
                 raise
             self._write_failure = None
 
@@ -816,7 +817,7 @@ class SqliteStorage:
         """
         try:
             await self._write_health()
-        except (aiosqlite.Error, ValueError) as exc:  # ValueError: connection closed
+        except (aiosqlite.Error, WriteFailed, ValueError) as exc:  # ValueError: closed
             log.warning("database is not writable: %s", _cause(exc))
             return False
         failure = self._write_failure

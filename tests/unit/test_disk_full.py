@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.commands import CommandRouter
 from bot.config import Settings
 from bot.http_server import Health
 from bot.jobs import Jobs
@@ -30,7 +31,7 @@ from bot.models import Post, Subscription
 from bot.sources.huggingface import HuggingFaceSource
 from storage.sqlite import SqliteStorage
 from tests.fakes.huggingface import FakeHuggingFace, make_item
-from tests.support import FakeClock, RecordingAdapter, make_paper
+from tests.support import FakeClock, RecordingAdapter, command, make_paper
 
 # The scheduler runs on real time, so the bot's clock starts now.
 START = datetime.now(UTC)
@@ -213,9 +214,7 @@ async def test_full_disk_then_freed_the_running_bot_recovers_without_restart(
             await until(lambda: refills == ["filled", "freed"], 5, "the disk filled and freed")
             await until(lambda: not jobs.workers["test"]._unrecorded, 10, "outcomes recorded")
             if disk.tmpfs:
-                assert (
-                    "test outbox failed: OperationalError: database or disk is full" in caplog.text
-                )
+                assert "test outbox failed: WriteFailed: database or disk is full" in caplog.text
             await jobs.ingest()  # what the next scheduled ingest does
             assert await store.count_papers() == 5 + 40
         finally:
@@ -231,3 +230,25 @@ async def test_full_disk_then_freed_the_running_bot_recovers_without_restart(
         assert last is not None and last.state == "sent"
     healthy, _ = await health.report()
     assert healthy
+
+
+async def test_a_command_whose_write_failed_says_so_and_saved_nothing(
+    disk: Disk, store: SqliteStorage
+) -> None:
+    if not disk.tmpfs:
+        pytest.skip("max_page_count lets a small write like this one through")
+    router = CommandRouter(store, FakeClock(START))
+    await disk.fill()
+    reply = await router(command("subscribe", "09:00 Europe/Berlin"))
+    assert reply.is_error
+    assert reply.text == (
+        "Sorry, that was not saved: the database refused the write (database or disk is full)."
+        " Nothing changed; please try again later."
+    )
+    await disk.free()
+    # Nothing of the refused write is committed later by someone else's write.
+    await store.save_subscription(Subscription(channel="test:other"))
+    assert await store.get_subscription("test:1") is None
+    reply = await router(command("subscribe", "09:00 Europe/Berlin"))
+    assert not reply.is_error
+    assert await store.get_subscription("test:1") is not None
