@@ -19,6 +19,7 @@ from adapters.registry import configured_adapters
 from bot.clock import SystemClock
 from bot.commands import CommandRouter, Defaults
 from bot.config import Settings
+from bot.faults import describe
 from bot.http_server import Health, HttpServer
 from bot.jobs import Jobs
 from bot.metrics import Metrics
@@ -100,7 +101,7 @@ async def _within(seconds: float, what: str, steps: Sequence[Awaitable[None]]) -
         return
     for result in results:
         if isinstance(result, BaseException):
-            log.error("%s failed: %r", what, result)
+            log.error("%s failed: %s", what, describe(result))
 
 
 async def shutdown(adapters: Sequence[ChatAdapter], jobs: Jobs | None) -> None:
@@ -212,7 +213,9 @@ async def run_bot(settings: Settings) -> int:
             try:
                 await http.start()
             except OSError as exc:
-                log.error("cannot serve HTTP on %s:%d: %s", settings.http_host, http.port, exc)
+                log.error(
+                    "cannot serve HTTP on %s:%d: %s", settings.http_host, http.port, describe(exc)
+                )
                 return 1
         await _serve(adapters, jobs, stop)
         if watcher:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -14,21 +16,23 @@ from pathlib import Path
 from typing import Any
 
 from bot import status, transfer
-from bot.app import NoChatToken, StartupError, run_bot, run_demo
 from bot.cards import paper_card
 from bot.config import ConfigError, Settings, load_settings
 from bot.doctor import run_checks
 from bot.errors import UserError
+from bot.faults import describe
 from bot.ingest import ingest_days, recent_days
 from bot.logs import RedactingFilter, secrets_of, setup_logging
 from bot.query import parse_query
 from bot.sources.huggingface import HuggingFaceSource
 from bot.sources.seeds import store_seeds
+from bot.storage import DatabaseUnusable, WriteFailed
 from storage.sqlite import SqliteStorage
 
 EXIT_USAGE = 2
 # sysexits.h EX_CONFIG: nothing to run as configured (no chat token, no terminal).
 EXIT_NO_CHAT = 78
+log = logging.getLogger("paperbot.cli")
 # Commands whose output is the point: only warnings and errors are logged.
 QUIET_COMMANDS = {"demo", "search", "ingest", "export", "import", "status", "doctor"}
 
@@ -199,9 +203,25 @@ async def _doctor(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if all(check.ok for check in checks) else 1
 
 
+async def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    # Imported here: the chat libraries take a third of a second to load,
+    # which the other commands (and their 2 s error budget) need not pay.
+    from bot.app import NoChatToken, StartupError, run_bot, run_demo
+
+    try:
+        return await (run_demo(settings) if args.command == "demo" else run_bot(settings))
+    except NoChatToken as exc:
+        print(f"paperbot: {exc}", file=sys.stderr)
+        return EXIT_NO_CHAT
+    except StartupError as exc:
+        redacted = RedactingFilter(secrets_of(settings)).redact(str(exc))
+        print(f"paperbot: cannot start {redacted}", file=sys.stderr)
+        return 1
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {
-    "demo": lambda settings, args: run_demo(settings),
-    "run": lambda settings, args: run_bot(settings),
+    "demo": _serve,
+    "run": _serve,
     "ingest": _ingest,
     "search": _search,
     "export": _export,
@@ -261,12 +281,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return asyncio.run(COMMANDS[args.command](settings, args))
-    except NoChatToken as exc:
-        print(f"paperbot: {exc}", file=sys.stderr)
-        return EXIT_NO_CHAT
-    except StartupError as exc:
-        redacted = RedactingFilter(secrets_of(settings)).redact(str(exc))
-        print(f"paperbot: cannot start {redacted}", file=sys.stderr)
+    except (DatabaseUnusable, WriteFailed, sqlite3.Error) as exc:
+        # The traceback helps a developer, not the operator: DEBUG only.
+        log.debug("database failure", exc_info=exc)
+        cause = str(exc) if isinstance(exc, DatabaseUnusable | WriteFailed) else describe(exc)
+        print(
+            f"paperbot: cannot use the database PAPERBOT_DB={settings.db}: {cause}", file=sys.stderr
+        )
         return 1
     except KeyboardInterrupt:
         return 130

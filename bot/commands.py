@@ -15,10 +15,11 @@ from bot.cards import clean_text, paper_card, shorten
 from bot.clock import Clock
 from bot.digest import ALL_FILTERED, NO_LIST, NOTHING_NEW, Candidates, digest_reply, plan_digest
 from bot.errors import UserError
+from bot.faults import describe
 from bot.models import Button, Command, Paper, PaperCard, Reply, Subscription, bare_arxiv_id
 from bot.query import SearchQuery, parse_query
 from bot.schedule import describe_days, format_local, next_run, period_of
-from bot.storage import SearchPage, SearchSession, Storage
+from bot.storage import SearchPage, SearchSession, Storage, WriteFailed
 from bot.subscription_options import (
     SETTING_KEYS,
     apply_setting,
@@ -138,6 +139,12 @@ class CommandRouter:
             return await handler(replace(cmd, args=cleaned))
         except UserError as exc:
             return error(str(exc))
+        except WriteFailed as exc:
+            log.error("command /%s in %s not saved: %s", cmd.name, cmd.channel, describe(exc))
+            return error(
+                f"Sorry, that was not saved: the database refused the write ({exc})."
+                " Nothing changed; please try again later."
+            )
         except Exception:
             log.exception("command /%s failed in %s", cmd.name, cmd.channel)
             return error("Sorry, something went wrong on my side. Please try again.")
@@ -298,7 +305,7 @@ class CommandRouter:
         try:
             answer = await asyncio.wait_for(ask(self.lookup), LOOKUP_TIMEOUT)
         except Exception as exc:  # a slow or broken source must not break the reply
-            log.warning("Hugging Face lookup failed: %s", exc or type(exc).__name__)
+            log.warning("Hugging Face lookup failed: %s", describe(exc))
             self._lookup_resumes_at = self.clock.now() + LOOKUP_COOLDOWN
             self._source_down = True
             return None

@@ -8,6 +8,7 @@ import re
 from datetime import time
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -53,6 +54,26 @@ def check_timezone(name: str) -> str:
     raise ValueError(f"unknown timezone {text[:64]!r}: {hint}use Area/City, e.g. Europe/Berlin")
 
 
+def check_url(value: str, scheme: str) -> str:
+    """``value`` without a trailing slash if it is a ``scheme`` or secure-``scheme`` URL
+    with a host and, if given, a port from 1 to 65535; else ``ValueError`` saying why."""
+    kind = f"{'an' if scheme == 'http' else 'a'} {scheme}(s) URL"
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port  # raises for a port that is not a number from 0 to 65535
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not {kind}: its port must be a number from 1 to 65535"
+        ) from None
+    if parts.scheme.lower() not in (scheme, scheme + "s"):
+        raise ValueError(f"{value!r} is not {kind}")
+    if not parts.hostname or any(ch.isspace() for ch in value.strip()):
+        raise ValueError(f"{value!r} is not {kind}: it has no valid host")
+    if port == 0:
+        raise ValueError(f"{value!r} is not {kind}: its port must be a number from 1 to 65535")
+    return value.strip().rstrip("/")
+
+
 class Settings(BaseSettings):
     """Every knob of the bot; see the configuration table in README.md."""
 
@@ -91,16 +112,12 @@ class Settings(BaseSettings):
     @field_validator("hf_endpoint", "telegram_api_url", "discord_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/")
+        return check_url(value, "http")
 
     @field_validator("discord_gateway_url")
     @classmethod
     def _ws_url(cls, value: str) -> str:
-        if not re.match(r"^wss?://[^\s/]+", value):
-            raise ValueError(f"{value!r} is not a ws(s) URL")
-        return value.rstrip("/")
+        return check_url(value, "ws")
 
     @field_validator("default_post_time")
     @classmethod
@@ -130,8 +147,8 @@ class Settings(BaseSettings):
     @field_validator("telegram_webhook_url")
     @classmethod
     def _webhook_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
+        if value is not None:
+            check_url(value, "http")
         return value
 
     @field_validator(

@@ -5,6 +5,10 @@ or dead channel never delays the others. A message part is recorded as sent
 right after the platform accepts it; after a crash the row goes back to
 pending and resumes at the first unrecorded part, so at most the one part in
 flight can repeat (and on Discord not even that: the part's key is its nonce).
+
+A write the database refuses (a full disk) does not lose the outcome: it is
+kept in memory and written again, with backoff, before new rows are claimed,
+so a digest already sent is not sent again while the process lives.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
-from datetime import timedelta
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from functools import partial
 
 from adapters.base import (
     ChannelGone,
@@ -25,6 +31,7 @@ from adapters.base import (
 )
 from bot.clock import Clock
 from bot.digest import digest_reply
+from bot.faults import FailureLog, describe
 from bot.models import Post, Reply
 from bot.ratelimit import RateLimiter
 from bot.splitting import split_reply
@@ -32,10 +39,16 @@ from bot.storage import Delivery, Storage
 
 log = logging.getLogger("paperbot.delivery")
 
-MAX_ATTEMPTS = 8
+# Temporary failures (network errors, 5xx, timeouts) before a digest is given
+# up on; rate-limit waits, channel moves and restarts do not count.
+MAX_FAILURES = 8
 RENDER_CACHE = 32
 BASE_BACKOFF = 2.0
 MAX_BACKOFF = 600.0
+# While the database refuses writes, the worker retries after 0.5, 1, 2, 4 s:
+# it resumes within a few seconds of the cause going away.
+STORAGE_BACKOFF = 0.5
+MAX_STORAGE_BACKOFF = 4.0
 
 DELIVERY_OUTCOMES = ("sent", "rate_limited", "retry", "gone", "moved", "failed")
 # Told (platform, outcome) after every delivery attempt, e.g. to count them for metrics.
@@ -62,7 +75,9 @@ class DeliveryWorker:
         limiter: RateLimiter | None = None,
         rng: random.Random | None = None,
         on_outcome: OutcomeObserver | None = None,
+        deadline: timedelta | None = None,
     ) -> None:
+        """``deadline``: how long after its due time a failing digest is still retried."""
         self.adapter = adapter
         self.storage = storage
         self.clock = clock
@@ -75,29 +90,65 @@ class DeliveryWorker:
         self._stopping = False
         self._rendered: dict[tuple[tuple[str, ...], str], list[Reply]] = {}
         self._on_outcome = on_outcome or (lambda platform, outcome: None)
+        self._deadline = deadline
+        # Outcome writes the database refused, oldest first, to be written again.
+        self._unrecorded: deque[Callable[[], Awaitable[None]]] = deque()
+        self._storage_failures = FailureLog(log, f"{adapter.platform} outbox")
 
     def wake(self) -> None:
         """Look at the outbox now instead of at the next poll."""
         self._wake.set()
 
     async def run(self) -> None:
-        """Claim and dispatch ready rows until :meth:`stop`."""
+        """Claim and dispatch ready rows until :meth:`stop`; survives any storage error."""
         while not self._stopping:
             # Cleared before claiming, so a wake() during the claim is not lost.
             self._wake.clear()
-            free = self._concurrency - len(self._tasks)
-            claimed = []
-            if free > 0:
-                claimed = await self.storage.claim_deliveries(
-                    self.adapter.platform, self.clock.now(), free
+            try:
+                claimed = await self._claim()
+            except Exception as exc:
+                self._storage_failures.failed(exc)
+                await self._pause(
+                    self._storage_failures.backoff(STORAGE_BACKOFF, MAX_STORAGE_BACKOFF)
                 )
+                continue
+            self._storage_failures.succeeded()
             for delivery in claimed:
                 task = asyncio.create_task(self._deliver_and_release(delivery))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             if not claimed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll)
+                await self._pause(self._poll)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if woken."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _write_unrecorded(self) -> None:
+        """Write the outcomes still unrecorded, oldest first; raises if the database refuses."""
+        while self._unrecorded:
+            await self._unrecorded[0]()
+            self._unrecorded.popleft()
+
+    async def _claim(self) -> list[Delivery]:
+        """Write the outcomes still unrecorded, then claim what there is room for."""
+        await self._write_unrecorded()
+        free = self._concurrency - len(self._tasks)
+        if free <= 0:
+            return []
+        return await self.storage.claim_deliveries(self.adapter.platform, self.clock.now(), free)
+
+    async def _record(self, write: Callable[[], Awaitable[None]]) -> None:
+        """Run an outcome write now; if the database refuses it, keep it for :meth:`run`."""
+        if self._unrecorded:  # keep the order of outcome writes
+            self._unrecorded.append(write)
+            return
+        try:
+            await write()
+        except Exception as exc:
+            self._storage_failures.failed(exc)
+            self._unrecorded.append(write)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop claiming; let in-flight sends finish for up to ``grace`` seconds.
@@ -112,6 +163,10 @@ class DeliveryWorker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        # One last try for outcomes the database refused; rows whose outcome
+        # is still unwritten stay 'sending' and are resent after the restart.
+        with contextlib.suppress(Exception):
+            await self._write_unrecorded()
 
     async def drain(self) -> None:
         """Wait for the in-flight sends (tests and benchmarks)."""
@@ -121,11 +176,11 @@ class DeliveryWorker:
     async def _deliver_and_release(self, delivery: Delivery) -> None:
         try:
             await self.deliver(delivery)
-        except Exception:
-            log.exception("delivery %d to %s crashed", delivery.id, delivery.channel)
-            await self.storage.retry_delivery(
-                delivery.id, self.clock.now() + timedelta(minutes=5), "internal error"
-            )
+        except Exception as exc:
+            log.error("delivery %d to %s crashed: %s", delivery.id, delivery.channel, describe(exc))
+            log.debug("delivery crash traceback", exc_info=exc)
+            at = self.clock.now() + timedelta(minutes=1)
+            await self._retry(delivery.id, at, f"internal error: {describe(exc)}")
             self._on_outcome(self.adapter.platform, "retry")
         finally:
             # Refill in batches: claiming one row per finished send would cost
@@ -163,7 +218,9 @@ class DeliveryWorker:
                 if index + 1 < len(parts):
                     # The last part is recorded by finish_delivery below: one
                     # write per single-part digest instead of two.
-                    await self.storage.record_part_sent(delivery.id, index + 1)
+                    await self._record(
+                        partial(self.storage.record_part_sent, delivery.id, index + 1)
+                    )
                 log.info(
                     "sent digest %s part %d/%d to %s (message %s)",
                     delivery.period,
@@ -175,40 +232,70 @@ class DeliveryWorker:
         except DeliveryError as exc:
             outcome = await self._handle_failure(delivery, exc)
         else:
-            await self.storage.finish_delivery(delivery.id, "sent", parts_sent=len(parts))
+            count = len(parts)
+            await self._record(
+                partial(self.storage.finish_delivery, delivery.id, "sent", parts_sent=count)
+            )
             outcome = "sent"
         self._on_outcome(self.adapter.platform, outcome)
 
     async def _handle_failure(self, delivery: Delivery, exc: DeliveryError) -> str:
         """Record the failure; returns its outcome, one of ``DELIVERY_OUTCOMES``."""
         now = self.clock.now()
+        channel = delivery.channel
+        if isinstance(exc, ChannelGone):
+            log.warning("%s is gone (%s): pausing its subscription", channel, exc.reason)
+            await self._record(partial(self._gone, delivery.id, channel, exc.reason))
+            return "gone"
+        if isinstance(exc, ChannelMoved):
+            log.warning("%s moved to %s", channel, exc.new_channel)
+            await self._record(partial(self.storage.move_subscription, channel, exc.new_channel))
+        if self._deadline is not None and now >= delivery.due_at + self._deadline:
+            hours = self._deadline.total_seconds() / 3600
+            reason = f"gave up: not delivered within {hours:g} h of its time; last error: {exc}"
+            log.error("giving up on %s: %s", channel, reason)
+            await self._record(partial(self.storage.finish_delivery, delivery.id, "failed", reason))
+            return "failed"
         if isinstance(exc, RateLimited):
-            self.limiter.penalize(delivery.channel, exc.retry_after)
-            log.warning("%s rate limited: retry in %.1fs", delivery.channel, exc.retry_after)
-            await self.storage.retry_delivery(
-                delivery.id, now + timedelta(seconds=exc.retry_after), f"rate limited: {exc}"
-            )
-            outcome = "rate_limited"
-        elif isinstance(exc, ChannelMoved):
-            log.warning("%s moved to %s", delivery.channel, exc.new_channel)
-            await self.storage.move_subscription(delivery.channel, exc.new_channel)
-            await self.storage.retry_delivery(delivery.id, now, f"moved to {exc.new_channel}")
+            self.limiter.penalize(channel, exc.retry_after)
+            log.warning("%s rate limited: retry in %.1fs", channel, exc.retry_after)
+            at = now + timedelta(seconds=exc.retry_after)
+            await self._retry(delivery.id, at, f"rate limited: {exc}")
+            return "rate_limited"
+        if isinstance(exc, ChannelMoved):
+            await self._record(partial(self._resume_moved, delivery.id, now, exc.new_channel))
             self.wake()
-            outcome = "moved"
-        elif isinstance(exc, ChannelGone):
-            log.warning("%s is gone (%s): pausing its subscription", delivery.channel, exc.reason)
-            await self.storage.pause_subscription(delivery.channel, exc.reason)
-            await self.storage.finish_delivery(delivery.id, "failed", exc.reason)
-            outcome = "gone"
-        elif delivery.attempts >= MAX_ATTEMPTS:
-            log.error("giving up on %s after %d attempts: %s", delivery.channel, MAX_ATTEMPTS, exc)
-            await self.storage.finish_delivery(delivery.id, "failed", f"gave up: {exc}")
-            outcome = "failed"
-        else:  # TemporaryFailure, or any other error the adapter raised
-            delay = backoff_delay(delivery.attempts, self._rng)
-            log.warning("%s temporary failure (%s): retry in %.0fs", delivery.channel, exc, delay)
-            await self.storage.retry_delivery(
-                delivery.id, now + timedelta(seconds=delay), f"temporary: {exc}"
-            )
-            outcome = "retry"
-        return outcome
+            return "moved"
+        failures = delivery.failures + 1
+        if failures >= MAX_FAILURES:
+            log.error("giving up on %s after %d temporary failures: %s", channel, failures, exc)
+            reason = f"gave up after {failures} temporary failures: {exc}"
+            await self._record(partial(self.storage.finish_delivery, delivery.id, "failed", reason))
+            return "failed"
+        # TemporaryFailure, or any other error the adapter raised
+        delay = backoff_delay(failures, self._rng)
+        log.warning("%s temporary failure (%s): retry in %.0fs", channel, exc, delay)
+        await self._retry(
+            delivery.id, now + timedelta(seconds=delay), f"temporary: {exc}", failure=True
+        )
+        return "retry"
+
+    async def _retry(
+        self, delivery_id: int, at: datetime, error: str, *, failure: bool = False
+    ) -> None:
+        await self._record(
+            partial(self.storage.retry_delivery, delivery_id, at, error, failure=failure)
+        )
+
+    async def _gone(self, delivery_id: int, channel: str, reason: str) -> None:
+        await self.storage.pause_subscription(channel, reason)
+        await self.storage.finish_delivery(delivery_id, "failed", reason)
+
+    async def _resume_moved(self, delivery_id: int, now: datetime, new_channel: str) -> None:
+        """Send the moved digest again, now under its new channel, unless the move closed it.
+
+        Moving onto a chat with its own digest for the period skips this one.
+        """
+        current = await self.storage.get_delivery(delivery_id)
+        if current is not None and current.state == "sending":
+            await self.storage.retry_delivery(delivery_id, now, f"moved to {new_channel}")

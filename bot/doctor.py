@@ -64,7 +64,7 @@ async def check_database(path: Path) -> Check:
         finally:
             await storage.close()
     except Exception as exc:  # whatever the database says is the finding
-        return Check("database", False, f"cannot use {path}: {exc}")
+        return Check("database", False, f"cannot use PAPERBOT_DB={path}: {exc}")
     latest = max(number for number, _ in available_migrations())
     if version < latest:
         return Check("database", False, f"{path}: schema {version}, expected {latest}")

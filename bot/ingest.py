@@ -60,21 +60,25 @@ async def ingest_days(
             # The host did not answer at all: asking again for the next day
             # would only repeat every retry and its warning.
             result.days_failed.append((day, unreachable))
+            if progress:
+                progress(day, 0)
+            continue
+        try:
+            papers = await source.fetch_day(day)
+        except SourceUnreachable as exc:
+            unreachable = str(exc)
+            log.warning("%s; not trying the remaining days of this run", exc)
+            result.days_failed.append((day, unreachable))
+            papers = []
+        except Exception as exc:  # the source is outside our control: never crash
+            _day_failed(result, day, "", exc)
             papers = []
         else:
             try:
-                papers = await source.fetch_day(day)
-            except SourceUnreachable as exc:
-                unreachable = str(exc)
-                log.warning("%s; not trying the remaining days of this run", exc)
-                result.days_failed.append((day, unreachable))
-                papers = []
-            except Exception as exc:  # the source is outside our control: never crash
-                log.warning("ingest of %s failed: %s", day, exc)
-                result.days_failed.append((day, str(exc)))
-                papers = []
-            else:
                 result.papers += await storage.upsert_papers(papers)
+            except Exception as exc:  # e.g. a full disk: the day is retried next run
+                _day_failed(result, day, "cannot store its papers: ", exc)
+            else:
                 result.days_ok.append(day)
         if progress:
             progress(day, len(papers))
@@ -85,6 +89,12 @@ async def ingest_days(
         len(result.days_failed),
     )
     return result
+
+
+def _day_failed(result: IngestResult, day: date, what: str, exc: Exception) -> None:
+    reason = f"{what}{type(exc).__name__}: {exc}"
+    log.warning("ingest of %s failed: %s", day, reason)
+    result.days_failed.append((day, reason))
 
 
 async def upkeep_search_index(storage: Storage, budget: float | None = None) -> bool:

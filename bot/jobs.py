@@ -19,6 +19,7 @@ from bot.commands import SESSION_TTL
 from bot.config import Settings
 from bot.delivery import DeliveryWorker, OutcomeObserver
 from bot.digest import Candidates, plan_digest
+from bot.faults import FailureLog
 from bot.ingest import DaySource, ingest_days, recent_days, upkeep_search_index
 from bot.models import Subscription
 from bot.ratelimit import RateLimiter
@@ -86,6 +87,7 @@ class Jobs:
                 clock,
                 on_outcome=on_delivery,
                 limiter=RateLimiter(a.rate_windows, scale=settings.rate_limit_scale),
+                deadline=self.grace,
             )
             for a in adapters
         }
@@ -94,6 +96,15 @@ class Jobs:
         self._worker_tasks: list[asyncio.Task[None]] = []
         self._last_ingest: datetime | None = None
         self.last_ingest_ok: datetime | None = None
+        # Each job's failures, logged once per distinct error; a failed job is
+        # retried at its next run (the tick within tick_seconds).
+        self._failures: dict[str, FailureLog] = {}
+
+    def _failure_log(self, name: str) -> FailureLog:
+        found = self._failures.get(name)
+        if found is None:
+            found = self._failures[name] = FailureLog(log, name)
+        return found
 
     async def start(self) -> None:
         """Recover interrupted sends, start the workers and schedule the jobs."""
@@ -153,14 +164,23 @@ class Jobs:
         await asyncio.gather(*self._worker_tasks, return_exceptions=True)
         self._worker_tasks.clear()
 
-    @staticmethod
-    async def _run_job(job: Callable[[], Awaitable[object]]) -> None:
-        """Run one scheduled job; being cancelled by :meth:`stop` is a normal end, not an error."""
+    async def _run_job(self, job: Callable[[], Awaitable[object]]) -> None:
+        """Run one scheduled job; it never raises, so APScheduler never logs a traceback.
+
+        Being cancelled by :meth:`stop` is a normal end, not an error; any
+        other failure is logged once per distinct error and retried at the
+        job's next run.
+        """
+        name = getattr(job, "__name__", "job")
+        failures = self._failure_log(f"{name} job")
         try:
             await job()
         except asyncio.CancelledError:
-            # APScheduler would log the cancellation as a failed job, with a traceback.
-            log.info("%s interrupted by shutdown", getattr(job, "__name__", "job"))
+            log.info("%s interrupted by shutdown", name)
+        except Exception as exc:
+            failures.failed(exc)
+        else:
+            failures.succeeded()
 
     async def ingest(self) -> None:
         """Re-fetch the recent Hugging Face days so lists and upvotes stay current."""
@@ -179,11 +199,14 @@ class Jobs:
 
     async def tick(self) -> int:
         """Turn every due subscription into an outbox row; returns how many were due."""
+        failures = self._failure_log("scheduling tick")
         try:
-            return await self._tick()
-        except Exception:  # a failed tick must not stop the next one
-            log.exception("scheduling tick failed")
+            due = await self._tick()
+        except Exception as exc:  # a failed tick must not stop the next one
+            failures.failed(exc)
             return 0
+        failures.succeeded()
+        return due
 
     async def _tick(self) -> int:
         now = self.clock.now()

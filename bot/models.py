@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-ARXIV_ID_RE = re.compile(r"^(\d{4}\.\d{4,5})(v\d+)?$")
+ARXIV_ID_RE = re.compile(r"^(\d{4}\.\d{4,5})(v\d+)?$", re.ASCII)
 # Identifiers from before April 2007: archive[.SUBJECT]/YYMMNNN, e.g. hep-th/9901001.
-OLD_ARXIV_ID_RE = re.compile(r"^([a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?/\d{7})(v\d+)?$")
+OLD_ARXIV_ID_RE = re.compile(r"^([a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?/\d{7})(v\d+)?$", re.ASCII)
 HF_PAPER_URL = "https://huggingface.co/papers/{}"
 ARXIV_URL = "https://arxiv.org/abs/{}"
 

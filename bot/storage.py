@@ -61,6 +61,17 @@ class Delivery:
     paper_keys: tuple[str, ...]
     parts_sent: int
     error: str | None
+    # Temporary failures so far; only these count toward the retry limit.
+    failures: int = 0
+
+
+class DatabaseUnusable(Exception):
+    """The database cannot be opened or written at all; ``str(error)`` says why, in one line."""
+
+
+class WriteFailed(Exception):
+    """The database refused a write (disk full, I/O error, read-only); it was rolled back,
+    so nothing of it was stored. ``str(error)`` is the database's reason."""
 
 
 class Storage(Protocol):
@@ -148,7 +159,12 @@ class Storage(Protocol):
         """Stop posting to ``channel`` and remember why."""
 
     async def move_subscription(self, old_channel: str, new_channel: str) -> None:
-        """Re-key a subscription and everything that hangs off it to a new channel id."""
+        """Re-key a subscription and everything that hangs off it to a new channel id.
+
+        If ``new_channel`` already has a subscription it is kept: the old one
+        is paused as "merged into <new_channel>" and its unsent digests go to
+        the kept one, unless that has its own digest for the same period.
+        """
 
     # deliveries (outbox) -----------------------------------------------------
     async def create_delivery(
@@ -183,8 +199,14 @@ class Storage(Protocol):
         """Set a terminal state (and ``parts_sent`` when given); 'sent' also
         records the papers as sent to the channel."""
 
-    async def retry_delivery(self, delivery_id: int, at: datetime, error: str) -> None:
-        """Put a row back to 'pending' for another attempt at ``at``."""
+    async def retry_delivery(
+        self, delivery_id: int, at: datetime, error: str, *, failure: bool = False
+    ) -> None:
+        """Put a row back to 'pending' for another attempt at ``at``.
+
+        ``failure`` marks a temporary send failure, which counts toward the
+        retry limit (rate-limit waits and channel moves do not).
+        """
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
         """One outbox row by id."""

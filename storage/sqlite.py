@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable, Sequence
+import os
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from datetime import UTC, date, datetime, time
 from importlib import resources
@@ -16,7 +20,7 @@ import aiosqlite
 
 from bot.models import Paper, Subscription
 from bot.query import SearchQuery
-from bot.storage import Delivery, SearchPage, SearchSession
+from bot.storage import DatabaseUnusable, Delivery, SearchPage, SearchSession, WriteFailed
 from storage.fts import SEARCH_WINDOW, quote, search_sql
 
 log = logging.getLogger("paperbot.storage")
@@ -28,6 +32,21 @@ _PAPER_COLUMNS = (
     " upvotes, ai_summary, github_repo, github_stars, project_page"
 )
 _PENDING_STATES = ("pending", "sending")
+# While opening, a database locked by another process is given up on after
+# this long, so a command ends within 2 s; afterwards writers wait 5 s.
+OPEN_BUSY_MS = 500
+BUSY_MS = 5000
+# A failed write keeps the database reported unhealthy for this long, unless
+# a later write succeeds first.
+WRITE_FAILURE_MEMORY = 60.0
+# Errors of one paper's values, not of the database: its batch is retried
+# paper by paper so the bad one alone is skipped.
+_PAPER_ERRORS = (
+    UnicodeEncodeError,
+    OverflowError,
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
+)
 
 
 def to_ts(moment: datetime) -> str:
@@ -129,6 +148,7 @@ def _delivery(row: aiosqlite.Row) -> Delivery:
         paper_keys=tuple(json.loads(row["paper_keys"])),
         parts_sent=row["parts_sent"],
         error=row["error"],
+        failures=row["failures"],
     )
 
 
@@ -143,8 +163,10 @@ ON CONFLICT (paper_key) DO UPDATE SET
     authors = CASE WHEN excluded.authors <> '' THEN excluded.authors ELSE authors END,
     keywords = CASE WHEN excluded.keywords <> '' THEN excluded.keywords ELSE keywords END,
     published_at = coalesce(excluded.published_at, published_at),
-    featured_on = coalesce(excluded.featured_on, featured_on),
-    upvotes = max(excluded.upvotes, upvotes),
+    featured_on = max(
+        coalesce(excluded.featured_on, featured_on), coalesce(featured_on, excluded.featured_on)
+    ),
+    upvotes = excluded.upvotes,
     ai_summary = coalesce(excluded.ai_summary, ai_summary),
     github_repo = coalesce(excluded.github_repo, github_repo),
     github_stars = coalesce(excluded.github_stars, github_stars),
@@ -173,6 +195,58 @@ _MERGE_INDEX = "INSERT INTO papers_fts (papers_fts, rank) VALUES ('merge', ?)"
 _INDEX_DELETE = (
     f"INSERT INTO papers_fts (papers_fts, rowid, {_TEXT_COLUMNS}) VALUES ('delete', ?, ?, ?, ?, ?)"
 )
+# Every day a paper was listed on, from a JSON list of [paper_key, day] pairs.
+_FEATURED_DAYS = (
+    "INSERT OR IGNORE INTO featured_days (day, paper_id)"
+    " SELECT json_extract(pair.value, '$[1]'), papers.id FROM json_each(?) pair"
+    " JOIN papers ON papers.paper_key = json_extract(pair.value, '$[0]')"
+)
+
+
+def _cause(exc: BaseException) -> str:
+    """SQLite's own words for why the database failed, else the exception type and text."""
+    if isinstance(exc, sqlite3.Error | WriteFailed) and str(exc):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _unusable(path: Path, exc: sqlite3.Error | WriteFailed) -> DatabaseUnusable:
+    """The error for a database that failed to open, with a hint where SQLite's is vague."""
+    cause = _cause(exc)
+    if "full" not in cause and _disk_full(path.parent):
+        cause += " (the disk is full)"
+    elif cause == "unable to open database file" and _read_only(path):
+        cause += " (the file or its folder is read-only)"
+    return DatabaseUnusable(cause)
+
+
+def _disk_full(folder: Path) -> bool:
+    """Whether the file system holding ``folder`` has no block left (SQLite may say "I/O error")."""
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
+
+
+def _read_only(path: Path) -> bool:
+    """Whether ``path`` or its folder cannot be written (file modes or a read-only mount)."""
+    for place in (path, path.parent):
+        if not place.exists():
+            continue
+        if not os.access(place, os.W_OK) or os.statvfs(place).f_flag & os.ST_RDONLY:
+            return True
+    return False
+
+
+async def _thread_stopped(conn: aiosqlite.Connection) -> None:
+    """Wait for the worker thread of a connection that failed to connect.
+
+    aiosqlite queues the thread's stop itself but does not wait for it; the
+    thread is not a daemon, so the process could not exit before it ends.
+    """
+    thread = getattr(conn, "_thread", None)
+    if isinstance(thread, threading.Thread) and thread.is_alive():
+        await asyncio.to_thread(thread.join, 1.0)
 
 
 class SqliteStorage:
@@ -187,12 +261,41 @@ class SqliteStorage:
         # One connection is shared by every coroutine; the lock keeps one
         # coroutine's statement from landing inside another's transaction.
         self._lock = asyncio.Lock()
+        # (loop time, cause) of the last failed write, until a write succeeds.
+        self._write_failure: tuple[float, str] | None = None
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStorage:
-        """Connect, configure and migrate the database at ``path``."""
-        conn = await aiosqlite.connect(str(path))
+        """Connect, configure, migrate and test-write the database at ``path``.
+
+        Raises :class:`DatabaseUnusable` when any of that fails (not a
+        database, missing folder, read-only, disk full, locked); the
+        connection is closed and its thread stopped by then.
+        """
+        path = Path(path)
+        folder = path.parent
+        if not folder.is_dir():
+            raise DatabaseUnusable(f"folder {folder} does not exist")
+        conn = aiosqlite.connect(str(path))
+        try:
+            await conn
+        except sqlite3.Error as exc:
+            await _thread_stopped(conn)
+            raise _unusable(path, exc) from exc
+        try:
+            store = await cls._configure(conn)
+        except BaseException as exc:
+            with suppress(Exception):
+                await conn.close()
+            if isinstance(exc, sqlite3.Error | WriteFailed):
+                raise _unusable(path, exc) from exc
+            raise
+        return store
+
+    @classmethod
+    async def _configure(cls, conn: aiosqlite.Connection) -> SqliteStorage:
         conn.row_factory = aiosqlite.Row
+        await conn.execute(f"PRAGMA busy_timeout = {OPEN_BUSY_MS}")
         # Only takes effect on a new database (before its first write). Pages
         # of 16 KB hold a paper row with its abstract without overflow pages
         # and cut B-tree work on bulk ingest by about a fifth.
@@ -200,12 +303,15 @@ class SqliteStorage:
         await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA synchronous = NORMAL")
         await conn.execute("PRAGMA foreign_keys = ON")
-        await conn.execute("PRAGMA busy_timeout = 5000")
         # FTS5 index merges reread recent pages; 32 MB of cache makes bulk
         # ingest about a fifth faster and stays well inside the memory budget.
         await conn.execute("PRAGMA cache_size = -32768")
         store = cls(conn)
         await store._migrate()
+        # A database that cannot take a write is unusable for every command:
+        # better one clear line now than a failure halfway through.
+        await store._write_health()
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
         return store
 
     async def close(self) -> None:
@@ -249,11 +355,31 @@ class SqliteStorage:
         # each hop costs tens of microseconds on the search hot path.
         return list(await self._db.execute_fetchall(sql, params))
 
-    async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction under the lock: committed at the end, rolled back on any error.
+
+        A failed write left open (disk full, I/O error) would keep every
+        later statement on this connection failing long after the cause is
+        gone. The database refusing the write raises :class:`WriteFailed`.
+        """
         async with self._lock:
-            cur = await self._db.execute(sql, params)
-            await self._db.commit()
-            return cur.rowcount
+            try:
+                yield self._db
+                await self._db.commit()
+            except BaseException as exc:
+                with suppress(Exception):  # the connection may be closed or broken
+                    await self._db.rollback()
+                if isinstance(exc, sqlite3.OperationalError):
+                    self._write_failure = (asyncio.get_running_loop().time(), _cause(exc))
+                    raise WriteFailed(_cause(exc)) from exc
+                raise
+            self._write_failure = None
+
+    async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
+        async with self._transaction() as db:
+            cur = await db.execute(sql, params)
+        return cur.rowcount
 
     # papers -------------------------------------------------------------------
     async def upsert_papers(self, papers: Iterable[Paper]) -> int:
@@ -265,21 +391,34 @@ class SqliteStorage:
         """
         now = _now()
         rows = [(*paper_row(paper), now) for paper in papers]
+        try:
+            return await self._upsert_rows(rows)
+        except _PAPER_ERRORS:
+            if len(rows) < 2:
+                raise
+        # One paper's values were refused (text SQLite cannot encode, a number
+        # beyond 64 bits): store the others one by one and skip only that one.
+        stored = 0
+        for row in rows:
+            try:
+                stored += await self._upsert_rows([row])
+            except _PAPER_ERRORS as exc:
+                log.warning("skipping paper %s: %s: %s", row[0], type(exc).__name__, exc)
+        return stored
+
+    async def _upsert_rows(self, rows: list[tuple[Any, ...]]) -> int:
         keys = json.dumps([row[0] for row in rows])
-        async with self._lock:
+        days = json.dumps([[row[0], row[7]] for row in rows if row[7]])
+        async with self._transaction() as db:
             # IMMEDIATE: the id high-water mark and the old texts read below
             # must still hold when the rows are written.
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                before = await self._one("SELECT coalesce(max(id), 0) FROM papers")
-                old = await self._all(_INDEXED_BY_KEYS, (keys,))
-                await self._db.executemany(_UPSERT_SQL, rows)
-                await self._db.execute(_INDEX_NEW, (before[0] if before else 0,))
-                await self._reindex_changed(old)
-                await self._db.commit()
-            except BaseException:
-                await self._db.rollback()
-                raise
+            await db.execute("BEGIN IMMEDIATE")
+            before = await self._one("SELECT coalesce(max(id), 0) FROM papers")
+            old = await self._all(_INDEXED_BY_KEYS, (keys,))
+            await db.executemany(_UPSERT_SQL, rows)
+            await db.execute(_INDEX_NEW, (before[0] if before else 0,))
+            await self._reindex_changed(old)
+            await db.execute(_FEATURED_DAYS, (days,))
         return len(rows)
 
     async def _reindex_changed(self, old: list[aiosqlite.Row]) -> None:
@@ -320,13 +459,12 @@ class SqliteStorage:
         (4) segments, the shape FTS5 itself keeps with its default automerge;
         migration 002 raised automerge so ingest merges less in line.
         """
-        async with self._lock:
-            before = self._db.total_changes
-            await self._db.execute(_MERGE_INDEX, (pages,))
-            await self._db.commit()
-            # FTS5 documents that a step which found nothing to merge changes
-            # fewer than two rows.
-            return self._db.total_changes - before >= 2
+        async with self._transaction() as db:
+            before = db.total_changes
+            await db.execute(_MERGE_INDEX, (pages,))
+        # FTS5 documents that a step which found nothing to merge changes
+        # fewer than two rows.
+        return self._db.total_changes - before >= 2
 
     async def search(self, query: SearchQuery, offset: int, limit: int) -> SearchPage:
         """Full-text search; fetches one extra row to learn whether more exist.
@@ -357,22 +495,22 @@ class SqliteStorage:
     async def latest_featured_day(self, before: date) -> date | None:
         """Most recent featured (or sample list) day before ``before``."""
         row = await self._one(
-            "SELECT max(day) FROM (SELECT max(featured_on) AS day FROM papers"
-            " WHERE featured_on < :before"
+            "SELECT max(day) FROM (SELECT max(day) AS day FROM featured_days"
+            " WHERE day < :before"
             " UNION ALL SELECT max(day) FROM sample_lists WHERE day < :before)",
             {"before": before.isoformat()},
         )
         return _date(row[0]) if row else None
 
     async def papers_featured_between(self, first: date, last: date) -> list[Paper]:
-        """Papers featured in ``[first, last]``, most upvoted first.
+        """Papers featured on any day in ``[first, last]``, most upvoted first.
 
         Papers of sample lists follow in their lists' order (they have no
         upvotes); a paper in several lists of the range comes once.
         """
         rows = await self._all(
-            "SELECT p.*, NULL AS sample_rank FROM papers p"
-            " WHERE p.featured_on BETWEEN :first AND :last"
+            "SELECT p.*, NULL AS sample_rank FROM papers p WHERE p.id IN"
+            " (SELECT paper_id FROM featured_days WHERE day BETWEEN :first AND :last)"
             " UNION ALL SELECT p.*, s.rank FROM sample_lists s JOIN papers p ON p.id = s.paper_id"
             " WHERE s.day BETWEEN :first AND :last"
             " ORDER BY upvotes DESC, sample_rank, published_at DESC, id",
@@ -385,20 +523,14 @@ class SqliteStorage:
 
     async def save_sample_list(self, day: date, keys: Sequence[str]) -> int:
         """Replace ``day``'s sample list with the stored papers among ``keys``, in order."""
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                await self._db.execute("DELETE FROM sample_lists WHERE day = ?", (day.isoformat(),))
-                await self._db.execute(
-                    "INSERT INTO sample_lists (day, rank, paper_id)"
-                    " SELECT ?, row_number() OVER (ORDER BY k.key), p.id"
-                    " FROM json_each(?) k JOIN papers p ON p.paper_key = k.value",
-                    (day.isoformat(), json.dumps(list(keys))),
-                )
-                await self._db.commit()
-            except BaseException:
-                await self._db.rollback()
-                raise
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM sample_lists WHERE day = ?", (day.isoformat(),))
+            await db.execute(
+                "INSERT INTO sample_lists (day, rank, paper_id)"
+                " SELECT ?, row_number() OVER (ORDER BY k.key), p.id"
+                " FROM json_each(?) k JOIN papers p ON p.paper_key = k.value",
+                (day.isoformat(), json.dumps(list(keys))),
+            )
         row = await self._one("SELECT count(*) FROM sample_lists WHERE day = ?", (day.isoformat(),))
         return int(row[0]) if row else 0
 
@@ -468,22 +600,60 @@ class SqliteStorage:
         )
 
     async def move_subscription(self, old_channel: str, new_channel: str) -> None:
-        """Re-key ``old_channel`` to ``new_channel`` in every table, atomically."""
-        async with self._lock:
-            try:
-                for table in ("subscriptions", "deliveries", "search_sessions"):
-                    await self._db.execute(
-                        f"UPDATE {table} SET channel = ? WHERE channel = ?",
-                        (new_channel, old_channel),
-                    )
-                await self._db.execute(
-                    "UPDATE OR IGNORE sent_papers SET channel = ? WHERE channel = ?",
+        """Re-key ``old_channel`` to ``new_channel`` in every table, atomically.
+
+        When ``new_channel`` already has a subscription, that one is kept and
+        the old one is paused with the reason "merged into <new_channel>" (see
+        :meth:`_merge_deliveries` for its digests).
+        """
+        async with self._transaction() as db:
+            target = await self._one(
+                "SELECT id FROM subscriptions WHERE channel = ?", (new_channel,)
+            )
+            if target is None:
+                tables: tuple[str, ...] = ("subscriptions", "deliveries", "search_sessions")
+            else:
+                await self._merge_deliveries(old_channel, new_channel, int(target[0]))
+                tables = ("search_sessions",)
+            for table in tables:
+                await db.execute(
+                    f"UPDATE {table} SET channel = ? WHERE channel = ?",
                     (new_channel, old_channel),
                 )
-                await self._db.commit()
-            except BaseException:
-                await self._db.rollback()
-                raise
+            await db.execute(
+                "UPDATE OR IGNORE sent_papers SET channel = ? WHERE channel = ?",
+                (new_channel, old_channel),
+            )
+
+    async def _merge_deliveries(self, old_channel: str, new_channel: str, target_id: int) -> None:
+        """Hand the old channel's unsent digests to the subscription at ``new_channel``.
+
+        A digest whose period the target has its own row for is skipped (the
+        chat gets that period's digest once); the old subscription is paused.
+        """
+        now = _now()
+        merged = f"merged into {new_channel}"
+        await self._db.execute(
+            "UPDATE deliveries SET subscription_id = ?, channel = ?, updated_at = ?"
+            " WHERE channel = ? AND state IN (?, ?)"
+            " AND period NOT IN (SELECT period FROM deliveries WHERE subscription_id = ?)",
+            (target_id, new_channel, now, old_channel, *_PENDING_STATES, target_id),
+        )
+        await self._db.execute(
+            "UPDATE deliveries SET state = 'skipped', error = ?, updated_at = ?"
+            " WHERE channel = ? AND state IN (?, ?)",
+            (
+                f"{merged}, which has its own digest for this period",
+                now,
+                old_channel,
+                *_PENDING_STATES,
+            ),
+        )
+        await self._db.execute(
+            "UPDATE subscriptions SET paused = 1, paused_reason = ?, next_run_at = NULL,"
+            " updated_at = ? WHERE channel = ?",
+            (merged, now, old_channel),
+        )
 
     # deliveries ----------------------------------------------------------------
     async def create_delivery(
@@ -498,8 +668,8 @@ class SqliteStorage:
     ) -> int | None:
         """Insert an outbox row unless one exists for (subscription, period)."""
         now = _now()
-        async with self._lock:
-            cur = await self._db.execute(
+        async with self._transaction() as db:
+            cur = await db.execute(
                 "INSERT OR IGNORE INTO deliveries (subscription_id, channel, period, due_at, state,"
                 " next_attempt_at, paper_keys, error, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -516,12 +686,11 @@ class SqliteStorage:
                     now,
                 ),
             )
-            await self._db.commit()
         return cur.lastrowid if cur.rowcount > 0 else None
 
     async def claim_deliveries(self, platform: str, now: datetime, limit: int) -> list[Delivery]:
         """Atomically move ready rows of ``platform`` to 'sending'."""
-        async with self._lock:
+        async with self._transaction():
             rows = await self._all(
                 "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?"
                 " WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending'"
@@ -530,7 +699,6 @@ class SqliteStorage:
                 # An exact prefix test: LIKE would fold case and read "_" as a wildcard.
                 (_now(), to_ts(now), len(platform) + 1, platform + ":", limit),
             )
-            await self._db.commit()
         return sorted((_delivery(row) for row in rows), key=lambda d: d.due_at)
 
     async def recover_deliveries(self) -> int:
@@ -557,27 +725,28 @@ class SqliteStorage:
     ) -> None:
         """Close a delivery; on 'sent' the papers join the channel's sent set."""
         now = _now()
-        async with self._lock:
-            await self._db.execute(
+        async with self._transaction() as db:
+            await db.execute(
                 "UPDATE deliveries SET state = ?, error = ?, updated_at = ?,"
                 " parts_sent = coalesce(?, parts_sent) WHERE id = ?",
                 (state, error, now, parts_sent, delivery_id),
             )
             if state == "sent":
-                await self._db.execute(
+                await db.execute(
                     "INSERT OR IGNORE INTO sent_papers (channel, paper_key, sent_at)"
                     " SELECT d.channel, k.value, ? FROM deliveries d, json_each(d.paper_keys) k"
                     " WHERE d.id = ?",
                     (now, delivery_id),
                 )
-            await self._db.commit()
 
-    async def retry_delivery(self, delivery_id: int, at: datetime, error: str) -> None:
-        """Schedule another attempt."""
+    async def retry_delivery(
+        self, delivery_id: int, at: datetime, error: str, *, failure: bool = False
+    ) -> None:
+        """Schedule another attempt; ``failure`` counts a temporary failure toward the limit."""
         await self._write(
             "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, error = ?,"
-            " updated_at = ? WHERE id = ?",
-            (to_ts(at), error, _now(), delivery_id),
+            " failures = failures + ?, updated_at = ? WHERE id = ?",
+            (to_ts(at), error, int(failure), _now(), delivery_id),
         )
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
@@ -660,42 +829,52 @@ class SqliteStorage:
             for sub in subs
         ]
         # The row id is kept on conflict because the outbox refers to it.
-        async with self._lock:
-            try:
-                await self._db.executemany(
-                    """
-                    INSERT INTO subscriptions (channel, post_time, timezone, weekdays, top_n,
-                        min_upvotes, include_kw, exclude_kw, cadence, weekly_day, paused,
-                        paused_reason, next_run_at, created_by, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (channel) DO UPDATE SET
-                        post_time = excluded.post_time, timezone = excluded.timezone,
-                        weekdays = excluded.weekdays, top_n = excluded.top_n,
-                        min_upvotes = excluded.min_upvotes, include_kw = excluded.include_kw,
-                        exclude_kw = excluded.exclude_kw, cadence = excluded.cadence,
-                        weekly_day = excluded.weekly_day, paused = excluded.paused,
-                        paused_reason = excluded.paused_reason,
-                        next_run_at = excluded.next_run_at, updated_at = excluded.updated_at
-                    """,
-                    rows,
-                )
-                await self._db.commit()
-            except BaseException:
-                await self._db.rollback()
-                raise
+        async with self._transaction() as db:
+            await db.executemany(
+                """
+                INSERT INTO subscriptions (channel, post_time, timezone, weekdays, top_n,
+                    min_upvotes, include_kw, exclude_kw, cadence, weekly_day, paused,
+                    paused_reason, next_run_at, created_by, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (channel) DO UPDATE SET
+                    post_time = excluded.post_time, timezone = excluded.timezone,
+                    weekdays = excluded.weekdays, top_n = excluded.top_n,
+                    min_upvotes = excluded.min_upvotes, include_kw = excluded.include_kw,
+                    exclude_kw = excluded.exclude_kw, cadence = excluded.cadence,
+                    weekly_day = excluded.weekly_day, paused = excluded.paused,
+                    paused_reason = excluded.paused_reason,
+                    next_run_at = excluded.next_run_at, updated_at = excluded.updated_at
+                """,
+                rows,
+            )
 
     async def is_writable(self) -> bool:
-        """Whether a write reaches the database file now (not read-only, not failing)."""
-        async with self._lock:
-            try:
-                # Rewriting the unused user_version header field is a real, harmless
-                # write: it fails on a read-only file, full disk or broken connection.
-                row = await self._one("PRAGMA user_version")
-                await self._db.execute(f"PRAGMA user_version = {int(row[0]) if row else 0}")
-            except (aiosqlite.Error, ValueError) as exc:  # ValueError: connection closed
-                log.warning("database is not writable: %s", exc)
+        """Whether writes reach the database file now (not read-only, not failing).
+
+        A committed write of the one-row ``health`` table must succeed, and no
+        other write may have failed in the last minute without one succeeding
+        since: a nearly full disk can take that small rewrite yet refuse the
+        bot's real writes.
+        """
+        try:
+            await self._write_health()
+        except (aiosqlite.Error, WriteFailed, ValueError) as exc:  # ValueError: closed
+            log.warning("database is not writable: %s", _cause(exc))
+            return False
+        failure = self._write_failure
+        if failure is not None:
+            at, cause = failure
+            if asyncio.get_running_loop().time() - at < WRITE_FAILURE_MEMORY:
+                log.warning("database is not writable: a write failed: %s", cause)
                 return False
         return True
+
+    async def _write_health(self) -> None:
+        """Rewrite the ``health`` row and commit; raises when the database refuses the write."""
+        failure = self._write_failure
+        await self._write("INSERT OR REPLACE INTO health (id, checked_at) VALUES (1, ?)", (_now(),))
+        # The health row is no proof that the bot's own writes work again.
+        self._write_failure = failure
 
 
 def available_migrations() -> list[tuple[int, str]]:

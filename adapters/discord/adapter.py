@@ -27,6 +27,7 @@ from adapters.discord.interactions import DEFAULT_BUDGET, Responder, Style
 from adapters.discord.render import LIMITS, measure, render_reply
 from adapters.discord.slash import install_commands
 from bot.config import Settings
+from bot.faults import describe
 from bot.models import Command, Post, Reply
 
 log = logging.getLogger("paperbot.discord")
@@ -143,7 +144,7 @@ class DiscordAdapter:
             try:
                 await asyncio.wait_for(task, STOP_TIMEOUT)
             except Exception as exc:  # a failed connection must not make stopping fail
-                log.warning("discord client ended with %s", type(exc).__name__)
+                log.warning("discord client ended with %s", describe(exc))
 
     def _build_client(self) -> tuple[_Client, app_commands.CommandTree[_Client]]:
         # The bot never joins voice: skip discord.py's warnings about voice libraries.

@@ -57,6 +57,7 @@ from adapters.telegram.parse import (
 from adapters.telegram.transport import AiohttpRequest, WrongApiUrl
 from bot.cards import shorten
 from bot.config import Settings
+from bot.faults import describe
 from bot.models import Command, Post, Reply
 from bot.splitting import split_reply
 
@@ -222,7 +223,7 @@ class TelegramAdapter:
         try:
             await self.bot.set_my_commands(commands)
         except TelegramError as exc:  # the menu is a convenience; typed commands still work
-            log.warning("could not register the command menu: %s", exc)
+            log.warning("could not register the command menu: %s", describe(exc))
 
     async def _start_webhook(self, updater: Updater, url: str) -> None:
         settings = self._settings
@@ -295,7 +296,7 @@ class TelegramAdapter:
         try:
             is_admin = await self._is_admin(message, parsed)
         except TelegramError as exc:
-            log.warning("admin check in %s failed: %s", target.channel, exc)
+            log.warning("admin check in %s failed: %s", target.channel, describe(exc))
             reply = ADMIN_CHECK_FAILED
         else:
             sender = sender_of(message)
@@ -369,7 +370,7 @@ class TelegramAdapter:
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         error = context.error
         if isinstance(error, TelegramError):
-            log.warning("answering an update failed: %s", error)
+            log.warning("answering an update failed: %s", describe(error))
         else:
             log.error("answering an update crashed", exc_info=error)
 
@@ -379,7 +380,7 @@ async def _answer(query: CallbackQuery, notice: str | None) -> None:
     try:
         await query.answer(text=text, show_alert=text is not None)
     except TelegramError as exc:
-        log.warning("could not answer a button press: %s", exc)
+        log.warning("could not answer a button press: %s", describe(exc))
 
 
 def _start_failure(exc: TelegramError, settings: Settings) -> str:
@@ -393,4 +394,4 @@ def _start_failure(exc: TelegramError, settings: Settings) -> str:
 
 def _log_polling_error(exc: TelegramError) -> None:
     # PTB retries with backoff; a stack trace per failed long poll is noise.
-    log.warning("polling failed, retrying: %s", exc)
+    log.warning("polling failed, retrying: %s", describe(exc))

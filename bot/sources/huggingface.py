@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from bot.models import ARXIV_ID_RE, Paper
+from bot.sources.clean import BadValue, bounded_count, clean_text, has_surrogates
 
 __all__ = [
     "DEFAULT_ENDPOINT",
@@ -360,24 +361,32 @@ def _parse(item: object) -> Paper:
             raise _Skip("item.paper is not an object")
         top, fields = item, item["paper"]
     arxiv_id = _arxiv_id(fields.get("id"))
-    title = _text(fields.get("title"))
+    raw_title = fields.get("title")
+    if raw_title is not None and not isinstance(raw_title, str):
+        raise _Skip(f"paper {arxiv_id}: title is a {type(raw_title).__name__}, not text")
+    title = clean_text(raw_title)
     if not title:
-        raise _Skip(f"paper {arxiv_id} has no title")
+        raise _Skip(f"paper {arxiv_id} has no title (none left without invisible characters)")
+    try:
+        # Upvotes rank the digest: a paper whose count is garbage is refused.
+        upvotes = bounded_count(fields.get("upvotes"), "upvotes") or 0
+    except BadValue as exc:
+        raise _Skip(f"paper {arxiv_id}: {exc}") from None
     featured_on = _date(fields.get("submittedOnDailyAt"))
     if featured_on is None and top is not None:
         featured_on = _date(top.get("publishedAt"))
     return Paper(
         title=title,
         arxiv_id=arxiv_id,
-        summary=_text(fields.get("summary")),
+        summary=clean_text(fields.get("summary")),
         authors=_authors(fields.get("authors")),
         published_at=_date(fields.get("publishedAt")),
         featured_on=featured_on,
-        upvotes=_count(fields.get("upvotes")) or 0,
-        ai_summary=_text(fields.get("ai_summary")) or None,
+        upvotes=upvotes,
+        ai_summary=clean_text(fields.get("ai_summary")) or None,
         ai_keywords=_keywords(fields.get("ai_keywords")),
         github_repo=_url(fields.get("githubRepo")),
-        github_stars=_count(fields.get("githubStars")),
+        github_stars=_stars(arxiv_id, fields.get("githubStars")),
         project_page=_url(fields.get("projectPage")),
     )
 
@@ -392,26 +401,13 @@ def _arxiv_id(value: object) -> str:
     return match.group(1)
 
 
-def _text(value: object) -> str:
-    """A string with control characters dropped and whitespace collapsed; ``""`` otherwise."""
-    if not isinstance(value, str):
-        return ""
-    # Control characters (NUL, ESC, ...) can corrupt terminals and some chat APIs.
-    kept = "".join(ch for ch in value if ch.isspace() or unicodedata.category(ch) != "Cc")
-    return " ".join(kept.split())
-
-
-def _count(value: object) -> int | None:
-    """A non-negative int from an int, float or digit string; ``None`` otherwise."""
-    if isinstance(value, bool):  # bool is an int subclass but never a count
+def _stars(arxiv_id: str, value: object) -> int | None:
+    """The repository's star count; a garbage count only drops this decorative field."""
+    try:
+        return bounded_count(value, "githubStars")
+    except BadValue as exc:
+        log.warning("paper %s: ignoring %s", arxiv_id, exc)
         return None
-    if isinstance(value, int):
-        return max(0, value)
-    if isinstance(value, float) and value == value and abs(value) < 1e15:
-        return max(0, int(value))
-    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,15}\s*", value):
-        return int(value)
-    return None
 
 
 def _date(value: object) -> date | None:
@@ -431,7 +427,7 @@ def _authors(value: object) -> tuple[str, ...]:
     """Author names; hidden authors still count, entries without a name are dropped."""
     if not isinstance(value, list):
         return ()
-    names = (_text(a.get("name")) if isinstance(a, dict) else _text(a) for a in value)
+    names = (clean_text(a.get("name")) if isinstance(a, dict) else clean_text(a) for a in value)
     return tuple(name for name in names if name)
 
 
@@ -439,7 +435,7 @@ def _keywords(value: object) -> tuple[str, ...]:
     """Keyword strings from a list; anything else gives ``()``."""
     if not isinstance(value, list):
         return ()
-    words = (_text(word) for word in value)
+    words = (clean_text(word) for word in value)
     return tuple(word for word in words if word)
 
 
@@ -451,7 +447,11 @@ def _url(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     url = value.strip()
-    if not url or any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in url):
+    if (
+        not url
+        or has_surrogates(url)
+        or any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in url)
+    ):
         return None
     try:
         parts = urlsplit(url)

@@ -16,7 +16,7 @@ from adapters.base import (
     RenderLimits,
     TemporaryFailure,
 )
-from bot.delivery import MAX_ATTEMPTS, DeliveryWorker, backoff_delay
+from bot.delivery import MAX_FAILURES, DeliveryWorker, backoff_delay
 from bot.models import Subscription
 from bot.storage import Delivery
 from storage.sqlite import SqliteStorage
@@ -127,7 +127,7 @@ async def test_temporary_failures_back_off_then_give_up(worker, store, clock, ad
     adapter.failures["test:a"] = lambda: TemporaryFailure("502")
     delivery = await queue(store, clock, "test:a")
     delays = []
-    for _attempt in range(MAX_ATTEMPTS):
+    for _attempt in range(MAX_FAILURES):
         await worker.deliver(delivery)
         row = await store.get_delivery(delivery.id)
         assert row is not None
@@ -137,8 +137,11 @@ async def test_temporary_failures_back_off_then_give_up(worker, store, clock, ad
         delays.append((row.next_attempt_at - clock.now()).total_seconds())
         clock.set(row.next_attempt_at)
         (delivery,) = await store.claim_deliveries("test", clock.now(), 10)
-    assert row.state == "failed" and row.error == "gave up: 502"
-    assert len(delays) == MAX_ATTEMPTS - 1
+    assert (
+        row.state == "failed"
+        and row.error == f"gave up after {MAX_FAILURES} temporary failures: 502"
+    )
+    assert len(delays) == MAX_FAILURES - 1
     assert delays == sorted(delays) or all(d <= 600 for d in delays)
     assert delays[0] < delays[-1]
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.ingest import ingest_days, recent_days, upkeep_search_index
+from bot.models import Paper
+from bot.sources.clean import MAX_COUNT, BadValue, bounded_count, clean_text
 from bot.sources.huggingface import HuggingFaceSource
 from storage.sqlite import SqliteStorage
 from tests.fakes.huggingface import MISSING, FakeHuggingFace, make_item
@@ -158,3 +162,117 @@ async def test_index_upkeep_stops_at_its_budget_and_finishes_later(
     assert await upkeep_search_index(store, budget=0) is False
     assert await upkeep_search_index(store) is True
     assert await store.merge_search_index(1000) is False
+
+
+# --- malformed items ---------------------------------------------------------------
+
+EARLIER = date(2026, 3, 5)
+TODAY = date(2026, 3, 7)
+
+
+def _poison(day: date) -> list[Any]:
+    """One item of each kind that broke ingest, between valid ones."""
+    return [
+        make_item("2603.09001", "Huge upvotes", day=day, upvotes=10**30),
+        make_item("2603.09002", "\u200b\u200c\u200d\ufeff \u2060", day=day),
+        make_item("2603.09003", "Upvotes as words", day=day, upvotes="lots"),
+        make_item("2603.09004", 42, day=day),
+        make_item("2603.09005", "Negative", day=day, upvotes=-3),
+    ]
+
+
+async def test_poison_items_are_skipped_and_the_rest_of_every_day_is_stored(
+    hf: FakeHuggingFace, store: SqliteStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    valid = [make_item(f"2603.{n:05d}", f"Valid paper {n}", day=DAY, upvotes=n) for n in range(14)]
+    surrogate = make_item(
+        "2603.08001",
+        "Lone \ud800 surrogate",
+        day=DAY,
+        summary="Abstract \udfff here",
+        authors=["Ada \ud83d"],
+        githubStars=2**64,
+        githubRepo="https://github.com/x/\ud800",
+    )
+    hf.add_papers(DAY, [*valid[:7], *_poison(DAY), surrogate, *valid[7:]])
+    hf.add_papers(TODAY, [make_item("2603.07001", "Today's clean paper", day=TODAY)])
+    with caplog.at_level(logging.WARNING):
+        async with HuggingFaceSource(hf.endpoint, sleep=_no_sleep) as source:
+            result = await ingest_days(store, source, [DAY, TODAY])
+
+    assert result.ok and result.days_ok == [DAY, TODAY]
+    assert result.papers == 14 + 1 + 1
+    assert await store.count_papers() == 16
+    assert await store.get_paper("2603.07001") is not None
+    kept = await store.get_paper("2603.08001")
+    assert kept is not None
+    assert kept.title == "Lone \ufffd surrogate" and kept.summary == "Abstract \ufffd here"
+    assert kept.authors == ("Ada \ufffd",)
+    assert kept.github_stars is None and kept.github_repo is None
+    for bad in ("2603.09001", "2603.09002", "2603.09003", "2603.09004", "2603.09005"):
+        assert await store.get_paper(bad) is None
+        [warning] = [r.getMessage() for r in caplog.records if bad in r.getMessage()]
+        assert warning.startswith("skipping Hugging Face item: paper " + bad)
+    assert "upvotes 100000000000... (31 digits) is outside 0..10000000" in caplog.text
+    assert "title is a int, not text" in caplog.text
+    assert "has no title" in caplog.text
+
+
+async def test_upvotes_follow_the_source_and_a_paper_belongs_to_each_day_it_was_listed(
+    hf: FakeHuggingFace, store: SqliteStorage
+) -> None:
+    hf.add_papers(EARLIER, [make_item("2603.00001", "Twice listed", day=EARLIER, upvotes=50)])
+    hf.add_papers(DAY, [make_item("2603.00002", "Once listed", day=DAY, upvotes=10)])
+    async with HuggingFaceSource(hf.endpoint, sleep=_no_sleep) as source:
+        await ingest_days(store, source, [EARLIER, DAY])
+        # Listed again a day later, with fewer upvotes (the source corrected them).
+        hf.add_papers(
+            DAY,
+            [
+                make_item("2603.00002", "Once listed", day=DAY, upvotes=10),
+                make_item("2603.00001", "Twice listed", day=DAY, upvotes=30),
+            ],
+        )
+        await ingest_days(store, source, [DAY])
+
+    twice = await store.get_paper("2603.00001")
+    assert twice is not None and twice.upvotes == 30  # the latest value, not the maximum
+    assert twice.featured_on == DAY  # the latest day it was listed on, for display
+    earlier = await store.papers_featured_between(EARLIER, EARLIER)
+    assert [p.key for p in earlier] == ["2603.00001"]
+    day = await store.papers_featured_between(DAY, DAY)
+    assert [p.key for p in day] == ["2603.00001", "2603.00002"]
+    both = await store.papers_featured_between(EARLIER, DAY)
+    assert [p.key for p in both] == ["2603.00001", "2603.00002"]  # once each
+    assert await store.latest_featured_day(DAY) == EARLIER
+
+
+def test_clean_text_and_bounded_count() -> None:
+    assert clean_text("a\u200bb\x00c\u202e d\n\te") == "ab c d e"
+    assert clean_text("\ud800x") == "\ufffdx"
+    assert clean_text(["not", "text"]) == ""
+    assert bounded_count(None, "n") is None
+    assert bounded_count(" 12 ", "n") == 12
+    assert bounded_count(7.0, "n") == 7
+    assert bounded_count(MAX_COUNT, "n") == MAX_COUNT
+    for bad in (True, 1.5, float("nan"), "1e3", [], MAX_COUNT + 1, -1, 2**64):
+        with pytest.raises(BadValue):
+            bounded_count(bad, "n")
+
+
+async def test_storage_skips_a_paper_it_cannot_encode_and_keeps_the_batch(
+    store: SqliteStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    batch = [
+        Paper(title="Fine one", arxiv_id="2603.00001", featured_on=DAY),
+        Paper(title="Bad \ud800 text", arxiv_id="2603.00002", featured_on=DAY),
+        Paper(title="Too many votes", arxiv_id="2603.00003", featured_on=DAY, upvotes=2**70),
+        Paper(title="Fine two", arxiv_id="2603.00004", featured_on=DAY),
+    ]
+    assert await store.upsert_papers(batch) == 2
+    assert [p.key for p in await store.papers_featured_between(DAY, DAY)] == [
+        "2603.00001",
+        "2603.00004",
+    ]
+    assert "skipping paper 2603.00002: UnicodeEncodeError" in caplog.text
+    assert "skipping paper 2603.00003: OverflowError" in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -271,3 +272,22 @@ async def test_index_upkeep_merges_what_ingest_left(jobs, store) -> None:
     assert await store.merge_search_index(1) is True  # work is waiting
     await jobs.merge_index()
     assert await store.merge_search_index(1000) is False
+
+
+async def test_stopping_right_after_start_logs_no_traceback(store, adapter, caplog) -> None:
+    class SlowSource:
+        async def fetch_day(self, day: date) -> list[Paper]:
+            await asyncio.sleep(5)
+            return []
+
+    clock = FakeClock(datetime.now(UTC))
+    jobs = Jobs(Settings(), store, [adapter], source=SlowSource(), clock=clock)
+    with caplog.at_level(logging.DEBUG):
+        await jobs.start()
+        await jobs.stop(0.1)  # SIGTERM right after start: the job tasks have not run yet
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        if others:
+            _, running = await asyncio.wait(others, timeout=5)
+            assert not running, "the cancelled jobs did not end"
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+    assert "Error running job" not in caplog.text

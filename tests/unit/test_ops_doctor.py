@@ -138,7 +138,9 @@ async def test_hugging_face_errors_fail(fakes, tmp_path: Path) -> None:
 async def test_database_that_cannot_be_opened_fails(fakes, tmp_path: Path) -> None:
     path = tmp_path / "missing-folder" / "x.db"
     found = await lines(settings_for(fakes, tmp_path, db=path))
-    assert found[1] == f"FAIL database: cannot use {path}: unable to open database file"
+    assert found[1] == (
+        f"FAIL database: cannot use PAPERBOT_DB={path}: folder {path.parent} does not exist"
+    )
 
 
 async def doctor_process(tmp_path: Path, env: dict[str, str]) -> tuple[int, str, str]:

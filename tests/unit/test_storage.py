@@ -244,8 +244,8 @@ async def test_upvote_refresh_leaves_the_index_untouched(
     assert stored is not None and stored.upvotes == 5
 
 
-async def test_failed_batch_writes_nothing(
-    backend: Backend, store: Storage, tmp_path: Path
+async def test_a_refused_paper_is_skipped_and_the_rest_of_its_batch_stored(
+    backend: Backend, store: Storage, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     sqlite_only(backend)
     await store.upsert_papers([paper("2603.00001", "Already here")])
@@ -256,13 +256,15 @@ async def test_failed_batch_writes_nothing(
     )
     db.commit()
     db.close()
-    with pytest.raises(sqlite3.IntegrityError):
-        await store.upsert_papers(
-            [paper("2603.00002", "Accepted first"), paper("2603.00003", "Refused")]
-        )
-    assert await store.count_papers() == 1
-    assert await titles(store, "accepted") == []
-    # The connection is usable again: the failed transaction was rolled back.
+    stored = await store.upsert_papers(
+        [paper("2603.00002", "Accepted first"), paper("2603.00003", "Refused")]
+    )
+    assert stored == 1
+    assert await store.count_papers() == 2
+    assert await titles(store, "accepted") == ["Accepted first"]
+    assert await store.get_paper("2603.00003") is None
+    assert "skipping paper 2603.00003: IntegrityError: refused" in caplog.text
+    # The connection is usable again: each failed transaction was rolled back.
     await store.upsert_papers([paper("2603.00004", "Later arrival")])
     assert await titles(store, "arrival") == ["Later arrival"]
     assert _index_state(tmp_path)[0] == "ok"
