@@ -6,8 +6,8 @@ is set, so the core and a console-only run never load discord or telegram.
 
 from __future__ import annotations
 
-from adapters.base import ChatAdapter, CommandHandler
 from bot.config import Settings
+from bot.ports.chat import ChatAdapter, CommandHandler
 
 
 def configured_adapters(settings: Settings, handler: CommandHandler) -> list[ChatAdapter]:

@@ -8,9 +8,7 @@ import signal
 import tempfile
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
-from adapters.base import ChatAdapter
 from adapters.console.adapter import ConsoleAdapter
 from adapters.registry import configured_adapters
 from bot.clock import SystemClock
@@ -19,6 +17,7 @@ from bot.config import Settings
 from bot.http_server import Health, HttpServer
 from bot.jobs import Jobs
 from bot.metrics import Metrics
+from bot.ports.chat import ChatAdapter, StopsIntake
 from bot.sources.huggingface import HuggingFaceSource
 from bot.sources.seeds import load_seed_papers
 from storage.sqlite import SqliteStorage
@@ -36,14 +35,6 @@ DISCONNECT_SECONDS = 2.0
 
 class StartupError(RuntimeError):
     """An adapter could not start (token rejected, server unreachable); the text says which."""
-
-
-@runtime_checkable
-class StopsIntake(Protocol):
-    """Optional adapter capability: stop receiving commands but keep sending possible."""
-
-    async def stop_intake(self) -> None:
-        """Stop polling / listening for platform events; ``send`` keeps working."""
 
 
 def defaults_from(settings: Settings) -> Defaults:

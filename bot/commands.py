@@ -15,9 +15,9 @@ from bot.cards import clean_text, paper_card, shorten
 from bot.clock import Clock
 from bot.errors import UserError
 from bot.models import Button, Command, Paper, PaperCard, Reply, Subscription
+from bot.ports.storage import SearchSession, Storage
 from bot.query import SearchQuery, parse_query
 from bot.schedule import describe_days, format_local, next_run
-from bot.storage import SearchSession, Storage
 from bot.subscription_options import (
     SETTING_KEYS,
     apply_setting,

@@ -16,19 +16,19 @@ import random
 from collections.abc import Callable
 from datetime import timedelta
 
-from adapters.base import (
+from bot.clock import Clock
+from bot.digest import digest_reply
+from bot.models import Post, Reply
+from bot.ports.chat import (
     ChannelGone,
     ChannelMoved,
     ChatAdapter,
     DeliveryError,
     RateLimited,
 )
-from bot.clock import Clock
-from bot.digest import digest_reply
-from bot.models import Post, Reply
+from bot.ports.storage import Delivery, Storage
 from bot.ratelimit import RateLimiter
 from bot.splitting import split_reply
-from bot.storage import Delivery, Storage
 
 log = logging.getLogger("paperbot.delivery")
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot.cards import paper_card
 from bot.models import Paper, Reply, Subscription
-from bot.storage import Storage
+from bot.ports.storage import Storage
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import Protocol
 
 from bot.models import Paper
-from bot.storage import Storage
+from bot.ports.storage import Storage
 
 log = logging.getLogger("paperbot.ingest")
 

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from adapters.base import ChatAdapter
 from bot.clock import Clock
 from bot.commands import SESSION_TTL
 from bot.config import Settings
@@ -21,9 +20,10 @@ from bot.delivery import DeliveryWorker, OutcomeObserver
 from bot.digest import Candidates, plan_digest
 from bot.ingest import DaySource, ingest_days, recent_days, upkeep_search_index
 from bot.models import Subscription
+from bot.ports.chat import ChatAdapter
+from bot.ports.storage import Storage
 from bot.ratelimit import RateLimiter
 from bot.schedule import next_run, period_of
-from bot.storage import Storage
 
 log = logging.getLogger("paperbot.jobs")
 

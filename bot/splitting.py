@@ -1,7 +1,7 @@
 """Splitting a reply that is too big for one platform message.
 
 One pure function, shared by every adapter: each adapter supplies its
-:class:`~adapters.base.RenderLimits` and a ``measure`` function that returns
+:class:`~bot.ports.chat.RenderLimits` and a ``measure`` function that returns
 the size of a reply as that platform counts it once rendered.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from adapters.base import RenderLimits
 from bot.models import Reply
+from bot.ports.chat import RenderLimits
 
 
 def split_reply(reply: Reply, limits: RenderLimits, measure: Callable[[Reply], int]) -> list[Reply]:

@@ -19,8 +19,8 @@ from typing import Any
 
 from bot.errors import UserError
 from bot.models import WEEKDAYS, Subscription
+from bot.ports.storage import Storage
 from bot.schedule import next_run
-from bot.storage import Storage
 from bot.subscription_options import apply_setting
 
 FORMAT = "paperbot-subscriptions"

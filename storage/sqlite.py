@@ -1,4 +1,4 @@
-"""aiosqlite implementation of the :class:`bot.storage.Storage` port."""
+"""aiosqlite implementation of the :class:`bot.ports.storage.Storage` port."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import Any
 import aiosqlite
 
 from bot.models import Paper, Subscription
+from bot.ports.storage import Delivery, SearchPage, SearchSession
 from bot.query import SearchQuery
-from bot.storage import Delivery, SearchPage, SearchSession
 from storage.fts import quote, search_sql
 
 log = logging.getLogger("paperbot.storage")

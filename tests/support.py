@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from adapters.base import DeliveryError, RateWindow, RenderLimits
 from bot.models import Command, Paper, Post, Reply
-from bot.storage import Storage
+from bot.ports.chat import DeliveryError, RateWindow, RenderLimits
+from bot.ports.storage import Storage
 
 
 class FakeClock:

@@ -7,10 +7,10 @@ import sys
 import threading
 from typing import TextIO
 
-from adapters.base import CommandHandler, RateWindow, RenderLimits
 from adapters.console.parse import parse_line
 from adapters.console.render import RULE, render_reply
 from bot.models import Button, Command, Post, Reply
+from bot.ports.chat import CommandHandler, RateWindow, RenderLimits
 
 CHANNEL = "console:local"
 USER = "console:user"

@@ -20,7 +20,6 @@ import discord
 import yarl
 from discord import app_commands
 
-from adapters.base import ChannelGone, CommandHandler, RateWindow, TemporaryFailure
 from adapters.discord import parse
 from adapters.discord.errors import SEND_FAILURES, delivery_error
 from adapters.discord.interactions import DEFAULT_BUDGET, Responder, Style
@@ -28,6 +27,7 @@ from adapters.discord.render import LIMITS, measure, render_reply
 from adapters.discord.slash import install_commands
 from bot.config import Settings
 from bot.models import Command, Post, Reply
+from bot.ports.chat import ChannelGone, CommandHandler, RateWindow, TemporaryFailure
 
 log = logging.getLogger("paperbot.discord")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import discord
 
-from adapters.base import ChannelGone, DeliveryError, RateLimited, TemporaryFailure
+from bot.ports.chat import ChannelGone, DeliveryError, RateLimited, TemporaryFailure
 
 # What send() turns into delivery errors; anything else is a bug and propagates.
 SEND_FAILURES = (discord.DiscordException, aiohttp.ClientError, OSError, TimeoutError)

@@ -21,9 +21,9 @@ from typing import Any
 
 import discord
 
-from adapters.base import RenderLimits
 from bot.cards import clean_text, shorten
 from bot.models import Button, Link, PaperCard, Reply
+from bot.ports.chat import RenderLimits
 
 log = logging.getLogger("paperbot.discord")
 

@@ -34,7 +34,6 @@ from telegram.ext import (
     filters,
 )
 
-from adapters.base import ChannelGone, CommandHandler, RateWindow, RenderLimits
 from adapters.telegram import render
 from adapters.telegram.errors import delivery_error
 from adapters.telegram.parse import (
@@ -58,6 +57,7 @@ from adapters.telegram.transport import AiohttpRequest
 from bot.cards import shorten
 from bot.config import Settings
 from bot.models import Command, Post, Reply
+from bot.ports.chat import ChannelGone, CommandHandler, RateWindow, RenderLimits
 from bot.splitting import split_reply
 
 log = logging.getLogger("paperbot.telegram")
@@ -116,7 +116,7 @@ class TelegramStartError(RuntimeError):
 
 
 class TelegramAdapter:
-    """A :class:`~adapters.base.ChatAdapter` for Telegram.
+    """A :class:`~bot.ports.chat.ChatAdapter` for Telegram.
 
     ``timeout`` bounds every Bot API request (connect, write, read, pool
     wait) except the long poll, which adds ``poll_timeout`` on top; tests pass

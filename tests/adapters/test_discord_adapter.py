@@ -21,7 +21,6 @@ import discord
 import pytest
 from pydantic import SecretStr
 
-from adapters.base import ChannelGone, CommandHandler, RateLimited, TemporaryFailure
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.render import CUSTOM_ID_MAX, ZWSP
 from bot.commands import CommandRouter
@@ -29,6 +28,7 @@ from bot.config import Settings
 from bot.delivery import DeliveryWorker
 from bot.digest import digest_reply
 from bot.models import Command, PaperCard, Post, Reply, Subscription
+from bot.ports.chat import ChannelGone, CommandHandler, RateLimited, TemporaryFailure
 from bot.sources.seeds import load_seed_papers
 from bot.subscription_options import SETTING_KEYS
 from storage.sqlite import SqliteStorage

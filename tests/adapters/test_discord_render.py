@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 import discord
 import pytest
 
-from adapters.base import ChannelGone, RateLimited, TemporaryFailure
 from adapters.discord import parse, render
 from adapters.discord.adapter import nonce_for
 from adapters.discord.errors import delivery_error
 from bot.models import Button, Link, PaperCard, Reply
+from bot.ports.chat import ChannelGone, RateLimited, TemporaryFailure
 from bot.splitting import split_reply
 
 HOSTILE = "@everyone **bold** <@&123> __under__ `code` > quote @here <#42> <t:1:R>"

@@ -20,19 +20,19 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from adapters.base import (
-    ChannelGone,
-    ChannelMoved,
-    ChatAdapter,
-    RateLimited,
-    TemporaryFailure,
-)
 from adapters.telegram.adapter import TelegramAdapter, TelegramStartError
 from bot.commands import CommandRouter
 from bot.config import Settings
 from bot.delivery import DeliveryWorker
 from bot.digest import digest_reply
 from bot.models import Paper, Post, Subscription
+from bot.ports.chat import (
+    ChannelGone,
+    ChannelMoved,
+    ChatAdapter,
+    RateLimited,
+    TemporaryFailure,
+)
 from bot.sources.seeds import load_seed_papers
 from storage.sqlite import SqliteStorage
 from tests.fakes.telegram import FakeTelegram

@@ -24,7 +24,6 @@ from telegram.error import (
     TimedOut,
 )
 
-from adapters.base import ChannelGone, ChannelMoved, RateLimited, TemporaryFailure
 from adapters.telegram.adapter import TelegramAdapter
 from adapters.telegram.errors import delivery_error
 from adapters.telegram.parse import (
@@ -48,6 +47,7 @@ from adapters.telegram.render import (
     render_text,
 )
 from bot.models import Button, Link, PaperCard, Reply
+from bot.ports.chat import ChannelGone, ChannelMoved, RateLimited, TemporaryFailure
 from bot.splitting import split_reply
 from tests.fakes.telegram import validate_html
 

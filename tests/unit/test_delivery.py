@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import (
+from bot.delivery import MAX_ATTEMPTS, DeliveryWorker, backoff_delay
+from bot.models import Subscription
+from bot.ports.chat import (
     ChannelGone,
     ChannelMoved,
     RateLimited,
     RenderLimits,
     TemporaryFailure,
 )
-from bot.delivery import MAX_ATTEMPTS, DeliveryWorker, backoff_delay
-from bot.models import Subscription
-from bot.storage import Delivery
+from bot.ports.storage import Delivery
 from storage.sqlite import SqliteStorage
 from tests.support import FakeClock, RecordingAdapter, make_paper
 

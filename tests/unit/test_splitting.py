@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from adapters.base import RenderLimits
 from bot.models import Button, PaperCard, Reply
+from bot.ports.chat import RenderLimits
 from bot.splitting import split_reply
 
 BUTTONS = (Button("More", "search", "k1", "next"), Button("Help", "help"))

@@ -109,3 +109,19 @@ class ChatAdapter(Protocol):
 
     def rate_windows(self, channel: str) -> list[RateWindow]:
         """The documented send ceilings that apply to ``channel``."""
+
+
+@runtime_checkable
+class StopsIntake(Protocol):
+    """Optional adapter capability: stop receiving commands but keep sending possible."""
+
+    async def stop_intake(self) -> None:
+        """Stop polling / listening for platform events; ``send`` keeps working."""
+
+
+@runtime_checkable
+class ReportsConnection(Protocol):
+    """Optional adapter capability: whether it is connected to its platform right now."""
+
+    def is_connected(self) -> bool:
+        """True while the adapter can receive commands and send posts."""
