@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -13,10 +12,6 @@ from bot.models import Paper
 from bot.ports.storage import Storage
 
 log = logging.getLogger("paperbot.ingest")
-
-# One search-index merge step writes about this many pages: tens of
-# milliseconds, so other writes wait little between steps.
-MERGE_STEP_PAGES = 1000
 
 
 class DaySource(Protocol):
@@ -73,15 +68,3 @@ async def ingest_days(
     )
     return result
 
-
-async def upkeep_search_index(storage: Storage, budget: float | None = None) -> bool:
-    """Merge the index left behind by ingest, step by step, for at most ``budget`` seconds.
-
-    Returns True when nothing is left to merge. Without a budget it runs to
-    the end (after a bulk load).
-    """
-    deadline = None if budget is None else time.monotonic() + budget
-    while await storage.merge_search_index(MERGE_STEP_PAGES):
-        if deadline is not None and time.monotonic() >= deadline:
-            return False
-    return True

@@ -8,7 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from bot.models import Command, Paper, Post, Reply
 from bot.ports.chat import DeliveryError, RateWindow, RenderLimits
-from bot.ports.storage import Storage
+from bot.ports.storage import Delivery, Storage
+from storage.sqlite import SqliteStorage
+from storage.sqlite.outbox import _delivery
 
 
 class FakeClock:
@@ -101,3 +103,9 @@ class RecordingAdapter:
     def rate_windows(self, channel: str) -> list[RateWindow]:
         """No limits for the fake."""
         return []
+
+
+async def read_delivery(store: SqliteStorage, delivery_id: int) -> Delivery | None:
+    """One outbox row by id, read with SQL: tests look at rows the port never hands out."""
+    row = await store._one("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
+    return _delivery(row) if row else None

@@ -33,7 +33,7 @@ from bot.sources.seeds import load_seed_papers
 from bot.subscription_options import SETTING_KEYS
 from storage.sqlite import SqliteStorage
 from tests.fakes.discord import EPHEMERAL, LOADING, FakeDiscord, InteractionRecord
-from tests.support import FakeClock, make_paper
+from tests.support import FakeClock, make_paper, read_delivery
 
 TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAx.fake.discord-token-for-tests"
 GUILD = 900_000_000_000_000_001
@@ -649,7 +649,7 @@ async def test_delivery_worker_delivers_once_and_pauses_gone_channels(
         for _ in range(30):
             await asyncio.sleep(0.05)
             await worker.drain()
-            rows = [await storage.get_delivery(i) for i in delivery_ids.values() if i]
+            rows = [await read_delivery(storage, i) for i in delivery_ids.values() if i]
             if all(row is not None and row.state in ("sent", "failed") for row in rows):
                 break
             clock.advance(minutes=10)  # past any backoff or retry-after
@@ -664,13 +664,13 @@ async def test_delivery_worker_delivers_once_and_pauses_gone_channels(
         messages = posts(fake, channel_id)
         assert len(messages) == 1, channel_id
         assert "Trending papers — 2026-03-09" in messages[0]["content"]
-        row = await storage.get_delivery(delivery_ids[channel_id] or 0)
+        row = await read_delivery(storage, delivery_ids[channel_id] or 0)
         assert row is not None and (row.state, row.attempts) == ("sent", attempts)
     gone = {no_access: "missing_access", no_perms: "missing_permission", deleted: "unknown_channel"}
     for channel_id, reason in gone.items():
         sub = await storage.get_subscription(f"discord:{channel_id}")
         assert sub is not None and sub.paused and sub.paused_reason == reason
-        row = await storage.get_delivery(delivery_ids[channel_id] or 0)
+        row = await read_delivery(storage, delivery_ids[channel_id] or 0)
         assert row is not None and (row.state, row.error) == ("failed", reason)
 
 

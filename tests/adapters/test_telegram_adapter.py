@@ -36,7 +36,7 @@ from bot.ports.chat import (
 from bot.sources.seeds import load_seed_papers
 from storage.sqlite import SqliteStorage
 from tests.fakes.telegram import FakeTelegram
-from tests.support import FakeClock, make_paper
+from tests.support import FakeClock, make_paper, read_delivery
 
 # PTB 22 itself warns when it builds a RetryAfter; nothing the adapter can change.
 pytestmark = pytest.mark.filterwarnings(
@@ -452,7 +452,7 @@ async def test_long_digest_through_the_worker_splits_and_disables_previews(
     [delivery] = await storage.claim_deliveries("telegram", clock.now(), 10)
     await DeliveryWorker(adapter, storage, clock).deliver(delivery)
     parts = fake.sent(USER)
-    done = await storage.get_delivery(delivery.id)
+    done = await read_delivery(storage, delivery.id)
     assert done is not None and done.state == "sent" and done.parts_sent == len(parts) > 1
     assert all(len(p["plain_text"]) <= 4096 for p in parts)
     assert all(p["link_preview_options"] == {"is_disabled": True} for p in parts)

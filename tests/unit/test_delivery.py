@@ -20,7 +20,7 @@ from bot.ports.chat import (
 )
 from bot.ports.storage import Delivery
 from storage.sqlite import SqliteStorage
-from tests.support import FakeClock, RecordingAdapter, make_paper
+from tests.support import FakeClock, RecordingAdapter, make_paper, read_delivery
 
 DAY = date(2026, 3, 9)
 
@@ -63,7 +63,7 @@ async def queue(store: SqliteStorage, clock: FakeClock, channel: str, keys: int 
 async def test_sent_records_state_and_sent_papers(worker, store, clock, adapter) -> None:
     delivery = await queue(store, clock, "test:a")
     await worker.deliver(delivery)
-    done = await store.get_delivery(delivery.id)
+    done = await read_delivery(store, delivery.id)
     assert done is not None and (done.state, done.parts_sent) == ("sent", 1)
     assert await store.sent_paper_keys("test:a", ["2603.00001", "2603.00009"]) == {"2603.00001"}
     assert adapter.sent[0][1].key == f"paperbot-{delivery.id}-0"
@@ -75,13 +75,13 @@ async def test_long_digest_is_split_and_resumes_after_crash(store, clock, adapte
     delivery = await queue(store, clock, "test:a", keys=4)
     # A previous process had sent the first part, then died.
     await store.record_part_sent(delivery.id, 1)
-    resumed = await store.get_delivery(delivery.id)
+    resumed = await read_delivery(store, delivery.id)
     assert resumed is not None
     await worker.deliver(resumed)
     keys = [post.key for _, post in adapter.sent]
     assert keys[0] == f"paperbot-{delivery.id}-1"  # part 0 was not sent again
     total = len(keys) + 1
-    done = await store.get_delivery(delivery.id)
+    done = await read_delivery(store, delivery.id)
     assert done is not None and done.parts_sent == total and done.state == "sent"
 
 
@@ -89,7 +89,7 @@ async def test_rate_limited_retries_after_the_given_time(worker, store, clock, a
     adapter.failures["test:a"] = lambda: RateLimited(7.0)
     delivery = await queue(store, clock, "test:a")
     await worker.deliver(delivery)
-    row = await store.get_delivery(delivery.id)
+    row = await read_delivery(store, delivery.id)
     assert row is not None and row.state == "pending"
     assert row.next_attempt_at == clock.now() + timedelta(seconds=7)
     assert await store.claim_deliveries("test", clock.now(), 10) == []
@@ -105,7 +105,7 @@ async def test_channel_gone_pauses_with_reason(worker, store, clock, adapter, re
     adapter.failures["test:a"] = lambda: ChannelGone(reason)
     delivery = await queue(store, clock, "test:a")
     await worker.deliver(delivery)
-    row = await store.get_delivery(delivery.id)
+    row = await read_delivery(store, delivery.id)
     assert row is not None and (row.state, row.error) == ("failed", reason)
     sub = await store.get_subscription("test:a")
     assert sub is not None and sub.paused and sub.paused_reason == reason
@@ -129,7 +129,7 @@ async def test_temporary_failures_back_off_then_give_up(worker, store, clock, ad
     delays = []
     for _attempt in range(MAX_ATTEMPTS):
         await worker.deliver(delivery)
-        row = await store.get_delivery(delivery.id)
+        row = await read_delivery(store, delivery.id)
         assert row is not None
         if row.state == "failed":
             break

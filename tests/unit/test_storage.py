@@ -21,9 +21,9 @@ import pytest
 from bot.models import Paper, Subscription
 from bot.ports.storage import SearchSession, Storage
 from bot.query import QueryError, parse_query
-from storage.fts import search_sql
 from storage.sqlite import SqliteStorage, available_migrations
-from tests.support import ingest_one_at_a_time, make_paper
+from storage.sqlite.fts import search_sql
+from tests.support import ingest_one_at_a_time, make_paper, read_delivery
 
 T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 
@@ -768,13 +768,13 @@ async def test_create_delivery_unique_per_period(store: Storage) -> None:
         sub_id, "telegram:1", "2026-03-11", T0 + timedelta(days=1), []
     )
     assert other is not None and other != first
-    row = await store.get_delivery(first)
+    row = await read_delivery(store, first)
     assert row is not None
     assert (row.state, row.attempts, row.parts_sent, row.error) == ("pending", 0, 0, None)
     assert row.paper_keys == ("a", "b")
     assert row.due_at == T0 and row.next_attempt_at == T0
     assert row.subscription_id == sub_id and row.period == "2026-03-10"
-    assert await store.get_delivery(999_999) is None
+    assert await read_delivery(store, 999_999) is None
 
 
 async def test_create_delivery_with_state(store: Storage) -> None:
@@ -783,7 +783,7 @@ async def test_create_delivery_with_state(store: Storage) -> None:
         sub_id, "telegram:1", "2026-03-10", T0, [], state="skipped", error="no papers"
     )
     assert skipped is not None
-    row = await store.get_delivery(skipped)
+    row = await read_delivery(store, skipped)
     assert row is not None and row.state == "skipped" and row.error == "no papers"
     assert await store.outbox_depth() == 0
     assert await store.claim_deliveries("telegram", T0 + timedelta(days=1), 10) == []
@@ -804,12 +804,12 @@ async def test_claim_only_ready_rows_of_that_platform(store: Storage) -> None:
     assert [d.id for d in claimed] == [ready, exact]
     assert all(d.state == "sending" and d.attempts == 1 for d in claimed)
     assert all(d.channel.startswith("telegram:") for d in claimed)
-    stored = await store.get_delivery(ready)
+    stored = await read_delivery(store, ready)
     assert stored is not None and stored.state == "sending"
     # Claimed rows are not handed out twice; the future one is not ready yet.
     assert await store.claim_deliveries("telegram", T0, 10) == []
     assert later is not None
-    later_row = await store.get_delivery(later)
+    later_row = await read_delivery(store, later)
     assert later_row is not None and later_row.state == "pending"
     assert [
         d.id for d in await store.claim_deliveries("telegram", T0 + timedelta(hours=1), 10)
@@ -848,7 +848,7 @@ async def test_recover_returns_sending_to_pending(store: Storage) -> None:
     assert await store.recover_deliveries() == 0
     await store.claim_deliveries("telegram", T0, 10)
     assert await store.recover_deliveries() == 1
-    row = await store.get_delivery(delivery)
+    row = await read_delivery(store, delivery)
     assert row is not None and row.state == "pending"
     again = await store.claim_deliveries("telegram", T0, 10)
     assert [d.id for d in again] == [delivery] and again[0].attempts == 2
@@ -859,7 +859,7 @@ async def test_record_part_sent(store: Storage) -> None:
     delivery = await store.create_delivery(sub_id, "telegram:1", "p", T0, [])
     assert delivery is not None
     await store.record_part_sent(delivery, 2)
-    row = await store.get_delivery(delivery)
+    row = await read_delivery(store, delivery)
     assert row is not None and row.parts_sent == 2
 
 
@@ -874,7 +874,7 @@ async def test_finish_sent_records_sent_papers(store: Storage) -> None:
     assert await store.sent_paper_keys("telegram:1", ["a", "b", "c"]) == {"a", "b"}
     assert await store.sent_paper_keys("telegram:2", ["a", "b"]) == set()
     assert await store.sent_paper_keys("telegram:1", []) == set()
-    failed_row = await store.get_delivery(failed)
+    failed_row = await read_delivery(store, failed)
     assert failed_row is not None
     assert failed_row.state == "failed" and failed_row.error == "forbidden"
     assert await store.outbox_depth() == 0
@@ -887,7 +887,7 @@ async def test_retry_delivery(store: Storage) -> None:
     await store.claim_deliveries("telegram", T0, 10)
     retry_at = T0 + timedelta(minutes=5)
     await store.retry_delivery(delivery, retry_at, "timeout")
-    row = await store.get_delivery(delivery)
+    row = await read_delivery(store, delivery)
     assert row is not None
     assert (row.state, row.next_attempt_at, row.error) == ("pending", retry_at, "timeout")
     assert row.due_at == T0

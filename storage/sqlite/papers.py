@@ -1,0 +1,235 @@
+"""Papers and full-text search on SQLite (FTS5)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+import aiosqlite
+
+from bot.models import Paper
+from bot.ports.storage import SearchPage
+from bot.query import SearchQuery
+from storage.sqlite.connection import SqliteConnection, _now
+from storage.sqlite.fts import quote, search_sql
+
+AUTHOR_SEP = "; "
+
+_PAPER_COLUMNS = (
+    "paper_key, arxiv_id, title, summary, authors, keywords, published_at, featured_on,"
+    " upvotes, ai_summary, github_repo, github_stars, project_page"
+)
+
+
+def _date(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(part for part in text.split(AUTHOR_SEP) if part)
+
+
+def paper_row(paper: Paper) -> tuple[Any, ...]:
+    """The column values of ``paper`` in ``_PAPER_COLUMNS`` order."""
+    return (
+        paper.key,
+        paper.arxiv_id,
+        paper.title,
+        paper.summary,
+        AUTHOR_SEP.join(paper.authors),
+        AUTHOR_SEP.join(paper.ai_keywords),
+        _iso(paper.published_at),
+        _iso(paper.featured_on),
+        paper.upvotes,
+        paper.ai_summary,
+        paper.github_repo,
+        paper.github_stars,
+        paper.project_page,
+    )
+
+
+def _paper(row: aiosqlite.Row) -> Paper:
+    return Paper(
+        title=row["title"],
+        arxiv_id=row["arxiv_id"],
+        summary=row["summary"],
+        authors=_split(row["authors"]),
+        published_at=_date(row["published_at"]),
+        featured_on=_date(row["featured_on"]),
+        upvotes=row["upvotes"],
+        ai_summary=row["ai_summary"],
+        ai_keywords=_split(row["keywords"]),
+        github_repo=row["github_repo"],
+        github_stars=row["github_stars"],
+        project_page=row["project_page"],
+    )
+
+
+# An upsert never lets an empty incoming field erase what is stored: a Hugging
+# Face item with a missing abstract must not wipe the abstract we already have.
+_UPSERT_SQL = f"""
+INSERT INTO papers ({_PAPER_COLUMNS}, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (paper_key) DO UPDATE SET
+    title = excluded.title,
+    summary = CASE WHEN excluded.summary <> '' THEN excluded.summary ELSE summary END,
+    authors = CASE WHEN excluded.authors <> '' THEN excluded.authors ELSE authors END,
+    keywords = CASE WHEN excluded.keywords <> '' THEN excluded.keywords ELSE keywords END,
+    published_at = coalesce(excluded.published_at, published_at),
+    featured_on = coalesce(excluded.featured_on, featured_on),
+    upvotes = max(excluded.upvotes, upvotes),
+    ai_summary = coalesce(excluded.ai_summary, ai_summary),
+    github_repo = coalesce(excluded.github_repo, github_repo),
+    github_stars = coalesce(excluded.github_stars, github_stars),
+    project_page = coalesce(excluded.project_page, project_page),
+    updated_at = excluded.updated_at
+"""
+
+# upsert_papers maintains the full-text index itself (migration 002 says why).
+# Index rows are keyed by the negative paper id (migration 003 says why), and
+# are written in ascending key order: FTS5 flushes its buffer to a new segment
+# whenever a key is lower than the one before.
+_TEXT_COLUMNS = "title, keywords, authors, summary"
+_INDEXED = f"-id, {_TEXT_COLUMNS}"
+_INDEXED_BY_KEYS = (
+    f"SELECT {_INDEXED} FROM papers WHERE paper_key IN (SELECT value FROM json_each(?))"
+)
+_INDEXED_BY_ROWIDS = (
+    f"SELECT {_INDEXED} FROM papers WHERE id IN (SELECT -value FROM json_each(?)) ORDER BY id DESC"
+)
+_INDEX_NEW = (
+    f"INSERT INTO papers_fts (rowid, {_TEXT_COLUMNS}) SELECT {_INDEXED} FROM papers WHERE id > ?"
+    " ORDER BY id DESC"
+)
+_INDEX_ROWIDS = f"INSERT INTO papers_fts (rowid, {_TEXT_COLUMNS}) {_INDEXED_BY_ROWIDS}"
+_MERGE_INDEX = "INSERT INTO papers_fts (papers_fts, rank) VALUES ('merge', ?)"
+_INDEX_DELETE = (
+    f"INSERT INTO papers_fts (papers_fts, rowid, {_TEXT_COLUMNS}) VALUES ('delete', ?, ?, ?, ?, ?)"
+)
+
+
+class SqlitePapers(SqliteConnection):
+    """The papers-and-search part of the storage port."""
+
+    async def upsert_papers(self, papers: Iterable[Paper]) -> int:
+        """Insert or update papers by key in one transaction, index included.
+
+        New papers are indexed with one statement; an updated paper is
+        re-indexed only when its title, keywords, authors or abstract changed
+        (an upvote refresh leaves the index alone).
+        """
+        now = _now()
+        rows = [(*paper_row(paper), now) for paper in papers]
+        keys = json.dumps([row[0] for row in rows])
+        async with self._lock:
+            # IMMEDIATE: the id high-water mark and the old texts read below
+            # must still hold when the rows are written.
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                before = await self._one("SELECT coalesce(max(id), 0) FROM papers")
+                old = await self._all(_INDEXED_BY_KEYS, (keys,))
+                await self._db.executemany(_UPSERT_SQL, rows)
+                await self._db.execute(_INDEX_NEW, (before[0] if before else 0,))
+                await self._reindex_changed(old)
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+        return len(rows)
+
+    async def _reindex_changed(self, old: list[aiosqlite.Row]) -> None:
+        """Replace the index entries of updated papers whose indexed text changed."""
+        if not old:
+            return
+        rowids = json.dumps([row[0] for row in old])
+        current = {row[0]: tuple(row) for row in await self._all(_INDEXED_BY_ROWIDS, (rowids,))}
+        changed = sorted(tuple(row) for row in old if current.get(row[0]) != tuple(row))
+        if not changed:
+            return
+        await self._db.executemany(_INDEX_DELETE, changed)
+        await self._db.execute(_INDEX_ROWIDS, (json.dumps([row[0] for row in changed]),))
+
+    async def get_paper(self, key: str) -> Paper | None:
+        """A paper by key."""
+        row = await self._one("SELECT * FROM papers WHERE paper_key = ?", (key,))
+        return _paper(row) if row else None
+
+    async def get_papers(self, keys: Sequence[str]) -> list[Paper]:
+        """Papers by key in the order given, in one query."""
+        if not keys:
+            return []
+        marks = ", ".join("?" * len(keys))
+        rows = await self._all(f"SELECT * FROM papers WHERE paper_key IN ({marks})", keys)
+        found = {row["paper_key"]: _paper(row) for row in rows}
+        return [found[key] for key in keys if key in found]
+
+    async def count_papers(self) -> int:
+        """How many papers are stored."""
+        row = await self._one("SELECT count(*) FROM papers")
+        return int(row[0]) if row else 0
+
+    async def merge_search_index(self, pages: int) -> bool:
+        """One FTS5 'merge' step of about ``pages`` pages; True while more is left.
+
+        A positive page count only merges levels holding at least 'usermerge'
+        (4) segments, the shape FTS5 itself keeps with its default automerge;
+        migration 002 raised automerge so ingest merges less in line.
+        """
+        async with self._lock:
+            before = self._db.total_changes
+            await self._db.execute(_MERGE_INDEX, (pages,))
+            await self._db.commit()
+            # FTS5 documents that a step which found nothing to merge changes
+            # fewer than two rows.
+            return self._db.total_changes - before >= 2
+
+    async def search(self, query: SearchQuery, offset: int, limit: int) -> SearchPage:
+        """Full-text search; fetches one extra row to learn whether more exist.
+
+        The last word is expanded as a prefix only when it matches nothing as
+        a whole word: a finished word stays precise (and fast), an unfinished
+        one still finds papers.
+        """
+        if query.prefix_last and await self._matches_anything(quote(query.words[-1])):
+            query = replace(query, prefix_last=False)
+        sql, params = search_sql(query, offset, limit + 1)
+        rows = await self._all(sql, params)
+        return SearchPage(tuple(_paper(row) for row in rows[:limit]), len(rows) > limit)
+
+    async def _matches_anything(self, expression: str) -> bool:
+        row = await self._one(
+            "SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? LIMIT 1", (expression,)
+        )
+        return row is not None
+
+    async def latest_featured_day(self, before: date) -> date | None:
+        """Most recent featured day before ``before``."""
+        row = await self._one(
+            "SELECT max(featured_on) FROM papers WHERE featured_on < ?", (before.isoformat(),)
+        )
+        return _date(row[0]) if row else None
+
+    async def papers_featured_between(self, first: date, last: date) -> list[Paper]:
+        """Papers featured in ``[first, last]``, most upvoted first."""
+        rows = await self._all(
+            "SELECT * FROM papers WHERE featured_on BETWEEN ? AND ?"
+            " ORDER BY upvotes DESC, published_at DESC, id",
+            (first.isoformat(), last.isoformat()),
+        )
+        return [_paper(row) for row in rows]
+
+    async def latest_papers(self, limit: int) -> list[Paper]:
+        """Newest papers by publication date."""
+        rows = await self._all(
+            "SELECT * FROM papers ORDER BY coalesce(published_at, featured_on) DESC NULLS LAST,"
+            " upvotes DESC LIMIT ?",
+            (limit,),
+        )
+        return [_paper(row) for row in rows]
