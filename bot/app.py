@@ -9,18 +9,15 @@ import tempfile
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
-from adapters.console.adapter import ConsoleAdapter
-from adapters.registry import configured_adapters
 from bot.clock import SystemClock
-from bot.commands import CommandRouter, Defaults
-from bot.config import Settings
+from bot.commands import CommandRouter
 from bot.http_server import Health, HttpServer
 from bot.jobs import Jobs
 from bot.metrics import Metrics
-from bot.ports.chat import ChatAdapter, StopsIntake
+from bot.plugins import Config, defaults_from, enabled_adapters, fallback_adapter, open_storage
+from bot.ports.chat import ChatAdapter, EndsSession, StopsIntake
 from bot.sources.huggingface import HuggingFaceSource
 from bot.sources.seeds import load_seed_papers
-from storage.sqlite import SqliteStorage
 
 log = logging.getLogger("paperbot.app")
 
@@ -35,11 +32,6 @@ DISCONNECT_SECONDS = 2.0
 
 class StartupError(RuntimeError):
     """An adapter could not start (token rejected, server unreachable); the text says which."""
-
-
-def defaults_from(settings: Settings) -> Defaults:
-    """Subscription defaults from the settings."""
-    return Defaults(post_time=settings.post_time, timezone=settings.default_timezone)
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -100,39 +92,51 @@ async def _serve(adapters: list[ChatAdapter], jobs: Jobs | None, stop: asyncio.E
         await shutdown(started, jobs)
 
 
-def _console_until_eof(console: ConsoleAdapter, stop: asyncio.Event) -> asyncio.Task[None]:
-    async def watch() -> None:
-        await console.finished.wait()
+def _stop_when_ended(
+    adapters: Sequence[ChatAdapter], stop: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    """Set ``stop`` once an adapter's user ends the run (the console's end of input)."""
+
+    async def watch(adapter: EndsSession) -> None:
+        await adapter.finished.wait()
         stop.set()
 
-    return asyncio.create_task(watch(), name="console-eof")
+    return [
+        asyncio.create_task(watch(adapter), name=f"{adapter.platform}-ended")
+        for adapter in adapters
+        if isinstance(adapter, EndsSession)
+    ]
 
 
-async def run_demo(settings: Settings) -> int:
-    """The console adapter over the bundled seeds in a throw-away database."""
+async def run_demo(config: Config) -> int:
+    """The fallback (console) adapter over the bundled seeds in a throw-away database."""
+    settings = config.core
     with tempfile.TemporaryDirectory(prefix="paperbot-demo-") as folder:
-        storage = await SqliteStorage.open(Path(folder) / "demo.db")
+        storage = await open_storage(str(Path(folder) / "demo.db"))
         try:
             await storage.upsert_papers(load_seed_papers())
-            router = CommandRouter(storage, SystemClock(), defaults_from(settings))
-            console = ConsoleAdapter(router)
+            defaults = defaults_from(settings)
+            router = CommandRouter(storage, SystemClock(), defaults)
+            console = fallback_adapter(router, defaults)
             stop = asyncio.Event()
             _stop_on_signals(stop)
-            watcher = _console_until_eof(console, stop)
+            watchers = _stop_when_ended([console], stop)
             jobs = Jobs(settings, storage, [console], source=None, clock=SystemClock())
             await _serve([console], jobs, stop)
-            watcher.cancel()
+            for watcher in watchers:
+                watcher.cancel()
         finally:
             await storage.close()
     return 0
 
 
-async def run_bot(settings: Settings) -> int:
+async def run_bot(config: Config) -> int:
     """Every adapter whose token is set (the console when none is), with live ingest.
 
     With ``PAPERBOT_HTTP_PORT`` set, ``/healthz`` and ``/metrics`` are served too.
     """
-    storage = await SqliteStorage.open(settings.db)
+    settings = config.core
+    storage = await open_storage(settings.storage_url)
     source = HuggingFaceSource(settings.hf_endpoint)
     http: HttpServer | None = None
     try:
@@ -141,15 +145,12 @@ async def run_bot(settings: Settings) -> int:
         # "page" is the search buttons' command: counted, though users never type it.
         metrics = Metrics(commands=[*router.command_names, "page"])
         handler = metrics.instrument(router)
-        adapters = configured_adapters(settings, handler)
+        adapters = enabled_adapters(config, handler)
+        if not config.enabled():
+            log.info("no chat token set: using the %s adapter", adapters[0].platform)
         stop = asyncio.Event()
         _stop_on_signals(stop)
-        watcher = None
-        if not adapters:
-            log.info("no chat token set: using the console adapter")
-            console = ConsoleAdapter(handler)
-            watcher = _console_until_eof(console, stop)
-            adapters = [console]
+        watchers = _stop_when_ended(adapters, stop)
         metrics.add_platforms(a.platform for a in adapters)
         jobs = Jobs(
             settings,
@@ -169,7 +170,7 @@ async def run_bot(settings: Settings) -> int:
                 log.error("cannot serve HTTP on %s:%d: %s", settings.http_host, http.port, exc)
                 return 1
         await _serve(adapters, jobs, stop)
-        if watcher:
+        for watcher in watchers:
             watcher.cancel()
     finally:
         if http is not None:

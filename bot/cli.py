@@ -15,15 +15,16 @@ from typing import Any
 from bot import status, transfer
 from bot.app import StartupError, run_bot, run_demo
 from bot.cards import paper_card
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings
 from bot.doctor import run_checks
 from bot.errors import UserError
 from bot.ingest import ingest_days, recent_days
-from bot.logs import RedactingFilter, secrets_of, setup_logging
+from bot.logs import RedactingFilter, setup_logging
+from bot.plugins import Config, load_config, open_storage
+from bot.ports.storage import Storage
 from bot.query import parse_query
 from bot.sources.huggingface import HuggingFaceSource
 from bot.sources.seeds import load_seed_papers
-from storage.sqlite import SqliteStorage
 
 EXIT_USAGE = 2
 # Commands whose output is the point: only warnings and errors are logged.
@@ -31,9 +32,9 @@ QUIET_COMMANDS = {"demo", "search", "ingest", "export", "import", "status", "doc
 
 
 @asynccontextmanager
-async def _database(settings: Settings) -> AsyncIterator[SqliteStorage]:
+async def _database(settings: Settings) -> AsyncIterator[Storage]:
     """The configured database, open for the duration of one command."""
-    storage = await SqliteStorage.open(settings.db)
+    storage = await open_storage(settings.storage_url)
     try:
         yield storage
     finally:
@@ -79,7 +80,7 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     async with _database(settings) as storage:
         if args.source == "seeds":
             count = await storage.upsert_papers(load_seed_papers())
-            print(f"loaded {count} seed papers into {settings.db}")
+            print(f"loaded {count} seed papers into {settings.storage_url}")
             return 0
         if args.days is not None and not 1 <= args.days <= 365:
             print("paperbot: --days takes a number from 1 to 365", file=sys.stderr)
@@ -179,21 +180,21 @@ async def _status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _doctor(settings: Settings, args: argparse.Namespace) -> int:
-    checks = await run_checks(settings)
+async def _doctor(config: Config, args: argparse.Namespace) -> int:
+    checks = await run_checks(config)
     for check in checks:
         print(check.line)
     return 0 if all(check.ok for check in checks) else 1
 
 
-COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {
-    "demo": lambda settings, args: run_demo(settings),
-    "run": lambda settings, args: run_bot(settings),
-    "ingest": _ingest,
-    "search": _search,
-    "export": _export,
-    "import": _import,
-    "status": _status,
+COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "demo": lambda config, args: run_demo(config),
+    "run": lambda config, args: run_bot(config),
+    "ingest": lambda config, args: _ingest(config.core, args),
+    "search": lambda config, args: _search(config.core, args),
+    "export": lambda config, args: _export(config.core, args),
+    "import": lambda config, args: _import(config.core, args),
+    "status": lambda config, args: _status(config.core, args),
     "doctor": _doctor,
 }
 
@@ -202,21 +203,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``paperbot`` console script."""
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings()
+        config = load_config()
     except ConfigError as exc:
         if args.command == "doctor":  # a finding like any other, in the doctor's format
             print(f"FAIL configuration: {exc}")
             return 1
         print(f"paperbot: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    settings = config.core
     quiet = args.command in QUIET_COMMANDS and settings.log_level == "INFO"
-    setup_logging(
-        "WARNING" if quiet else settings.log_level, secrets_of(settings), settings.log_format
-    )
+    setup_logging("WARNING" if quiet else settings.log_level, config.secrets(), settings.log_format)
     try:
-        return asyncio.run(COMMANDS[args.command](settings, args))
+        return asyncio.run(COMMANDS[args.command](config, args))
     except StartupError as exc:
-        redacted = RedactingFilter(secrets_of(settings)).redact(str(exc))
+        redacted = RedactingFilter(config.secrets()).redact(str(exc))
         print(f"paperbot: cannot start {redacted}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -7,14 +7,14 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import date, time, timedelta
+from dataclasses import replace
+from datetime import date, timedelta
 from typing import Protocol, TypeVar
 
 from bot.cards import clean_text, paper_card, shorten
 from bot.clock import Clock
 from bot.errors import UserError
-from bot.models import Button, Command, Paper, PaperCard, Reply, Subscription
+from bot.models import Button, Command, Defaults, Paper, PaperCard, Reply, Subscription
 from bot.ports.storage import SearchSession, Storage
 from bot.query import SearchQuery, parse_query
 from bot.schedule import describe_days, format_local, next_run
@@ -53,14 +53,6 @@ class PaperLookup(Protocol):
 
     async def search(self, query: str, limit: int = 10) -> list[Paper]:
         """The source's own search."""
-
-
-@dataclass(frozen=True, slots=True)
-class Defaults:
-    """Defaults for new subscriptions."""
-
-    post_time: time = time(9, 0)
-    timezone: str = "UTC"
 
 
 HELP_TEXT = """\

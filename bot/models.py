@@ -177,3 +177,11 @@ class Subscription:
     def platform(self) -> str:
         """The platform part of ``channel`` (``telegram``, ``discord``, ``console``)."""
         return self.channel.split(":", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    """Defaults for new subscriptions."""
+
+    post_time: time = time(9, 0)
+    timezone: str = "UTC"

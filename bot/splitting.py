@@ -20,7 +20,7 @@ def split_reply(reply: Reply, limits: RenderLimits, measure: Callable[[Reply], i
     The heading and text stay on the first part, footer and buttons on the
     last; every part keeps the reply's flags (``ephemeral``, ``is_error``), so
     a private answer never continues in public. A single card too big on its
-    own is the adapter's job to trim (``max_card_chars``); it still gets a part
+    own is the adapter's job to trim; it still gets a part
     of its own here.
     """
     if not reply.cards:

@@ -75,7 +75,7 @@ class RecordingAdapter:
     """The FakeAdapter of the design: records sends, can be told to fail per channel."""
 
     platform: str = "test"
-    limits: RenderLimits = field(default_factory=lambda: RenderLimits(4000, 2000, 10))
+    limits: RenderLimits = field(default_factory=lambda: RenderLimits(4000, 10))
     sent: list[tuple[str, Post]] = field(default_factory=list)
     failures: dict[str, Callable[[], DeliveryError]] = field(default_factory=dict)
 

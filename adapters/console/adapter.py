@@ -25,7 +25,7 @@ class ConsoleAdapter:
     """
 
     platform = "console"
-    limits = RenderLimits(max_chars=100_000, max_card_chars=20_000, max_cards=50)
+    limits = RenderLimits(max_chars=100_000, max_cards=50)
 
     def __init__(
         self,

@@ -53,9 +53,9 @@ from adapters.telegram.parse import (
     target_of,
     user_sender,
 )
+from adapters.telegram.settings import TelegramSettings
 from adapters.telegram.transport import AiohttpRequest
 from bot.cards import shorten
-from bot.config import Settings
 from bot.models import Command, Post, Reply
 from bot.ports.chat import ChannelGone, CommandHandler, RateWindow, RenderLimits
 from bot.splitting import split_reply
@@ -79,11 +79,11 @@ BUTTON_FAILED = "Sorry, something went wrong on my side. Please try again."
 
 
 def _build_application(
-    settings: Settings, timeout: float, pool_size: int, workers: int
+    settings: TelegramSettings, timeout: float, pool_size: int, workers: int
 ) -> TelegramApp:
-    if settings.telegram_token is None:
+    if settings.token is None:
         raise ValueError("PAPERBOT_TELEGRAM_TOKEN is not set")
-    url = settings.telegram_api_url
+    url = settings.api_url
 
     def request(size: int) -> AiohttpRequest:
         # Not PTB's default httpx transport: see adapters/telegram/transport.py.
@@ -96,7 +96,7 @@ def _build_application(
 
     return (
         ApplicationBuilder()
-        .token(settings.telegram_token.get_secret_value())
+        .token(settings.token.get_secret_value())
         .base_url(f"{url}/bot")  # PTB appends the token
         .base_file_url(f"{url}/file/bot")
         # Sends of a large fan-out share one pool; the long poll has its own
@@ -127,13 +127,12 @@ class TelegramAdapter:
     platform = PLATFORM
     limits = RenderLimits(
         max_chars=render.MAX_MESSAGE_CHARS,
-        max_card_chars=render.MAX_CARD_CHARS,
         max_cards=render.MAX_CARDS,
     )
 
     def __init__(
         self,
-        settings: Settings,
+        settings: TelegramSettings,
         handler: CommandHandler,
         *,
         timeout: float = 10.0,
@@ -177,7 +176,7 @@ class TelegramAdapter:
         await self._register_commands()
         await self._app.start()
         updater = self._updater()
-        webhook_url = self._settings.telegram_webhook_url
+        webhook_url = self._settings.webhook_url
         if webhook_url:
             await self._start_webhook(updater, webhook_url)
             log.info("serving @%s by webhook at %s", self.bot.username, webhook_url)
@@ -226,13 +225,13 @@ class TelegramAdapter:
 
     async def _start_webhook(self, updater: Updater, url: str) -> None:
         settings = self._settings
-        configured = settings.telegram_webhook_secret
+        configured = settings.webhook_secret
         # Without a configured secret anyone who finds the URL could post fake
         # updates; a fresh one per start is registered with setWebhook anyway.
         secret = configured.get_secret_value() if configured else secrets.token_urlsafe(32)
         await updater.start_webhook(
-            listen=settings.telegram_webhook_listen,
-            port=settings.telegram_webhook_port,
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
             url_path=urlsplit(url).path,
             webhook_url=url,
             secret_token=secret,
@@ -382,8 +381,8 @@ async def _answer(query: CallbackQuery, notice: str | None) -> None:
         log.warning("could not answer a button press: %s", exc)
 
 
-def _start_failure(exc: TelegramError, settings: Settings) -> str:
-    where = settings.telegram_api_url
+def _start_failure(exc: TelegramError, settings: TelegramSettings) -> str:
+    where = settings.api_url
     if isinstance(exc, InvalidToken):
         return f"the Bot API at {where} rejected PAPERBOT_TELEGRAM_TOKEN"
     return f"starting the Telegram bot against {where} failed: {exc.message}"

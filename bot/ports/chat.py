@@ -11,6 +11,7 @@ discord or telegram exception.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -25,12 +26,11 @@ class RenderLimits:
     """What one platform message can hold, used by the core's post splitter.
 
     ``max_chars`` bounds a whole message as the adapter measures it,
-    ``max_card_chars`` one rendered paper card, ``max_cards`` the cards one
-    message may carry.
+    ``max_cards`` the cards one message may carry. Keeping one card within a
+    message is the adapter's own business (its renderer trims the abstract).
     """
 
     max_chars: int
-    max_card_chars: int
     max_cards: int
 
 
@@ -125,3 +125,13 @@ class ReportsConnection(Protocol):
 
     def is_connected(self) -> bool:
         """True while the adapter can receive commands and send posts."""
+
+
+@runtime_checkable
+class EndsSession(Protocol):
+    """Optional adapter capability: its user can end the run (the console's end of input).
+
+    ``finished`` is set then, and the bot shuts down.
+    """
+
+    finished: asyncio.Event

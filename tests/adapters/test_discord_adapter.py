@@ -23,8 +23,8 @@ from pydantic import SecretStr
 
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.render import CUSTOM_ID_MAX, ZWSP
+from adapters.discord.settings import DiscordSettings
 from bot.commands import CommandRouter
-from bot.config import Settings
 from bot.delivery import DeliveryWorker
 from bot.digest import digest_reply
 from bot.models import Command, PaperCard, Post, Reply, Subscription
@@ -117,15 +117,15 @@ def router(storage: SqliteStorage, clock: FakeClock) -> CommandRouter:
     return CommandRouter(storage, clock)
 
 
-def settings_for(fake: FakeDiscord, **overrides: Any) -> Settings:
+def settings_for(fake: FakeDiscord, **overrides: Any) -> DiscordSettings:
     """Settings as ``paperbot run`` would read them from the environment."""
     values: dict[str, Any] = {
-        "discord_token": SecretStr(TOKEN),
-        "discord_api_url": fake.api_url,
-        "discord_gateway_url": fake.gateway_url,
+        "token": SecretStr(TOKEN),
+        "api_url": fake.api_url,
+        "gateway_url": fake.gateway_url,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return DiscordSettings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @asynccontextmanager
@@ -238,7 +238,7 @@ async def test_commands_sync_globally_with_permissions(
 
 
 async def test_guild_id_syncs_to_that_guild_only(fake: FakeDiscord, router: CommandRouter) -> None:
-    async with running(fake, router, {"discord_guild_id": GUILD}):
+    async with running(fake, router, {"guild_id": GUILD}):
         assert None not in fake.command_sets
         assert len(fake.command_sets[GUILD]) == 7
         rec = await ask(fake, "help")
@@ -247,14 +247,14 @@ async def test_guild_id_syncs_to_that_guild_only(fake: FakeDiscord, router: Comm
 
 async def test_start_fails_loudly_and_cleans_up(fake: FakeDiscord, router: CommandRouter) -> None:
     wrong = DiscordAdapter(
-        settings_for(fake, discord_token=SecretStr("not-the-token")),
+        settings_for(fake, token=SecretStr("not-the-token")),
         router,
         guild_ready_timeout=0.2,
     )
     with pytest.raises(discord.LoginFailure):
         await wrong.start()
     not_a_member = DiscordAdapter(
-        settings_for(fake, discord_guild_id=GUILD + 9), router, guild_ready_timeout=0.2
+        settings_for(fake, guild_id=GUILD + 9), router, guild_ready_timeout=0.2
     )
     with pytest.raises(discord.Forbidden):
         await not_a_member.start()
@@ -692,7 +692,7 @@ async def test_two_shards_in_two_adapters_split_the_guilds(fake: FakeDiscord) ->
         return handler
 
     def sharded(shard: int) -> dict[str, Any]:
-        return {"discord_shards": 2, "discord_shard_ids": str(shard)}
+        return {"shards": 2, "shard_ids": str(shard)}
 
     async with (
         running(fake, recorder(0), sharded(0)) as first,

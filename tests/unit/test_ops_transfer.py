@@ -155,7 +155,7 @@ async def test_a_bad_file_is_rejected_whole_naming_each_row_line(store) -> None:
     starts = [n for n, line in enumerate(lines, 1) if line == "    {"]
     assert problems(text) == [
         f"subs.json:{starts[1]}: subscription 2: channel: unknown platform 'slack'"
-        " (use telegram, discord, console)",
+        " (use console, discord, telegram)",
         f"subs.json:{starts[2]}: subscription 3: top: top takes a whole number from 1 to 10",
         f"subs.json:{starts[4]}: subscription 5: timezone: Unknown timezone 'Mars/Olympus'"
         " (use Area/City, e.g. Europe/Berlin)",
