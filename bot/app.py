@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
+from bot.catalogue import metric_labels
 from bot.clock import SystemClock
 from bot.commands import CommandRouter
 from bot.http_server import Health, HttpServer
@@ -142,8 +143,7 @@ async def run_bot(config: Config) -> int:
     try:
         clock = SystemClock()
         router = CommandRouter(storage, clock, defaults_from(settings), lookup=source)
-        # "page" is the search buttons' command: counted, though users never type it.
-        metrics = Metrics(commands=[*router.command_names, "page"])
+        metrics = Metrics(commands=metric_labels())
         handler = metrics.instrument(router)
         adapters = enabled_adapters(config, handler)
         if not config.enabled():

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from typing import Protocol, TypeVar
 
 from bot.cards import clean_text, paper_card, shorten
+from bot.catalogue import BY_NAME, command_spec, help_text
 from bot.clock import Clock
 from bot.errors import UserError
 from bot.models import Button, Command, Defaults, Paper, PaperCard, Reply, Subscription
@@ -55,17 +56,6 @@ class PaperLookup(Protocol):
         """The source's own search."""
 
 
-HELP_TEXT = """\
-/today [YYYY-MM-DD] — the most upvoted papers of the latest Hugging Face day (or of a given day)
-/search <query> — find papers: words (all must match), "exact phrase", -word to exclude, \
-author:Name, since:YYYY-MM-DD, sort:relevance|recent|upvotes
-/paper <arXiv id or URL> — one paper with its abstract and links
-/subscribe [HH:MM] [Area/City] — daily digest in this channel (admins)
-/unsubscribe — stop the digest (admins)
-/settings [key value] — show or change this channel's digest settings (changing: admins)
-/help — this list"""
-
-
 def error(text: str) -> Reply:
     """A one-line reply for bad input or a refusal."""
     return Reply(text=text, is_error=True, ephemeral=True)
@@ -90,22 +80,16 @@ class CommandRouter:
         self.defaults = defaults or Defaults()
         self.lookup = lookup
         self._lookup_resumes_at = self.clock.now()
+        # Each catalogue command is the method of its name; "page" answers buttons.
         self._handlers: dict[str, Callable[[Command], Awaitable[Reply]]] = {
-            "help": self.help,
-            "start": self.help,
-            "today": self.today,
-            "search": self.search,
-            "page": self.page,
-            "paper": self.paper,
-            "subscribe": self.subscribe,
-            "unsubscribe": self.unsubscribe,
-            "settings": self.settings,
+            name: getattr(self, spec.name) for name, spec in BY_NAME.items()
         }
+        self._handlers["page"] = self.page
 
     @property
     def command_names(self) -> tuple[str, ...]:
         """Names users may type (``page`` is reserved for buttons)."""
-        return tuple(name for name in self._handlers if name != "page")
+        return tuple(BY_NAME)
 
     async def __call__(self, cmd: Command) -> Reply:
         """Handle one command; never raises."""
@@ -115,6 +99,9 @@ class CommandRouter:
         cleaned = clean_text(cmd.args)
         if len(cleaned) > MAX_ARGS_CHARS:
             return error(f"That is {len(cleaned):,} characters; keep it under {MAX_ARGS_CHARS}.")
+        spec = command_spec(cmd.name)
+        if spec is not None and spec.needs_admin(cleaned) and not cmd.is_admin:
+            return error(f"Only admins of this chat can {spec.admin_action}.")
         try:
             return await handler(replace(cmd, args=cleaned))
         except UserError as exc:
@@ -126,7 +113,7 @@ class CommandRouter:
     # read-only commands ----------------------------------------------------------
     async def help(self, cmd: Command) -> Reply:
         """The command list."""
-        return Reply(title="paperbot — research papers in your chat", text=HELP_TEXT)
+        return Reply(title="paperbot — research papers in your chat", text=help_text())
 
     async def today(self, cmd: Command) -> Reply:
         """The most upvoted papers of the latest settled day, or of a given day."""
@@ -254,9 +241,7 @@ class CommandRouter:
 
     # subscription commands -------------------------------------------------------
     async def subscribe(self, cmd: Command) -> Reply:
-        """Create or update this channel's subscription (admins)."""
-        if not cmd.is_admin:
-            return _admins_only("subscribe")
+        """Create or update this channel's subscription (admins: see the catalogue)."""
         at, zone = parse_subscribe_args(cmd.args, self.defaults.post_time, self.defaults.timezone)
         existing = await self.storage.get_subscription(cmd.channel)
         base = existing or Subscription(channel=cmd.channel, created_by=cmd.user)
@@ -269,9 +254,7 @@ class CommandRouter:
         )
 
     async def unsubscribe(self, cmd: Command) -> Reply:
-        """Remove this channel's subscription (admins)."""
-        if not cmd.is_admin:
-            return _admins_only("unsubscribe")
+        """Remove this channel's subscription (admins: see the catalogue)."""
         if await self.storage.delete_subscription(cmd.channel):
             return Reply(text="Unsubscribed. This channel gets no more digests.")
         return Reply(text="This channel is not subscribed.")
@@ -283,8 +266,6 @@ class CommandRouter:
             return Reply(text="This channel is not subscribed. An admin can run /subscribe.")
         if not cmd.args:
             return await self._show_settings(sub)
-        if not cmd.is_admin:
-            return _admins_only("change settings")
         key, _, value = cmd.args.partition(" ")
         updated = await self._save_with_next_run(apply_setting(sub, key, value))
         reply = await self._show_settings(updated)
@@ -330,8 +311,6 @@ def _remote_results(shown: str, papers: list[Paper]) -> Reply:
     )
 
 
-def _admins_only(action: str) -> Reply:
-    return error(f"Only admins of this chat can {action}.")
 
 
 def _next_post_line(sub: Subscription) -> str:

@@ -26,6 +26,7 @@ from adapters.discord.interactions import DEFAULT_BUDGET, Responder, Style
 from adapters.discord.render import LIMITS, measure, render_reply
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.slash import install_commands
+from bot.catalogue import needs_admin
 from bot.models import Command, Defaults, Post, Reply
 from bot.ports.chat import ChannelGone, CommandHandler, RateWindow, TemporaryFailure
 
@@ -218,8 +219,8 @@ class DiscordAdapter:
 
     # incoming ----------------------------------------------------------------------
     async def _guarded(self, command: Command) -> Reply:
-        """The core's handler behind the run-time Manage Channels check."""
-        if command.name in parse.ADMIN_COMMANDS and not command.is_admin:
+        """The core's handler behind the run-time Manage Channels check (from the catalogue)."""
+        if needs_admin(command.name, command.args) and not command.is_admin:
             return Reply(
                 text=f"You need the Manage Channels permission to use /{command.name}.",
                 is_error=True,

@@ -44,7 +44,6 @@ from adapters.telegram.parse import (
     Target,
     admin_without_lookup,
     is_admin_status,
-    needs_admin,
     parse_callback_data,
     parse_channel,
     parse_command_text,
@@ -56,6 +55,7 @@ from adapters.telegram.parse import (
 from adapters.telegram.settings import TelegramSettings
 from adapters.telegram.transport import AiohttpRequest
 from bot.cards import shorten
+from bot.catalogue import needs_admin
 from bot.models import Command, Post, Reply
 from bot.ports.chat import ChannelGone, CommandHandler, RateWindow, RenderLimits
 from bot.splitting import split_reply

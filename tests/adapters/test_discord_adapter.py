@@ -224,7 +224,7 @@ async def test_commands_sync_globally_with_permissions(
         "help",
     }
     admin_only = {n for n, c in commands.items() if c["default_member_permissions"]}
-    assert admin_only == {"subscribe", "unsubscribe", "settings"}
+    assert admin_only == {"subscribe", "unsubscribe"}  # /settings: anyone views, admins change
     assert {int(commands[n]["default_member_permissions"]) for n in admin_only} == {MANAGE_CHANNELS}
     assert all(c["contexts"] == [0] for c in commands.values())  # guilds only
     options = {o["name"]: o for o in commands["subscribe"]["options"]}
@@ -311,7 +311,6 @@ async def test_every_command_is_answered_on_time(
     [
         ("subscribe", {"time": "07:00"}),
         ("unsubscribe", None),
-        ("settings", None),
         ("settings", {"key": "top", "value": "1"}),
     ],
 )
@@ -328,6 +327,16 @@ async def test_members_without_manage_channels_are_refused(
     assert fake.messages(NEWS) == []  # nothing public
     sub = await storage.get_subscription(f"discord:{NEWS}")
     assert sub is not None and sub.top_n == 4 and sub.post_time.hour == 9
+
+
+async def test_members_may_view_the_settings(
+    fake: FakeDiscord, bot: DiscordAdapter, storage: SqliteStorage
+) -> None:
+    """As in the catalogue, /help and on Telegram: anyone views, Manage Channels changes."""
+    await storage.save_subscription(Subscription(channel=f"discord:{NEWS}", top_n=4))
+    rec = await ask(fake, "settings", None, user=READER, channel=NEWS)
+    assert "top: 4" in text_of(rec.original or {})
+    assert "Manage Channels" not in text_of(rec.original or {})
 
 
 async def test_refusal_stores_nothing_and_administrators_pass(

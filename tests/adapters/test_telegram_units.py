@@ -30,7 +30,6 @@ from adapters.telegram.parse import (
     CommandText,
     Target,
     admin_without_lookup,
-    needs_admin,
     parse_callback_data,
     parse_channel,
     parse_command_text,
@@ -46,6 +45,7 @@ from adapters.telegram.render import (
     render_keyboard,
     render_text,
 )
+from bot.catalogue import needs_admin
 from bot.models import Button, Link, PaperCard, Reply
 from bot.ports.chat import ChannelGone, ChannelMoved, RateLimited, TemporaryFailure
 from bot.splitting import split_reply
