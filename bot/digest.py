@@ -15,11 +15,9 @@ from bot.ports.storage import Storage
 
 @dataclass(frozen=True, slots=True)
 class DigestPlan:
-    """What a run of a subscription should post: papers and the days they cover."""
+    """What a run of a subscription should post."""
 
     papers: tuple[Paper, ...]
-    first_day: date | None
-    last_day: date | None
 
 
 def _mentions(paper: Paper, keywords: Sequence[str]) -> bool:
@@ -88,10 +86,10 @@ async def plan_digest(
     latest = await candidates.latest_day(before=run_at.date())
     days = covered_days(sub, run_at, latest)
     if days is None:
-        return DigestPlan((), None, None)
+        return DigestPlan(())
     papers = await candidates.papers(*days)
     sent = await storage.sent_paper_keys(sub.channel, [p.key for p in papers])
-    return DigestPlan(tuple(select_papers(papers, sub, sent)), *days)
+    return DigestPlan(tuple(select_papers(papers, sub, sent)))
 
 
 def digest_reply(papers: Sequence[Paper], period: str) -> Reply:

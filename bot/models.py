@@ -143,7 +143,6 @@ class Command:
     channel: str
     user: str
     is_admin: bool = False
-    user_name: str = ""
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -172,11 +171,6 @@ class Subscription:
     paused_reason: str | None = None
     next_run_at: datetime | None = None
     created_by: str = ""
-
-    @property
-    def platform(self) -> str:
-        """The platform part of ``channel`` (``telegram``, ``discord``, ``console``)."""
-        return self.channel.split(":", 1)[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,7 +72,7 @@ def command(name: str, args: str = "", *, admin: bool = True, channel: str = "te
 
 @dataclass
 class RecordingAdapter:
-    """The FakeAdapter of the design: records sends, can be told to fail per channel."""
+    """A chat adapter in memory: records sends, can be told to fail per channel."""
 
     platform: str = "test"
     limits: RenderLimits = field(default_factory=lambda: RenderLimits(4000, 10))

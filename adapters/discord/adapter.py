@@ -38,7 +38,7 @@ MAX_RATELIMIT_WAIT = 30.0
 STOP_TIMEOUT = 5.0
 NONCE_CHARS = 25  # Discord's maximum
 
-# Documented ceilings (docs/platforms.md section 2). discord.py also honours
+# Documented ceilings (Discord API docs, "Rate Limits"). discord.py also honours
 # each route's X-RateLimit headers on top of these.
 GLOBAL_WINDOW = RateWindow("global", 50, 1.0)
 CHANNEL_SENDS, CHANNEL_SECONDS = 5, 5.0

@@ -63,7 +63,6 @@ def command_from(interaction: discord.Interaction[Any], name: str, args: str) ->
         channel=channel_ref(interaction.channel_id or 0),
         user=f"{PLATFORM}:{interaction.user.id}",
         is_admin=is_admin(interaction.permissions),
-        user_name=interaction.user.name,
     )
 
 

@@ -299,7 +299,7 @@ class TelegramAdapter:
         else:
             sender = sender_of(message)
             command = Command(
-                parsed.name, parsed.args, target.channel, sender.user, is_admin, sender.name
+                parsed.name, parsed.args, target.channel, sender.user, is_admin
             )
             reply = await self._handler(command)
         await self._send_reply(target, reply)
@@ -336,7 +336,7 @@ class TelegramAdapter:
         # Never as admin: a modified client can send any callback data, so a
         # button must not be a way around the admin rule.
         reply = await self._handler(
-            Command(name, args, target.channel, sender.user, False, sender.name)
+            Command(name, args, target.channel, sender.user, False)
         )
         if reply.is_error:
             return reply.text

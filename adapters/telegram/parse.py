@@ -64,10 +64,9 @@ class CommandText:
 
 @dataclass(frozen=True, slots=True)
 class Sender:
-    """Who sent a message: the neutral user string and a display name."""
+    """Who sent a message, as the neutral user string."""
 
     user: str
-    name: str
 
 
 def parse_channel(channel: str) -> Target:
@@ -150,8 +149,8 @@ def sender_of(message: Message) -> Sender:
 
 def user_sender(user: User) -> Sender:
     """A Telegram user as a sender."""
-    return Sender(f"{PLATFORM}:{user.id}", user.full_name)
+    return Sender(f"{PLATFORM}:{user.id}")
 
 
 def _chat_sender(chat: Chat) -> Sender:
-    return Sender(f"{PLATFORM}:{chat.id}", chat.title or chat.effective_name or "")
+    return Sender(f"{PLATFORM}:{chat.id}")

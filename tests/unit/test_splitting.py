@@ -133,3 +133,19 @@ def test_invariants_over_many_limits(max_chars: int, max_cards: int) -> None:
     original = reply(9, size=80)
     limits = RenderLimits(max_chars=max_chars, max_cards=max_cards)
     check_invariants(original, split_reply(original, limits, measure), limits)
+
+
+def test_each_card_is_rendered_a_bounded_number_of_times() -> None:
+    """No re-rendering of the whole part per card: work grows with the cards, not their square."""
+    rendered = 0
+
+    def counting(part: Reply) -> int:
+        nonlocal rendered
+        rendered += len(part.cards)
+        return measure(part)
+
+    original = reply(200, size=10)
+    limits = RenderLimits(max_chars=100_000, max_cards=200)
+    parts = split_reply(original, limits, counting)
+    assert len(parts) == 1
+    assert rendered <= 4 * len(original.cards)  # re-measuring per card would be ~20,000
