@@ -30,12 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapters.base import RateWindow  # noqa: E402
 from adapters.telegram.adapter import TelegramAdapter  # noqa: E402
+from adapters.telegram.settings import TelegramSettings  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
-from bot.config import Settings  # noqa: E402
 from bot.delivery import DeliveryWorker  # noqa: E402
 from bot.models import Paper, Reply, Subscription  # noqa: E402
+from bot.ports.chat import RateWindow  # noqa: E402
 from bot.ratelimit import RateLimiter  # noqa: E402
 from storage.sqlite import SqliteStorage  # noqa: E402
 
@@ -97,9 +97,9 @@ async def run(channels: int, time_scale: float, unlimited: bool) -> dict[str, ob
     store = await SqliteStorage.open(Path(folder.name) / "fanout.db")
     try:
         await fill_outbox(store, channels)
-        settings = Settings(
-            telegram_token="7000000001:AAFakeTelegramTokenForTests0000000",
-            telegram_api_url=server,
+        settings = TelegramSettings(
+            token="7000000001:AAFakeTelegramTokenForTests0000000",
+            api_url=server,
             _env_file=None,  # type: ignore[call-arg]
         )
 

@@ -33,12 +33,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.ingest import upkeep_search_index  # noqa: E402
 from bot.models import Paper  # noqa: E402
 from bot.query import SearchQuery, parse_query  # noqa: E402
 from bot.sources.seeds import load_seed_papers  # noqa: E402
-from storage.fts import quote, search_sql  # noqa: E402
 from storage.sqlite import SqliteStorage  # noqa: E402
+from storage.sqlite.fts import quote, search_sql  # noqa: E402
 
 BATCH = 20_000
 EXACT_SQL = "SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? LIMIT 1"
@@ -206,7 +205,7 @@ async def build(
         await store.upsert_papers(batch)
         inserting += time.perf_counter() - t0
     t0 = time.perf_counter()
-    await upkeep_search_index(store)
+    await store.upkeep(None)
     merging = time.perf_counter() - t0
     await store.close()
     return time.perf_counter() - started, inserting, merging

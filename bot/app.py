@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import stat
 import sys
 import tempfile
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
-from adapters.base import ChatAdapter
-from adapters.console.adapter import ConsoleAdapter
-from adapters.registry import configured_adapters
+from bot.catalogue import metric_labels
 from bot.clock import SystemClock
-from bot.commands import CommandRouter, Defaults
-from bot.config import Settings
+from bot.commands import CommandRouter
 from bot.faults import describe
 from bot.http_server import Health, HttpServer
 from bot.jobs import Jobs
 from bot.metrics import Metrics
+from bot.plugins import (
+    Config,
+    defaults_from,
+    enabled_adapters,
+    fallback_adapter,
+    fallback_ready,
+    no_chat_message,
+    open_storage,
+)
+from bot.ports.chat import ChatAdapter, EndsSession, SharesTerminal, StopsIntake
 from bot.sources.huggingface import HuggingFaceSource
 from bot.sources.seeds import store_seeds
-from storage.sqlite import SqliteStorage
 
 log = logging.getLogger("paperbot.app")
 
@@ -43,35 +46,7 @@ class StartupError(RuntimeError):
 
 
 class NoChatToken(RuntimeError):
-    """No chat token is set and stdin is no terminal or pipe, so nobody could chat."""
-
-
-def stdin_can_chat() -> bool:
-    """Whether stdin can carry a console chat: a terminal, a pipe or a file.
-
-    A container started without ``-i`` has ``/dev/null`` (or nothing) there;
-    the console would read end-of-input at once and the bot would just exit.
-    """
-    try:
-        if sys.stdin.isatty():
-            return True
-        mode = os.fstat(sys.stdin.fileno()).st_mode
-    except (OSError, ValueError, AttributeError):  # closed or replaced stdin
-        return False
-    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)
-
-
-@runtime_checkable
-class StopsIntake(Protocol):
-    """Optional adapter capability: stop receiving commands but keep sending possible."""
-
-    async def stop_intake(self) -> None:
-        """Stop polling / listening for platform events; ``send`` keeps working."""
-
-
-def defaults_from(settings: Settings) -> Defaults:
-    """Subscription defaults from the settings."""
-    return Defaults(post_time=settings.post_time, timezone=settings.default_timezone)
+    """No chat adapter is enabled and the fallback (console) has nobody to chat with."""
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -132,71 +107,79 @@ async def _serve(adapters: list[ChatAdapter], jobs: Jobs | None, stop: asyncio.E
         await shutdown(started, jobs)
 
 
-def _logs_around_prompt(console: ConsoleAdapter) -> None:
-    """Send stderr log lines through the console, so they never mix into its prompt."""
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr:
-            handler.setStream(console.log_stream(sys.stderr))
+def _logs_around_prompt(adapters: Sequence[ChatAdapter]) -> None:
+    """Send stderr log lines through a terminal adapter, so they never mix into its prompt."""
+    for adapter in adapters:
+        if not isinstance(adapter, SharesTerminal):
+            continue
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr:
+                handler.setStream(adapter.log_stream(sys.stderr))
 
 
-def _console_until_eof(console: ConsoleAdapter, stop: asyncio.Event) -> asyncio.Task[None]:
-    async def watch() -> None:
-        await console.finished.wait()
+def _stop_when_ended(
+    adapters: Sequence[ChatAdapter], stop: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    """Set ``stop`` once an adapter's user ends the run (the console's end of input)."""
+
+    async def watch(adapter: EndsSession) -> None:
+        await adapter.finished.wait()
         stop.set()
 
-    return asyncio.create_task(watch(), name="console-eof")
+    return [
+        asyncio.create_task(watch(adapter), name=f"{adapter.platform}-ended")
+        for adapter in adapters
+        if isinstance(adapter, EndsSession)
+    ]
 
 
-async def run_demo(settings: Settings) -> int:
-    """The console adapter over the bundled seeds in a throw-away database."""
+async def run_demo(config: Config) -> int:
+    """The fallback (console) adapter over the bundled seeds in a throw-away database."""
+    settings = config.core
     with tempfile.TemporaryDirectory(prefix="paperbot-demo-") as folder:
-        storage = await SqliteStorage.open(Path(folder) / "demo.db")
+        storage = await open_storage(str(Path(folder) / "demo.db"))
         try:
             await store_seeds(storage)
-            router = CommandRouter(storage, SystemClock(), defaults_from(settings))
-            console = ConsoleAdapter(router)
-            _logs_around_prompt(console)
+            defaults = defaults_from(settings)
+            router = CommandRouter(storage, SystemClock(), defaults)
+            console = fallback_adapter(router, defaults)
+            _logs_around_prompt([console])
             stop = asyncio.Event()
             _stop_on_signals(stop)
-            watcher = _console_until_eof(console, stop)
+            watchers = _stop_when_ended([console], stop)
             jobs = Jobs(settings, storage, [console], source=None, clock=SystemClock())
             await _serve([console], jobs, stop)
-            watcher.cancel()
+            for watcher in watchers:
+                watcher.cancel()
         finally:
             await storage.close()
     return 0
 
 
-async def run_bot(settings: Settings) -> int:
+async def run_bot(config: Config) -> int:
     """Every adapter whose token is set (the console when none is), with live ingest.
 
     With ``PAPERBOT_HTTP_PORT`` set, ``/healthz`` and ``/metrics`` are served too.
     """
-    if settings.telegram_token is None and settings.discord_token is None and not stdin_can_chat():
+    settings = config.core
+    if not config.enabled() and not fallback_ready():
         # Checked first, so this is the only line such a start prints.
-        raise NoChatToken(
-            "no chat token set: set PAPERBOT_TELEGRAM_TOKEN and/or PAPERBOT_DISCORD_TOKEN"
-            " (in .env for Docker), or run it in a terminal for the console chat"
-        )
-    storage = await SqliteStorage.open(settings.db)
+        raise NoChatToken(no_chat_message())
+    storage = await open_storage(settings.storage_url)
     source = HuggingFaceSource(settings.hf_endpoint)
     http: HttpServer | None = None
     try:
         clock = SystemClock()
         router = CommandRouter(storage, clock, defaults_from(settings), lookup=source)
-        # "page" is the search buttons' command: counted, though users never type it.
-        metrics = Metrics(commands=[*router.command_names, "page"])
+        metrics = Metrics(commands=metric_labels())
         handler = metrics.instrument(router)
-        adapters = configured_adapters(settings, handler)
+        adapters = enabled_adapters(config, handler)
+        if not config.enabled():
+            log.info("no chat token set: using the %s adapter", adapters[0].platform)
         stop = asyncio.Event()
         _stop_on_signals(stop)
-        watcher = None
-        if not adapters:
-            log.info("no chat token set: using the console adapter")
-            console = ConsoleAdapter(handler)
-            _logs_around_prompt(console)
-            watcher = _console_until_eof(console, stop)
-            adapters = [console]
+        _logs_around_prompt(adapters)
+        watchers = _stop_when_ended(adapters, stop)
         metrics.add_platforms(a.platform for a in adapters)
         jobs = Jobs(
             settings,
@@ -218,7 +201,7 @@ async def run_bot(settings: Settings) -> int:
                 )
                 return 1
         await _serve(adapters, jobs, stop)
-        if watcher:
+        for watcher in watchers:
             watcher.cancel()
     finally:
         if http is not None:

@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import os
-import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -17,17 +16,16 @@ from typing import Any
 
 from bot import status, transfer
 from bot.cards import paper_card
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings
 from bot.doctor import run_checks
 from bot.errors import UserError
-from bot.faults import describe
 from bot.ingest import ingest_days, recent_days
-from bot.logs import RedactingFilter, secrets_of, setup_logging
+from bot.logs import RedactingFilter, setup_logging
+from bot.plugins import Config, load_config, open_storage
+from bot.ports.storage import DatabaseUnusable, Storage, WriteFailed
 from bot.query import parse_query
 from bot.sources.huggingface import HuggingFaceSource
 from bot.sources.seeds import store_seeds
-from bot.storage import DatabaseUnusable, WriteFailed
-from storage.sqlite import SqliteStorage
 
 EXIT_USAGE = 2
 # sysexits.h EX_CONFIG: nothing to run as configured (no chat token, no terminal).
@@ -38,9 +36,9 @@ QUIET_COMMANDS = {"demo", "search", "ingest", "export", "import", "status", "doc
 
 
 @asynccontextmanager
-async def _database(settings: Settings) -> AsyncIterator[SqliteStorage]:
+async def _database(settings: Settings) -> AsyncIterator[Storage]:
     """The configured database, open for the duration of one command."""
-    storage = await SqliteStorage.open(settings.db)
+    storage = await open_storage(settings.storage_url)
     try:
         yield storage
     finally:
@@ -91,7 +89,10 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     async with _database(settings) as storage:
         if args.source == "seeds":
             count, lists = await store_seeds(storage)
-            print(f"loaded {count} seed papers and {lists} sample daily lists into {settings.db}")
+            print(
+                f"loaded {count} seed papers and {lists} sample daily lists"
+                f" into {settings.storage_label}"
+            )
             return 0
         if args.days is not None and not 1 <= args.days <= 365:
             print("paperbot: --days takes a number from 1 to 365", file=sys.stderr)
@@ -196,37 +197,37 @@ async def _status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _doctor(settings: Settings, args: argparse.Namespace) -> int:
-    checks = await run_checks(settings)
+async def _doctor(config: Config, args: argparse.Namespace) -> int:
+    checks = await run_checks(config)
     for check in checks:
         print(check.line)
     return 0 if all(check.ok for check in checks) else 1
 
 
-async def _serve(settings: Settings, args: argparse.Namespace) -> int:
+async def _serve(config: Config, args: argparse.Namespace) -> int:
     # Imported here: the chat libraries take a third of a second to load,
     # which the other commands (and their 2 s error budget) need not pay.
     from bot.app import NoChatToken, StartupError, run_bot, run_demo
 
     try:
-        return await (run_demo(settings) if args.command == "demo" else run_bot(settings))
+        return await (run_demo(config) if args.command == "demo" else run_bot(config))
     except NoChatToken as exc:
         print(f"paperbot: {exc}", file=sys.stderr)
         return EXIT_NO_CHAT
     except StartupError as exc:
-        redacted = RedactingFilter(secrets_of(settings)).redact(str(exc))
+        redacted = RedactingFilter(config.secrets()).redact(str(exc))
         print(f"paperbot: cannot start {redacted}", file=sys.stderr)
         return 1
 
 
-COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {
+COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "demo": _serve,
     "run": _serve,
-    "ingest": _ingest,
-    "search": _search,
-    "export": _export,
-    "import": _import,
-    "status": _status,
+    "ingest": lambda config, args: _ingest(config.core, args),
+    "search": lambda config, args: _search(config.core, args),
+    "export": lambda config, args: _export(config.core, args),
+    "import": lambda config, args: _import(config.core, args),
+    "status": lambda config, args: _status(config.core, args),
     "doctor": _doctor,
 }
 
@@ -268,26 +269,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``paperbot`` console script."""
     args = build_parser().parse_args(search_argv(sys.argv[1:] if argv is None else argv))
     try:
-        settings = load_settings()
+        config = load_config()
     except ConfigError as exc:
         if args.command == "doctor":  # a finding like any other, in the doctor's format
             print(f"FAIL configuration: {exc}")
             return 1
         print(f"paperbot: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    settings = config.core
     quiet = args.command in QUIET_COMMANDS and settings.log_level == "INFO"
-    setup_logging(
-        "WARNING" if quiet else settings.log_level, secrets_of(settings), settings.log_format
-    )
+    setup_logging("WARNING" if quiet else settings.log_level, config.secrets(), settings.log_format)
     try:
-        return asyncio.run(COMMANDS[args.command](settings, args))
-    except (DatabaseUnusable, WriteFailed, sqlite3.Error) as exc:
+        return asyncio.run(COMMANDS[args.command](config, args))
+    except (DatabaseUnusable, WriteFailed) as exc:
         # The traceback helps a developer, not the operator: DEBUG only.
         log.debug("database failure", exc_info=exc)
-        cause = str(exc) if isinstance(exc, DatabaseUnusable | WriteFailed) else describe(exc)
-        print(
-            f"paperbot: cannot use the database PAPERBOT_DB={settings.db}: {cause}", file=sys.stderr
-        )
+        print(f"paperbot: cannot use the database {settings.storage_label}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

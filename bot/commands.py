@@ -7,19 +7,29 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import date, time, timedelta
+from dataclasses import replace
+from datetime import date, timedelta
 from typing import Protocol, TypeVar
 
 from bot.cards import clean_text, paper_card, shorten
+from bot.catalogue import BY_NAME, command_spec, help_text
 from bot.clock import Clock
 from bot.digest import ALL_FILTERED, NO_LIST, NOTHING_NEW, Candidates, digest_reply, plan_digest
 from bot.errors import UserError
 from bot.faults import describe
-from bot.models import Button, Command, Paper, PaperCard, Reply, Subscription, bare_arxiv_id
+from bot.models import (
+    Button,
+    Command,
+    Defaults,
+    Paper,
+    PaperCard,
+    Reply,
+    Subscription,
+    bare_arxiv_id,
+)
+from bot.ports.storage import SearchPage, SearchSession, Storage, WriteFailed
 from bot.query import SearchQuery, parse_query
 from bot.schedule import describe_days, format_local, next_run, period_of
-from bot.storage import SearchPage, SearchSession, Storage, WriteFailed
 from bot.subscription_options import (
     SETTING_KEYS,
     apply_setting,
@@ -62,26 +72,6 @@ class PaperLookup(Protocol):
         """The source's own search."""
 
 
-@dataclass(frozen=True, slots=True)
-class Defaults:
-    """Defaults for new subscriptions."""
-
-    post_time: time = time(9, 0)
-    timezone: str = "UTC"
-
-
-HELP_TEXT = """\
-/today [YYYY-MM-DD] — the most upvoted papers of the latest Hugging Face day (or of a given day)
-/search <query> — find papers: words (all must match), "exact phrase", -word to exclude, \
-author:Name, since:YYYY-MM-DD, sort:relevance|recent|upvotes
-/paper <arXiv id or URL> — one paper with its abstract and links
-/subscribe [HH:MM] [Area/City] — daily digest in this channel (admins)
-/unsubscribe — stop the digest (admins)
-/settings [key value] — show or change this channel's digest settings (changing: admins)
-/preview — what this channel's next digest would post if it went out now
-/help — this list"""
-
-
 def error(text: str) -> Reply:
     """A one-line reply for bad input or a refusal."""
     return Reply(text=text, is_error=True, ephemeral=True)
@@ -109,23 +99,16 @@ class CommandRouter:
         # Whether the last lookup failed: replies then say the source is down
         # rather than that nothing matches.
         self._source_down = False
+        # Each catalogue command is the method of its name; "page" answers buttons.
         self._handlers: dict[str, Callable[[Command], Awaitable[Reply]]] = {
-            "help": self.help,
-            "start": self.help,
-            "today": self.today,
-            "search": self.search,
-            "page": self.page,
-            "paper": self.paper,
-            "subscribe": self.subscribe,
-            "unsubscribe": self.unsubscribe,
-            "settings": self.settings,
-            "preview": self.preview,
+            name: getattr(self, spec.name) for name, spec in BY_NAME.items()
         }
+        self._handlers["page"] = self.page
 
     @property
     def command_names(self) -> tuple[str, ...]:
         """Names users may type (``page`` is reserved for buttons)."""
-        return tuple(name for name in self._handlers if name != "page")
+        return tuple(BY_NAME)
 
     async def __call__(self, cmd: Command) -> Reply:
         """Handle one command; never raises."""
@@ -135,6 +118,9 @@ class CommandRouter:
         cleaned = clean_text(cmd.args)
         if len(cleaned) > MAX_ARGS_CHARS:
             return error(f"That is {len(cleaned):,} characters; use at most {MAX_ARGS_CHARS}.")
+        spec = command_spec(cmd.name)
+        if spec is not None and spec.needs_admin(cleaned) and not cmd.is_admin:
+            return error(f"Only admins of this chat can {spec.admin_action}.")
         try:
             return await handler(replace(cmd, args=cleaned))
         except UserError as exc:
@@ -152,7 +138,7 @@ class CommandRouter:
     # read-only commands ----------------------------------------------------------
     async def help(self, cmd: Command) -> Reply:
         """The command list."""
-        return Reply(title="paperbot — research papers in your chat", text=HELP_TEXT)
+        return Reply(title="paperbot — research papers in your chat", text=help_text())
 
     async def today(self, cmd: Command) -> Reply:
         """The most upvoted papers of the latest settled day, or of a given day."""
@@ -314,9 +300,7 @@ class CommandRouter:
 
     # subscription commands -------------------------------------------------------
     async def subscribe(self, cmd: Command) -> Reply:
-        """Create or update this channel's subscription (admins)."""
-        if not cmd.is_admin:
-            return _admins_only("subscribe")
+        """Create or update this channel's subscription (admins: see the catalogue)."""
         at, zone = parse_subscribe_args(cmd.args)
         existing = await self.storage.get_subscription(cmd.channel)
         # What is not given keeps the channel's current value (a bare /subscribe
@@ -347,9 +331,7 @@ class CommandRouter:
         )
 
     async def unsubscribe(self, cmd: Command) -> Reply:
-        """Remove this channel's subscription (admins)."""
-        if not cmd.is_admin:
-            return _admins_only("unsubscribe")
+        """Remove this channel's subscription (admins: see the catalogue)."""
         if await self.storage.delete_subscription(cmd.channel):
             return Reply(text="Unsubscribed. This channel gets no more digests.")
         return Reply(text="This channel is not subscribed.")
@@ -361,8 +343,6 @@ class CommandRouter:
             return Reply(text="This channel is not subscribed. An admin can run /subscribe.")
         if not cmd.args:
             return await self._show_settings(sub)
-        if not cmd.is_admin:
-            return _admins_only("change settings")
         key, _, value = cmd.args.partition(" ")
         updated = await self._save_with_next_run(apply_setting(sub, key, value))
         reply = await self._show_settings(updated)
@@ -455,10 +435,6 @@ def _covers(first: date | None, last: date | None) -> str:
     if first == last:
         return first.strftime("%a %d %b %Y")
     return f"{first.strftime('%a %d %b %Y')} – {last.strftime('%a %d %b %Y')}"
-
-
-def _admins_only(action: str) -> Reply:
-    return error(f"Only admins of this chat can {action}.")
 
 
 def _next_post_line(sub: Subscription) -> str:

@@ -7,11 +7,11 @@ import functools
 import re
 from datetime import time
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -74,27 +74,38 @@ def check_url(value: str, scheme: str) -> str:
     return value.strip().rstrip("/")
 
 
-class Settings(BaseSettings):
-    """Every knob of the bot; see the configuration table in README.md."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="PAPERBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+def settings_config(prefix: str = "PAPERBOT_") -> SettingsConfigDict:
+    """How every settings class reads its variables: the environment, then a ``.env`` file."""
+    return SettingsConfigDict(
+        env_prefix=prefix, env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
+
+def http_url(value: str) -> str:
+    """``value`` without a trailing slash if it is an http(s) URL, else ``ValueError``."""
+    return check_url(value, "http")
+
+
+def ws_url(value: str) -> str:
+    """``value`` without a trailing slash if it is a ws(s) URL, else ``ValueError``."""
+    return check_url(value, "ws")
+
+
+def blank_is_none(value: object) -> object:
+    """An empty or blank variable means "not set" (as in a ``.env`` line ``X=``)."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+class Settings(BaseSettings):
+    """The core's knobs; each adapter reads its own. See the configuration table in README.md."""
+
+    model_config = settings_config()
+
     db: Path = Path("./paperbot.db")
+    # Which storage backend and where: sqlite:///path (or a bare path), or a
+    # scheme another installed storage plugin accepts. Unset: PAPERBOT_DB.
+    database_url: str | None = None
     hf_endpoint: str = "https://huggingface.co"
-    telegram_token: SecretStr | None = None
-    telegram_api_url: str = "https://api.telegram.org"
-    discord_token: SecretStr | None = None
-    discord_api_url: str = "https://discord.com/api/v10"
-    discord_gateway_url: str = "wss://gateway.discord.gg"
-    discord_guild_id: int | None = None
-    discord_shards: int | None = Field(default=None, ge=1)
-    discord_shard_ids: str | None = None
-    telegram_webhook_url: str | None = None
-    telegram_webhook_secret: SecretStr | None = None
-    telegram_webhook_listen: str = "127.0.0.1"
-    telegram_webhook_port: int = Field(default=8443, ge=1, le=65535)
     default_post_time: str = "09:00"
     default_timezone: str = "UTC"
     ingest_days: int = Field(default=3, ge=1, le=30)
@@ -109,15 +120,10 @@ class Settings(BaseSettings):
     http_port: int | None = Field(default=None, ge=1, le=65535)
     http_host: str = "127.0.0.1"
 
-    @field_validator("hf_endpoint", "telegram_api_url", "discord_api_url")
+    @field_validator("hf_endpoint")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        return check_url(value, "http")
-
-    @field_validator("discord_gateway_url")
-    @classmethod
-    def _ws_url(cls, value: str) -> str:
-        return check_url(value, "ws")
+        return http_url(value)
 
     @field_validator("default_post_time")
     @classmethod
@@ -137,67 +143,51 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not one of DEBUG, INFO, WARNING, ERROR")
         return value.upper()
 
-    @field_validator("discord_shard_ids")
-    @classmethod
-    def _shard_ids(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"\s*\d+(\s*,\s*\d+)*\s*", value):
-            raise ValueError(f"{value!r} is not a comma-separated list of shard numbers")
-        return value
-
-    @field_validator("telegram_webhook_url")
-    @classmethod
-    def _webhook_url(cls, value: str | None) -> str | None:
-        if value is not None:
-            check_url(value, "http")
-        return value
-
-    @field_validator(
-        "telegram_token",
-        "discord_token",
-        "telegram_webhook_secret",
-        "telegram_webhook_url",
-        "discord_shard_ids",
-        "http_port",
-        mode="before",
-    )
+    @field_validator("http_port", "database_url", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @property
-    def shard_ids(self) -> list[int] | None:
-        """``PAPERBOT_DISCORD_SHARD_IDS`` as numbers, if set."""
-        if self.discord_shard_ids is None:
-            return None
-        return [int(part) for part in self.discord_shard_ids.split(",")]
-
-    @model_validator(mode="after")
-    def _shards_fit(self) -> Settings:
-        ids = self.shard_ids
-        if ids is not None:
-            if self.discord_shards is None:
-                raise ValueError(
-                    "PAPERBOT_DISCORD_SHARD_IDS: needs PAPERBOT_DISCORD_SHARDS (the total) as well"
-                )
-            if any(shard >= self.discord_shards for shard in ids):
-                raise ValueError(
-                    f"PAPERBOT_DISCORD_SHARD_IDS: shard ids must be below {self.discord_shards}"
-                )
-        return self
+        return blank_is_none(value)
 
     @property
     def post_time(self) -> time:
         """The default local post time for new subscriptions."""
         return parse_hhmm(self.default_post_time)
 
+    @property
+    def storage_shown(self) -> str:
+        """Where the database is, for messages: the path, or the URL with its password masked."""
+        if self.database_url is None:
+            return str(self.db)
+        return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", self.database_url)
 
-def load_settings(**overrides: object) -> Settings:
-    """Load settings, turning validation errors into one readable ``ConfigError``."""
+    @property
+    def storage_label(self) -> str:
+        """The variable that names the database, for messages: ``PAPERBOT_DB=./paperbot.db``."""
+        variable = "PAPERBOT_DB" if self.database_url is None else "PAPERBOT_DATABASE_URL"
+        return f"{variable}={self.storage_shown}"
+
+    @property
+    def storage_url(self) -> str:
+        """Where the database is: ``PAPERBOT_DATABASE_URL``, else the path ``PAPERBOT_DB``."""
+        return self.database_url if self.database_url is not None else str(self.db)
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load(cls: type[S], **overrides: object) -> S:
+    """Load ``cls`` from the environment, turning validation errors into one ``ConfigError``."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
         message = str(first["msg"]).removeprefix("Value error, ")
         if not first["loc"]:  # a rule across fields names its variables itself
             raise ConfigError(message) from None
-        raise ConfigError(f"PAPERBOT_{str(first['loc'][0]).upper()}: {message}") from None
+        prefix = cls.model_config.get("env_prefix", "")
+        raise ConfigError(f"{prefix}{str(first['loc'][0]).upper()}: {message}") from None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """The core settings, a bad value reported as one readable ``ConfigError``."""
+    return load(Settings, **overrides)

@@ -22,20 +22,20 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
 
-from adapters.base import (
+from bot.clock import Clock
+from bot.digest import digest_reply
+from bot.faults import FailureLog, describe
+from bot.models import Post, Reply
+from bot.ports.chat import (
     ChannelGone,
     ChannelMoved,
     ChatAdapter,
     DeliveryError,
     RateLimited,
 )
-from bot.clock import Clock
-from bot.digest import digest_reply
-from bot.faults import FailureLog, describe
-from bot.models import Post, Reply
+from bot.ports.storage import Delivery, Storage
 from bot.ratelimit import RateLimiter
 from bot.splitting import split_reply
-from bot.storage import Delivery, Storage
 
 log = logging.getLogger("paperbot.delivery")
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot.cards import paper_card
 from bot.models import Paper, Reply, Subscription
-from bot.storage import Storage
+from bot.ports.storage import Storage
 
 # Why a digest has no papers; recorded on the skipped delivery and shown to users.
 NO_LIST = "no daily list yet"

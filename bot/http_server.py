@@ -8,29 +8,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from adapters.base import ChatAdapter
 from bot.clock import Clock
 from bot.jobs import Jobs
 from bot.metrics import Metrics
-from bot.storage import Storage
+from bot.ports.chat import ChatAdapter, ReportsConnection
+from bot.ports.storage import Storage
 
 log = logging.getLogger("paperbot.http")
 
 # Ingest is stale once this many intervals pass without a fully successful run.
 STALE_INGEST_INTERVALS = 3
-
-
-@runtime_checkable
-class ReportsConnection(Protocol):
-    """Optional adapter capability: whether it is connected to its platform right now."""
-
-    def is_connected(self) -> bool:
-        """True while the adapter can receive commands and send posts."""
 
 
 def adapter_connected(adapter: ChatAdapter) -> bool:

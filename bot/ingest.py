@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Protocol
 
 from bot.models import Paper
+from bot.ports.storage import Storage
 from bot.sources.huggingface import SourceUnreachable
-from bot.storage import Storage
 
 log = logging.getLogger("paperbot.ingest")
-
-# One search-index merge step writes about this many pages: tens of
-# milliseconds, so other writes wait little between steps.
-MERGE_STEP_PAGES = 1000
 
 
 class DaySource(Protocol):
@@ -95,16 +90,3 @@ def _day_failed(result: IngestResult, day: date, what: str, exc: Exception) -> N
     reason = f"{what}{type(exc).__name__}: {exc}"
     log.warning("ingest of %s failed: %s", day, reason)
     result.days_failed.append((day, reason))
-
-
-async def upkeep_search_index(storage: Storage, budget: float | None = None) -> bool:
-    """Merge the index left behind by ingest, step by step, for at most ``budget`` seconds.
-
-    Returns True when nothing is left to merge. Without a budget it runs to
-    the end (after a bulk load).
-    """
-    deadline = None if budget is None else time.monotonic() + budget
-    while await storage.merge_search_index(MERGE_STEP_PAGES):
-        if deadline is not None and time.monotonic() >= deadline:
-            return False
-    return True

@@ -13,18 +13,18 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from adapters.base import ChatAdapter
 from bot.clock import Clock
 from bot.commands import SESSION_TTL
 from bot.config import Settings
 from bot.delivery import DeliveryWorker, OutcomeObserver
 from bot.digest import Candidates, plan_digest
 from bot.faults import FailureLog
-from bot.ingest import DaySource, ingest_days, recent_days, upkeep_search_index
+from bot.ingest import DaySource, ingest_days, recent_days
 from bot.models import Subscription
+from bot.ports.chat import ChatAdapter
+from bot.ports.storage import Storage
 from bot.ratelimit import RateLimiter
 from bot.schedule import next_run, period_of
-from bot.storage import Storage
 
 log = logging.getLogger("paperbot.jobs")
 
@@ -269,4 +269,4 @@ class Jobs:
 
     async def merge_index(self) -> None:
         """Merge the search index's small segments for a bounded time (searches get faster)."""
-        await upkeep_search_index(self.storage, MERGE_BUDGET)
+        await self.storage.upkeep(MERGE_BUDGET)

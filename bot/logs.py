@@ -9,27 +9,30 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from bot.config import Settings
+from bot.plugins import secret_patterns
 
-# Telegram tokens look like 123456:AA...; no word boundary is required before
-# the digits because Bot API URLs glue them to a letter ("/bot123456:AA.../getMe").
-_TELEGRAM_TOKEN_RE = re.compile(r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}")
 REDACTED = "[REDACTED]"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class RedactingFilter(logging.Filter):
-    """Replaces known secrets (and anything shaped like a bot token) in every record."""
+    """Replaces known secrets, and anything shaped like a secret of an installed adapter
+    (a Telegram bot token, say), in every record."""
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    def __init__(
+        self, secrets: Iterable[str], patterns: Iterable[re.Pattern[str]] | None = None
+    ) -> None:
         super().__init__()
         self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+        self._patterns = list(secret_patterns() if patterns is None else patterns)
 
     def redact(self, text: str) -> str:
         """``text`` with every secret replaced."""
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
-        return _TELEGRAM_TOKEN_RE.sub(REDACTED, text)
+        for pattern in self._patterns:
+            text = pattern.sub(REDACTED, text)
+        return text
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Render the message (and traceback) now, redacted, so handlers see no secret."""
@@ -42,12 +45,6 @@ class RedactingFilter(logging.Filter):
             record.stack_info = self.redact(record.stack_info)
         record.msg, record.args = self.redact(message), None
         return True
-
-
-def secrets_of(settings: Settings) -> list[str]:
-    """Every secret set in ``settings``, for the redaction filter."""
-    tokens = (settings.telegram_token, settings.discord_token, settings.telegram_webhook_secret)
-    return [token.get_secret_value() for token in tokens if token is not None]
 
 
 class JsonFormatter(logging.Formatter):

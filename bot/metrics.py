@@ -12,10 +12,10 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from adapters.base import CommandHandler
 from bot.delivery import DELIVERY_OUTCOMES
 from bot.models import Command, Reply
-from bot.storage import Storage
+from bot.ports.chat import CommandHandler
+from bot.ports.storage import Storage
 
 SEARCH_COMMANDS = frozenset({"search", "page"})
 # Typed command names are user input: anything unknown shares one label so a

@@ -156,7 +156,6 @@ class Command:
     channel: str
     user: str
     is_admin: bool = False
-    user_name: str = ""
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -186,7 +185,10 @@ class Subscription:
     next_run_at: datetime | None = None
     created_by: str = ""
 
-    @property
-    def platform(self) -> str:
-        """The platform part of ``channel`` (``telegram``, ``discord``, ``console``)."""
-        return self.channel.split(":", 1)[0]
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    """Defaults for new subscriptions."""
+
+    post_time: time = time(9, 0)
+    timezone: str = "UTC"

@@ -17,7 +17,7 @@ import time
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 
-from adapters.base import RateWindow
+from bot.ports.chat import RateWindow
 
 _MAX_KEYS = 100_000
 

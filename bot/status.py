@@ -8,8 +8,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.models import Subscription
+from bot.ports.storage import Delivery, Storage
 from bot.schedule import describe_days, format_local
-from bot.storage import Delivery, Storage
 
 HEADERS = ("channel", "schedule", "next run (local)", "next run (UTC)", "state", "last delivery")
 NONE = "—"

@@ -19,13 +19,13 @@ from typing import Any
 
 from bot.errors import UserError
 from bot.models import WEEKDAYS, Subscription
+from bot.plugins import platform_names
+from bot.ports.storage import Storage
 from bot.schedule import next_run
-from bot.storage import Storage
 from bot.subscription_options import apply_setting
 
 FORMAT = "paperbot-subscriptions"
 VERSION = 1
-PLATFORMS = ("telegram", "discord", "console")
 REQUIRED = ("channel", "time", "timezone")
 OPTIONAL = (
     "days",
@@ -294,8 +294,9 @@ def _channel(value: Any) -> str:
     match = _CHANNEL_RE.match(text)
     if not match:
         raise UserError(f"{text!r} is not a channel like telegram:-1001234567890")
-    if match.group(1) not in PLATFORMS:
-        raise UserError(f"unknown platform {match.group(1)!r} (use {', '.join(PLATFORMS)})")
+    platforms = platform_names()
+    if match.group(1) not in platforms:
+        raise UserError(f"unknown platform {match.group(1)!r} (use {', '.join(platforms)})")
     return text
 
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from adapters.base import DeliveryError, RateWindow, RenderLimits
 from bot.models import Command, Paper, Post, Reply
-from bot.storage import Storage
+from bot.ports.chat import DeliveryError, RateWindow, RenderLimits
+from bot.ports.storage import Storage
 
 
 class FakeClock:
@@ -70,10 +70,10 @@ def command(name: str, args: str = "", *, admin: bool = True, channel: str = "te
 
 @dataclass
 class RecordingAdapter:
-    """The FakeAdapter of the design: records sends, can be told to fail per channel."""
+    """A chat adapter in memory: records sends, can be told to fail per channel."""
 
     platform: str = "test"
-    limits: RenderLimits = field(default_factory=lambda: RenderLimits(4000, 2000, 10))
+    limits: RenderLimits = field(default_factory=lambda: RenderLimits(4000, 10))
     sent: list[tuple[str, Post]] = field(default_factory=list)
     failures: dict[str, Callable[[], DeliveryError]] = field(default_factory=dict)
 

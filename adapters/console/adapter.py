@@ -8,10 +8,10 @@ import sys
 import threading
 from typing import TextIO
 
-from adapters.base import CommandHandler, RateWindow, RenderLimits
 from adapters.console.parse import parse_line
 from adapters.console.render import RULE, render_reply
 from bot.models import Button, Command, Post, Reply
+from bot.ports.chat import CommandHandler, RateWindow, RenderLimits
 
 CHANNEL = "console:local"
 USER = "console:user"
@@ -29,7 +29,7 @@ class ConsoleAdapter:
     """
 
     platform = "console"
-    limits = RenderLimits(max_chars=100_000, max_card_chars=20_000, max_cards=50)
+    limits = RenderLimits(max_chars=100_000, max_cards=50)
 
     def __init__(
         self,

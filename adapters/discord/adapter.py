@@ -20,15 +20,16 @@ import discord
 import yarl
 from discord import app_commands
 
-from adapters.base import ChannelGone, CommandHandler, RateWindow, TemporaryFailure
 from adapters.discord import parse
 from adapters.discord.errors import SEND_FAILURES, delivery_error
 from adapters.discord.interactions import DEFAULT_BUDGET, Responder, Style
 from adapters.discord.render import LIMITS, measure, render_reply
+from adapters.discord.settings import DiscordSettings
 from adapters.discord.slash import install_commands
-from bot.config import Settings
+from bot.catalogue import needs_admin
 from bot.faults import describe
-from bot.models import Command, Post, Reply
+from bot.models import Command, Defaults, Post, Reply
+from bot.ports.chat import ChannelGone, CommandHandler, RateWindow, TemporaryFailure
 
 log = logging.getLogger("paperbot.discord")
 
@@ -38,7 +39,7 @@ MAX_RATELIMIT_WAIT = 30.0
 STOP_TIMEOUT = 5.0
 NONCE_CHARS = 25  # Discord's maximum
 
-# Documented ceilings (docs/platforms.md section 2). discord.py also honours
+# Documented ceilings (Discord API docs, "Rate Limits"). discord.py also honours
 # each route's X-RateLimit headers on top of these.
 GLOBAL_WINDOW = RateWindow("global", 50, 1.0)
 CHANNEL_SENDS, CHANNEL_SECONDS = 5, 5.0
@@ -93,17 +94,19 @@ class DiscordAdapter:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: DiscordSettings,
         handler: CommandHandler,
+        defaults: Defaults | None = None,
         *,
         guild_ready_timeout: float = 2.0,
         ready_timeout: float = 120.0,
         send_timeout: float = 15.0,
         reply_budget: float = DEFAULT_BUDGET,
     ) -> None:
-        if settings.discord_token is None:
+        if settings.token is None:
             raise ValueError("PAPERBOT_DISCORD_TOKEN is not set")
         self._settings = settings
+        self._defaults = defaults or Defaults()
         self._handler = handler
         self._responder = Responder(self._guarded, reply_budget)
         self._guild_ready_timeout = guild_ready_timeout
@@ -120,7 +123,7 @@ class DiscordAdapter:
         Raises what went wrong (bad token, unreachable API, sync refused) so
         ``paperbot run`` fails loudly instead of running deaf.
         """
-        point_at(self._settings.discord_api_url, self._settings.discord_gateway_url)
+        point_at(self._settings.api_url, self._settings.gateway_url)
         client, tree = self._build_client()
         self._client = client
         try:
@@ -132,7 +135,7 @@ class DiscordAdapter:
         log.info(
             "discord ready: %d guild(s), shards %s of %s",
             len(client.guilds),
-            self._settings.shard_ids or "all",
+            self._settings.shard_id_list or "all",
             client.shard_count,
         )
 
@@ -155,8 +158,8 @@ class DiscordAdapter:
             self._on_click,
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
-            shard_count=self._settings.discord_shards,
-            shard_ids=self._settings.shard_ids,
+            shard_count=self._settings.shards,
+            shard_ids=self._settings.shard_id_list,
             guild_ready_timeout=self._guild_ready_timeout,
             max_ratelimit_timeout=MAX_RATELIMIT_WAIT,
             chunk_guilds_at_startup=False,
@@ -168,14 +171,14 @@ class DiscordAdapter:
         install_commands(
             tree,
             self._on_command,
-            default_time=self._settings.default_post_time,
-            default_timezone=self._settings.default_timezone,
+            default_time=self._defaults.post_time.strftime("%H:%M"),
+            default_timezone=self._defaults.timezone,
         )
         return client, tree
 
     async def _connect(self, client: _Client) -> None:
         """Log in and connect this process's shards; returns once they are ready."""
-        token = self._settings.discord_token
+        token = self._settings.token
         assert token is not None
         # The client's own context manager, as `async with client:` would.
         await self._stack.enter_async_context(client)
@@ -202,10 +205,10 @@ class DiscordAdapter:
 
     async def _sync(self, tree: app_commands.CommandTree[_Client]) -> None:
         # One process syncs: the one running shard 0 (or all shards).
-        shard_ids = self._settings.shard_ids
+        shard_ids = self._settings.shard_id_list
         if shard_ids is not None and 0 not in shard_ids:
             return
-        guild_id = self._settings.discord_guild_id
+        guild_id = self._settings.guild_id
         if guild_id is None:
             synced = await tree.sync()
             log.info("synced %d slash commands globally (may take a while to show)", len(synced))
@@ -217,8 +220,8 @@ class DiscordAdapter:
 
     # incoming ----------------------------------------------------------------------
     async def _guarded(self, command: Command) -> Reply:
-        """The core's handler behind the run-time Manage Channels check."""
-        if command.name in parse.ADMIN_COMMANDS and not command.is_admin:
+        """The core's handler behind the run-time Manage Channels check (from the catalogue)."""
+        if needs_admin(command.name, command.args) and not command.is_admin:
             return Reply(
                 text=f"You need the Manage Channels permission to use /{command.name}.",
                 is_error=True,

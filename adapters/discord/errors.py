@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import discord
 
-from adapters.base import ChannelGone, DeliveryError, RateLimited, TemporaryFailure
+from bot.ports.chat import ChannelGone, DeliveryError, RateLimited, TemporaryFailure
 
 # What send() turns into delivery errors; anything else is a bug and propagates.
 SEND_FAILURES = (discord.DiscordException, aiohttp.ClientError, OSError, TimeoutError)
@@ -13,7 +13,7 @@ SEND_FAILURES = (discord.DiscordException, aiohttp.ClientError, OSError, Timeout
 # Used when a 429 names no wait (a Cloudflare block answers without a body).
 DEFAULT_RETRY_AFTER = 5.0
 
-# JSON error codes that mean "stop posting here" (docs/platforms.md section 2).
+# JSON error codes that mean "stop posting here" (Discord's JSON error code table).
 GONE_CODES = {
     50001: "missing_access",
     50013: "missing_permission",

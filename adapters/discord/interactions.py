@@ -23,9 +23,9 @@ from typing import Any
 
 import discord
 
-from adapters.base import CommandHandler
 from adapters.discord.render import LIMITS, RenderedMessage, measure, render_reply
 from bot.models import Command, Reply
+from bot.ports.chat import CommandHandler
 from bot.splitting import split_reply
 
 log = logging.getLogger("paperbot.discord")

@@ -17,8 +17,6 @@ import discord
 from bot.models import Command
 
 PLATFORM = "discord"
-# Commands that change what the channel receives: Manage Channels only.
-ADMIN_COMMANDS = frozenset({"subscribe", "unsubscribe", "settings"})
 # Commands a button may run (see bot.commands: search result buttons).
 BUTTON_COMMANDS = frozenset({"page", "paper"})
 MAX_CHOICES = 25
@@ -65,39 +63,7 @@ def command_from(interaction: discord.Interaction[Any], name: str, args: str) ->
         channel=channel_ref(interaction.channel_id or 0),
         user=f"{PLATFORM}:{interaction.user.id}",
         is_admin=is_admin(interaction.permissions),
-        user_name=interaction.user.name,
     )
-
-
-def _join(*parts: str | None) -> str:
-    return " ".join(part.strip() for part in parts if part and part.strip())
-
-
-def today_args(day: str | None) -> str:
-    """``/today [date]``: the date as typed (the router checks ``YYYY-MM-DD``)."""
-    return _join(day)
-
-
-def search_args(query: str, sort: str | None) -> str:
-    """``/search query [sort]`` in the router's search syntax."""
-    return _join(query, f"sort:{sort}" if sort else None)
-
-
-def subscribe_args(time: str | None, timezone: str | None) -> str:
-    """``/subscribe [time] [timezone]`` as ``"time:HH:MM timezone:Area/City"``.
-
-    Named, so the router checks each option as what it is: a time given as
-    the timezone is refused as a timezone.
-    """
-    return _join(
-        f"time:{time.strip()}" if time and time.strip() else None,
-        f"timezone:{timezone.strip()}" if timezone and timezone.strip() else None,
-    )
-
-
-def settings_args(key: str | None, value: str | None) -> str:
-    """``/settings [key] [value]``: nothing shows the settings, ``key value`` changes one."""
-    return _join(key, value)
 
 
 def button_command(custom_id: str) -> tuple[str, str] | None:

@@ -21,9 +21,9 @@ from typing import Any
 
 import discord
 
-from adapters.base import RenderLimits
 from bot.cards import clean_text, shorten
 from bot.models import Button, Link, PaperCard, Reply
+from bot.ports.chat import RenderLimits
 
 log = logging.getLogger("paperbot.discord")
 
@@ -46,9 +46,7 @@ META_CHARS = 600
 CARD_CHARS = EMBED_TITLE_MAX + EMBED_DESCRIPTION_MAX
 assert FOOTER_CHARS <= EMBED_FOOTER_MAX and CARD_CHARS + FOOTER_CHARS <= MESSAGE_EMBED_CHARS
 
-LIMITS = RenderLimits(
-    max_chars=MESSAGE_EMBED_CHARS, max_card_chars=CARD_CHARS, max_cards=MAX_EMBEDS
-)
+LIMITS = RenderLimits(max_chars=MESSAGE_EMBED_CHARS, max_cards=MAX_EMBEDS)
 
 NO_MENTIONS = discord.AllowedMentions.none()
 EMBED_COLOUR = 0xFFD21E  # Hugging Face yellow

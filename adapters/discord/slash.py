@@ -1,32 +1,27 @@
-"""The slash commands: names, options and descriptions as Discord shows them.
+"""The slash commands, built from the core's command catalogue.
 
 Each command only turns its options into argument text and hands it to
-``run``; the adapter does the rest. The subscription commands carry
-``default_member_permissions`` = Manage Channels, so Discord hides them
+``run``; the adapter does the rest. Commands the catalogue keeps for admins
+carry ``default_member_permissions`` = Manage Channels, so Discord hides them
 from other members by default; server admins can change that per server,
-which is why the adapter checks the permission again at run time.
+which is why the adapter checks again at run time. ``/settings`` stays
+visible to everyone: anyone may view, only Manage Channels may change.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any
 
 import discord
 from discord import app_commands
 
 from adapters.discord import parse
-from bot.query import MAX_QUERY_CHARS
-from bot.subscription_options import SETTING_KEYS
+from bot.catalogue import CATALOGUE, Access, CommandSpec, Option
 
 Interaction = discord.Interaction[Any]
 RunCommand = Callable[[Interaction, str, str], Awaitable[None]]
-# The query shares the router's length limit with the " sort:relevance" we may append.
-QUERY_CHARS = MAX_QUERY_CHARS - len(" sort:relevance")
-SETTING_CHOICES = [
-    app_commands.Choice(name=f"{key}: {help_text}"[:100], value=key)
-    for key, help_text in SETTING_KEYS.items()
-]
 
 
 async def timezone_autocomplete(
@@ -36,6 +31,58 @@ async def timezone_autocomplete(
     return [app_commands.Choice(name=zone, value=zone) for zone in parse.timezone_choices(current)]
 
 
+AUTOCOMPLETE = {"timezone": timezone_autocomplete}
+
+
+def _annotation(option: Option) -> Any:
+    text: Any = str if option.max_length is None else app_commands.Range[str, 1, option.max_length]
+    return text if option.required else text | None
+
+
+def slash_command(
+    spec: CommandSpec, run: RunCommand, defaults: dict[str, str]
+) -> app_commands.Command[Any, ..., None]:
+    """The application command for ``spec``: its options typed, described and constrained."""
+
+    async def callback(interaction: Interaction, **values: str | None) -> None:
+        await run(interaction, spec.name, spec.args_from(values))
+
+    # discord.py reads the options from the callback's signature.
+    callback.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [
+            inspect.Parameter(
+                option.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=_annotation(option),
+                default=inspect.Parameter.empty if option.required else None,
+            )
+            for option in spec.options
+        ]
+    )
+    if spec.options:
+        app_commands.describe(
+            **{option.name: option.description.format(**defaults) for option in spec.options}
+        )(callback)
+    choices = {
+        option.name: [app_commands.Choice(name=c.label, value=c.value) for c in option.choices]
+        for option in spec.options
+        if option.choices
+    }
+    if choices:
+        app_commands.choices(**choices)(callback)
+    suggest = {
+        option.name: AUTOCOMPLETE[option.autocomplete]
+        for option in spec.options
+        if option.autocomplete in AUTOCOMPLETE
+    }
+    if suggest:
+        app_commands.autocomplete(**suggest)(callback)
+    if spec.access is Access.ADMINS:
+        app_commands.default_permissions(manage_channels=True)(callback)
+    return app_commands.Command(name=spec.name, description=spec.summary, callback=callback)
+
+
 def install_commands(
     tree: app_commands.CommandTree[Any],
     run: RunCommand,
@@ -43,63 +90,10 @@ def install_commands(
     default_time: str = "09:00",
     default_timezone: str = "UTC",
 ) -> None:
-    """Add /today, /search, /paper, /subscribe, /unsubscribe, /settings, /preview and /help.
+    """Add every catalogue command to ``tree``.
 
     The defaults only appear in the option descriptions; the router applies them.
     """
-
-    @tree.command(name="today", description="The most upvoted papers of the latest day")
-    @app_commands.describe(date="A day like 2025-03-14 (default: the latest Hugging Face day)")
-    async def today(interaction: Interaction, date: str | None = None) -> None:
-        await run(interaction, "today", parse.today_args(date))
-
-    @tree.command(name="search", description="Find papers by words, phrases, authors")
-    @app_commands.describe(
-        query='Words (all must match), "exact phrase", -exclude, author:Name, since:2025-01-01',
-        sort="Order of the results (default: relevance)",
-    )
-    async def search(
-        interaction: Interaction,
-        query: app_commands.Range[str, 1, QUERY_CHARS],
-        sort: Literal["relevance", "recent", "upvotes"] | None = None,
-    ) -> None:
-        await run(interaction, "search", parse.search_args(query, sort))
-
-    @tree.command(name="paper", description="One paper with its abstract and links")
-    @app_commands.describe(id="arXiv id or URL, e.g. 2305.14858")
-    async def paper(interaction: Interaction, id: app_commands.Range[str, 1, 200]) -> None:
-        await run(interaction, "paper", id)
-
-    @tree.command(name="subscribe", description="Post a daily digest in this channel")
-    @app_commands.describe(
-        time=f"Local time, 24-hour HH:MM (default {default_time})",
-        timezone=f"IANA timezone, e.g. Europe/Berlin (default {default_timezone})",
-    )
-    @app_commands.autocomplete(timezone=timezone_autocomplete)
-    @app_commands.default_permissions(manage_channels=True)
-    async def subscribe(
-        interaction: Interaction, time: str | None = None, timezone: str | None = None
-    ) -> None:
-        await run(interaction, "subscribe", parse.subscribe_args(time, timezone))
-
-    @tree.command(name="unsubscribe", description="Stop this channel's digest")
-    @app_commands.default_permissions(manage_channels=True)
-    async def unsubscribe(interaction: Interaction) -> None:
-        await run(interaction, "unsubscribe", "")
-
-    @tree.command(name="settings", description="Show or change this channel's digest settings")
-    @app_commands.describe(key="The setting to change (leave empty to show all)", value="New value")
-    @app_commands.choices(key=SETTING_CHOICES)
-    @app_commands.default_permissions(manage_channels=True)
-    async def settings(
-        interaction: Interaction, key: str | None = None, value: str | None = None
-    ) -> None:
-        await run(interaction, "settings", parse.settings_args(key, value))
-
-    @tree.command(name="preview", description="What this channel's next digest would post now")
-    async def preview(interaction: Interaction) -> None:
-        await run(interaction, "preview", "")
-
-    @tree.command(name="help", description="What paperbot can do")
-    async def help_(interaction: Interaction) -> None:
-        await run(interaction, "help", "")
+    defaults = {"default_time": default_time, "default_timezone": default_timezone}
+    for spec in CATALOGUE:
+        tree.add_command(slash_command(spec, run, defaults))

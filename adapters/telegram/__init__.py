@@ -3,5 +3,5 @@
 ``adapter`` owns the Application lifecycle and all Bot API I/O, ``parse``
 turns updates into command data, ``render`` turns neutral replies into
 Telegram HTML and inline keyboards, ``errors`` maps Bot API failures onto the
-port's delivery errors. Only ``adapters.registry`` imports this package.
+port's delivery errors. The core finds it through its entry point (``plugin``).
 """

@@ -34,7 +34,6 @@ from telegram.ext import (
     filters,
 )
 
-from adapters.base import ChannelGone, CommandHandler, RateWindow, RenderLimits
 from adapters.telegram import render
 from adapters.telegram.errors import delivery_error
 from adapters.telegram.parse import (
@@ -45,7 +44,6 @@ from adapters.telegram.parse import (
     Target,
     admin_without_lookup,
     is_admin_status,
-    needs_admin,
     parse_callback_data,
     parse_channel,
     parse_command_text,
@@ -54,11 +52,13 @@ from adapters.telegram.parse import (
     target_of,
     user_sender,
 )
+from adapters.telegram.settings import TelegramSettings
 from adapters.telegram.transport import AiohttpRequest, WrongApiUrl
 from bot.cards import shorten
-from bot.config import Settings
+from bot.catalogue import needs_admin
 from bot.faults import describe
 from bot.models import Command, Post, Reply
+from bot.ports.chat import ChannelGone, CommandHandler, RateWindow, RenderLimits
 from bot.splitting import split_reply
 
 log = logging.getLogger("paperbot.telegram")
@@ -80,11 +80,11 @@ BUTTON_FAILED = "Sorry, something went wrong on my side. Please try again."
 
 
 def _build_application(
-    settings: Settings, timeout: float, pool_size: int, workers: int
+    settings: TelegramSettings, timeout: float, pool_size: int, workers: int
 ) -> TelegramApp:
-    if settings.telegram_token is None:
+    if settings.token is None:
         raise ValueError("PAPERBOT_TELEGRAM_TOKEN is not set")
-    url = settings.telegram_api_url
+    url = settings.api_url
 
     def request(size: int) -> AiohttpRequest:
         # Not PTB's default httpx transport: see adapters/telegram/transport.py.
@@ -97,7 +97,7 @@ def _build_application(
 
     return (
         ApplicationBuilder()
-        .token(settings.telegram_token.get_secret_value())
+        .token(settings.token.get_secret_value())
         .base_url(f"{url}/bot")  # PTB appends the token
         .base_file_url(f"{url}/file/bot")
         # Sends of a large fan-out share one pool; the long poll has its own
@@ -117,7 +117,7 @@ class TelegramStartError(RuntimeError):
 
 
 class TelegramAdapter:
-    """A :class:`~adapters.base.ChatAdapter` for Telegram.
+    """A :class:`~bot.ports.chat.ChatAdapter` for Telegram.
 
     ``timeout`` bounds every Bot API request (connect, write, read, pool
     wait) except the long poll, which adds ``poll_timeout`` on top; tests pass
@@ -128,13 +128,12 @@ class TelegramAdapter:
     platform = PLATFORM
     limits = RenderLimits(
         max_chars=render.MAX_MESSAGE_CHARS,
-        max_card_chars=render.MAX_CARD_CHARS,
         max_cards=render.MAX_CARDS,
     )
 
     def __init__(
         self,
-        settings: Settings,
+        settings: TelegramSettings,
         handler: CommandHandler,
         *,
         timeout: float = 10.0,
@@ -178,7 +177,7 @@ class TelegramAdapter:
         await self._register_commands()
         await self._app.start()
         updater = self._updater()
-        webhook_url = self._settings.telegram_webhook_url
+        webhook_url = self._settings.webhook_url
         if webhook_url:
             await self._start_webhook(updater, webhook_url)
             log.info("serving @%s by webhook at %s", self.bot.username, webhook_url)
@@ -227,13 +226,13 @@ class TelegramAdapter:
 
     async def _start_webhook(self, updater: Updater, url: str) -> None:
         settings = self._settings
-        configured = settings.telegram_webhook_secret
+        configured = settings.webhook_secret
         # Without a configured secret anyone who finds the URL could post fake
         # updates; a fresh one per start is registered with setWebhook anyway.
         secret = configured.get_secret_value() if configured else secrets.token_urlsafe(32)
         await updater.start_webhook(
-            listen=settings.telegram_webhook_listen,
-            port=settings.telegram_webhook_port,
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
             url_path=urlsplit(url).path,
             webhook_url=url,
             secret_token=secret,
@@ -300,9 +299,7 @@ class TelegramAdapter:
             reply = ADMIN_CHECK_FAILED
         else:
             sender = sender_of(message)
-            command = Command(
-                parsed.name, parsed.args, target.channel, sender.user, is_admin, sender.name
-            )
+            command = Command(parsed.name, parsed.args, target.channel, sender.user, is_admin)
             reply = await self._handler(command)
         await self._send_reply(target, reply)
 
@@ -337,9 +334,7 @@ class TelegramAdapter:
         sender = user_sender(query.from_user)
         # Never as admin: a modified client can send any callback data, so a
         # button must not be a way around the admin rule.
-        reply = await self._handler(
-            Command(name, args, target.channel, sender.user, False, sender.name)
-        )
+        reply = await self._handler(Command(name, args, target.channel, sender.user, False))
         if reply.is_error:
             return reply.text
         if name in EDIT_IN_PLACE and await self._edit(target, query.message.message_id, reply):
@@ -383,8 +378,8 @@ async def _answer(query: CallbackQuery, notice: str | None) -> None:
         log.warning("could not answer a button press: %s", describe(exc))
 
 
-def _start_failure(exc: TelegramError, settings: Settings) -> str:
-    where = settings.telegram_api_url
+def _start_failure(exc: TelegramError, settings: TelegramSettings) -> str:
+    where = settings.api_url
     if isinstance(exc, WrongApiUrl):
         return f"{where} is not a Telegram Bot API: {exc.message}"
     if isinstance(exc, InvalidToken):

@@ -19,8 +19,8 @@ from telegram.error import (
     TelegramError,
 )
 
-from adapters.base import ChannelGone, ChannelMoved, DeliveryError, RateLimited, TemporaryFailure
 from adapters.telegram.parse import Target
+from bot.ports.chat import ChannelGone, ChannelMoved, DeliveryError, RateLimited, TemporaryFailure
 
 log = logging.getLogger("paperbot.telegram")
 

@@ -13,22 +13,18 @@ from dataclasses import dataclass
 
 from telegram import Chat, ChatMember, MaybeInaccessibleMessage, Message, User
 
+from bot.catalogue import BY_NAME, CATALOGUE
+
 PLATFORM = "telegram"
 
-#: The menu registered with setMyCommands: (command, description).
-BOT_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("start", "What this bot does"),
-    ("help", "List the commands"),
-    ("today", "Top papers of the latest Hugging Face day"),
-    ("search", "Search papers: /search diffusion -video"),
-    ("paper", "One paper by arXiv id or URL"),
-    ("subscribe", "Daily digest here: /subscribe 09:00 Europe/Berlin (admins)"),
-    ("unsubscribe", "Stop the digest here (admins)"),
-    ("settings", "Show or change the digest settings"),
-    ("preview", "What the next digest here would post now"),
+#: The menu registered with setMyCommands: (command, description), from the
+#: catalogue; Telegram clients show /start and /help first by convention.
+BOT_COMMANDS: tuple[tuple[str, str], ...] = tuple(
+    (name, spec.summary)
+    for spec in sorted(CATALOGUE, key=lambda spec: not spec.aliases)
+    for name in (*spec.aliases, spec.name)
 )
-KNOWN_COMMANDS = frozenset(name for name, _ in BOT_COMMANDS)
-_ADMIN_ONLY = frozenset({"subscribe", "unsubscribe"})
+KNOWN_COMMANDS = frozenset(BY_NAME)
 _ADMIN_STATUSES = frozenset({ChatMember.OWNER, ChatMember.ADMINISTRATOR})
 
 _COMMAND_RE = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]+))?(?:\s+(.*))?", re.DOTALL)
@@ -68,10 +64,9 @@ class CommandText:
 
 @dataclass(frozen=True, slots=True)
 class Sender:
-    """Who sent a message: the neutral user string and a display name."""
+    """Who sent a message, as the neutral user string."""
 
     user: str
-    name: str
 
 
 def parse_channel(channel: str) -> Target:
@@ -121,11 +116,6 @@ def should_answer(command: CommandText, chat_type: str) -> bool:
     return chat_type == Chat.PRIVATE or command.addressed or command.name in KNOWN_COMMANDS
 
 
-def needs_admin(name: str, args: str) -> bool:
-    """Commands that change the subscription; only these need the admin lookup."""
-    return name in _ADMIN_ONLY or (name == "settings" and bool(args))
-
-
 def admin_without_lookup(message: Message) -> bool | None:
     """Admin status when the message alone proves it, else None (ask getChatMember).
 
@@ -159,8 +149,8 @@ def sender_of(message: Message) -> Sender:
 
 def user_sender(user: User) -> Sender:
     """A Telegram user as a sender."""
-    return Sender(f"{PLATFORM}:{user.id}", user.full_name)
+    return Sender(f"{PLATFORM}:{user.id}")
 
 
 def _chat_sender(chat: Chat) -> Sender:
-    return Sender(f"{PLATFORM}:{chat.id}", chat.title or chat.effective_name or "")
+    return Sender(f"{PLATFORM}:{chat.id}")

@@ -16,7 +16,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from bot.models import Paper, bare_arxiv_id
-from bot.storage import Storage
+from bot.ports.storage import Storage
 
 log = logging.getLogger("paperbot.sources.seeds")
 

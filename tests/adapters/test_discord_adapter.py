@@ -21,14 +21,14 @@ import discord
 import pytest
 from pydantic import SecretStr
 
-from adapters.base import ChannelGone, CommandHandler, RateLimited, TemporaryFailure
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.render import CUSTOM_ID_MAX, ZWSP
+from adapters.discord.settings import DiscordSettings
 from bot.commands import CommandRouter
-from bot.config import Settings
 from bot.delivery import DeliveryWorker
 from bot.digest import digest_reply
 from bot.models import Command, PaperCard, Post, Reply, Subscription
+from bot.ports.chat import ChannelGone, CommandHandler, RateLimited, TemporaryFailure
 from bot.sources.seeds import load_seed_papers
 from bot.subscription_options import SETTING_KEYS
 from storage.sqlite import SqliteStorage
@@ -117,15 +117,15 @@ def router(storage: SqliteStorage, clock: FakeClock) -> CommandRouter:
     return CommandRouter(storage, clock)
 
 
-def settings_for(fake: FakeDiscord, **overrides: Any) -> Settings:
+def settings_for(fake: FakeDiscord, **overrides: Any) -> DiscordSettings:
     """Settings as ``paperbot run`` would read them from the environment."""
     values: dict[str, Any] = {
-        "discord_token": SecretStr(TOKEN),
-        "discord_api_url": fake.api_url,
-        "discord_gateway_url": fake.gateway_url,
+        "token": SecretStr(TOKEN),
+        "api_url": fake.api_url,
+        "gateway_url": fake.gateway_url,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return DiscordSettings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @asynccontextmanager
@@ -225,7 +225,7 @@ async def test_commands_sync_globally_with_permissions(
         "help",
     }
     admin_only = {n for n, c in commands.items() if c["default_member_permissions"]}
-    assert admin_only == {"subscribe", "unsubscribe", "settings"}
+    assert admin_only == {"subscribe", "unsubscribe"}  # /settings: anyone views, admins change
     assert {int(commands[n]["default_member_permissions"]) for n in admin_only} == {MANAGE_CHANNELS}
     assert all(c["contexts"] == [0] for c in commands.values())  # guilds only
     options = {o["name"]: o for o in commands["subscribe"]["options"]}
@@ -239,7 +239,7 @@ async def test_commands_sync_globally_with_permissions(
 
 
 async def test_guild_id_syncs_to_that_guild_only(fake: FakeDiscord, router: CommandRouter) -> None:
-    async with running(fake, router, {"discord_guild_id": GUILD}):
+    async with running(fake, router, {"guild_id": GUILD}):
         assert None not in fake.command_sets
         assert len(fake.command_sets[GUILD]) == 8
         rec = await ask(fake, "help")
@@ -248,14 +248,14 @@ async def test_guild_id_syncs_to_that_guild_only(fake: FakeDiscord, router: Comm
 
 async def test_start_fails_loudly_and_cleans_up(fake: FakeDiscord, router: CommandRouter) -> None:
     wrong = DiscordAdapter(
-        settings_for(fake, discord_token=SecretStr("not-the-token")),
+        settings_for(fake, token=SecretStr("not-the-token")),
         router,
         guild_ready_timeout=0.2,
     )
     with pytest.raises(discord.LoginFailure):
         await wrong.start()
     not_a_member = DiscordAdapter(
-        settings_for(fake, discord_guild_id=GUILD + 9), router, guild_ready_timeout=0.2
+        settings_for(fake, guild_id=GUILD + 9), router, guild_ready_timeout=0.2
     )
     with pytest.raises(discord.Forbidden):
         await not_a_member.start()
@@ -321,7 +321,6 @@ async def test_every_command_is_answered_on_time(
     [
         ("subscribe", {"time": "07:00"}),
         ("unsubscribe", None),
-        ("settings", None),
         ("settings", {"key": "top", "value": "1"}),
     ],
 )
@@ -338,6 +337,16 @@ async def test_members_without_manage_channels_are_refused(
     assert fake.messages(NEWS) == []  # nothing public
     sub = await storage.get_subscription(f"discord:{NEWS}")
     assert sub is not None and sub.top_n == 4 and sub.post_time.hour == 9
+
+
+async def test_members_may_view_the_settings(
+    fake: FakeDiscord, bot: DiscordAdapter, storage: SqliteStorage
+) -> None:
+    """As in the catalogue, /help and on Telegram: anyone views, Manage Channels changes."""
+    await storage.save_subscription(Subscription(channel=f"discord:{NEWS}", top_n=4))
+    rec = await ask(fake, "settings", None, user=READER, channel=NEWS)
+    assert "top: 4" in text_of(rec.original or {})
+    assert "Manage Channels" not in text_of(rec.original or {})
 
 
 async def test_refusal_stores_nothing_and_administrators_pass(
@@ -702,7 +711,7 @@ async def test_two_shards_in_two_adapters_split_the_guilds(fake: FakeDiscord) ->
         return handler
 
     def sharded(shard: int) -> dict[str, Any]:
-        return {"discord_shards": 2, "discord_shard_ids": str(shard)}
+        return {"shards": 2, "shard_ids": str(shard)}
 
     async with (
         running(fake, recorder(0), sharded(0)) as first,

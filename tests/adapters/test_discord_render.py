@@ -7,11 +7,12 @@ from zoneinfo import ZoneInfo
 import discord
 import pytest
 
-from adapters.base import ChannelGone, RateLimited, TemporaryFailure
 from adapters.discord import parse, render
 from adapters.discord.adapter import nonce_for
 from adapters.discord.errors import delivery_error
+from bot.catalogue import command_spec
 from bot.models import Button, Link, PaperCard, Reply
+from bot.ports.chat import ChannelGone, RateLimited, TemporaryFailure
 from bot.splitting import split_reply
 
 HOSTILE = "@everyone **bold** <@&123> __under__ `code` > quote @here <#42> <t:1:R>"
@@ -125,18 +126,28 @@ def test_measure_counts_embed_characters() -> None:
     assert render.measure(reply) == expected
 
 
+def args_of(name: str, **values: str | None) -> str:
+    """The argument text the slash command ``name`` hands the router for ``values``."""
+    spec = command_spec(name)
+    assert spec is not None
+    return spec.args_from(values)
+
+
 @pytest.mark.parametrize(
     ("built", "expected"),
     [
-        (parse.today_args(None), ""),
-        (parse.today_args(" 2026-03-09 "), "2026-03-09"),
-        (parse.search_args("diffusion -video", None), "diffusion -video"),
-        (parse.search_args("diffusion", "upvotes"), "diffusion sort:upvotes"),
-        (parse.subscribe_args("08:30", "Europe/Berlin"), "time:08:30 timezone:Europe/Berlin"),
-        (parse.subscribe_args(None, " Asia/Tokyo "), "timezone:Asia/Tokyo"),
-        (parse.subscribe_args(" ", None), ""),
-        (parse.settings_args(None, None), ""),
-        (parse.settings_args("top", "3"), "top 3"),
+        (args_of("today", date=None), ""),
+        (args_of("today", date=" 2026-03-09 "), "2026-03-09"),
+        (args_of("search", query="diffusion -video", sort=None), "diffusion -video"),
+        (args_of("search", query="diffusion", sort="upvotes"), "diffusion sort:upvotes"),
+        (
+            args_of("subscribe", time="08:30", timezone="Europe/Berlin"),
+            "time:08:30 timezone:Europe/Berlin",
+        ),
+        (args_of("subscribe", time=None, timezone=" Asia/Tokyo "), "timezone:Asia/Tokyo"),
+        (args_of("subscribe", time=" ", timezone=None), ""),
+        (args_of("settings", key=None, value=None), ""),
+        (args_of("settings", key="top", value="3"), "top 3"),
     ],
 )
 def test_option_text_for_the_router(built: str, expected: str) -> None:

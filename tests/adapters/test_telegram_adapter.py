@@ -21,19 +21,19 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from adapters.base import (
+from adapters.telegram.adapter import TelegramAdapter, TelegramStartError
+from adapters.telegram.settings import TelegramSettings
+from bot.commands import CommandRouter
+from bot.delivery import DeliveryWorker
+from bot.digest import digest_reply
+from bot.models import Paper, Post, Subscription
+from bot.ports.chat import (
     ChannelGone,
     ChannelMoved,
     ChatAdapter,
     RateLimited,
     TemporaryFailure,
 )
-from adapters.telegram.adapter import TelegramAdapter, TelegramStartError
-from bot.commands import CommandRouter
-from bot.config import Settings
-from bot.delivery import DeliveryWorker
-from bot.digest import digest_reply
-from bot.models import Paper, Post, Subscription
 from bot.ratelimit import RateLimiter
 from bot.sources.seeds import load_seed_papers
 from storage.sqlite import SqliteStorage
@@ -112,14 +112,14 @@ def router(storage: SqliteStorage, clock: FakeClock) -> CommandRouter:
     return CommandRouter(storage, clock)
 
 
-def settings_for(fake: FakeTelegram, **overrides: Any) -> Settings:
+def settings_for(fake: FakeTelegram, **overrides: Any) -> TelegramSettings:
     """Settings pointing at the fake, ignoring any .env file."""
     values: dict[str, Any] = {
-        "telegram_token": SecretStr(fake.token),
-        "telegram_api_url": fake.api_url,
+        "token": SecretStr(fake.token),
+        "api_url": fake.api_url,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return TelegramSettings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @pytest.fixture
@@ -204,7 +204,7 @@ async def test_wrong_token_fails_start_without_revealing_it(
 ) -> None:
     """PTB quotes a rejected token in its error; what start() raises must not."""
     wrong = "123456789:AAWrongTokenWrongTokenWrongToken00"
-    settings = settings_for(fake, telegram_token=SecretStr(wrong))
+    settings = settings_for(fake, token=SecretStr(wrong))
     with pytest.raises(TelegramStartError, match="rejected PAPERBOT_TELEGRAM_TOKEN") as info:
         await TelegramAdapter(settings, router, timeout=3).start()
     assert wrong not in str(info.value) and info.value.__suppress_context__
@@ -213,10 +213,10 @@ async def test_wrong_token_fails_start_without_revealing_it(
 
 async def test_unreachable_bot_api_fails_start_clearly(router: CommandRouter) -> None:
     """No server at the configured URL: a readable error naming the URL."""
-    settings = Settings(
+    settings = TelegramSettings(
         _env_file=None,  # type: ignore[call-arg]
-        telegram_token=SecretStr("123:abc"),
-        telegram_api_url="http://127.0.0.1:9",
+        token=SecretStr("123:abc"),
+        api_url="http://127.0.0.1:9",
     )
     with pytest.raises(TelegramStartError, match=r"against http://127\.0\.0\.1:9 failed"):
         await TelegramAdapter(settings, router, timeout=1).start()
@@ -624,10 +624,10 @@ async def test_webhook_mode_checks_the_secret(fake: FakeTelegram, router: Comman
     port = free_port()
     settings = settings_for(
         fake,
-        telegram_webhook_url="https://bot.example.org/telegram/hook",
-        telegram_webhook_secret=SecretStr("s3cret-Token_1"),
-        telegram_webhook_listen="127.0.0.1",
-        telegram_webhook_port=port,
+        webhook_url="https://bot.example.org/telegram/hook",
+        webhook_secret=SecretStr("s3cret-Token_1"),
+        webhook_listen="127.0.0.1",
+        webhook_port=port,
     )
     telegram = TelegramAdapter(settings, router, timeout=3)
     await telegram.start()

@@ -28,7 +28,8 @@ from typing import Any
 import pytest
 
 from bot.models import Subscription
-from storage.sqlite import SqliteStorage, to_ts
+from storage.sqlite import SqliteStorage
+from storage.sqlite.connection import to_ts
 from tests.fakes.huggingface import FakeHuggingFace, make_item
 from tests.fakes.telegram import FakeTelegram
 from tests.support import make_paper

@@ -61,8 +61,8 @@ def test_no_token_without_a_terminal_stops_with_one_line(tmp_path: Path) -> None
         assert result.returncode == 78
         assert result.stdout == ""
         assert result.stderr.splitlines() == [
-            "paperbot: no chat token set: set PAPERBOT_TELEGRAM_TOKEN and/or"
-            " PAPERBOT_DISCORD_TOKEN (in .env for Docker), or run it in a terminal for the"
+            "paperbot: no chat token set: set PAPERBOT_DISCORD_TOKEN and/or"
+            " PAPERBOT_TELEGRAM_TOKEN (in .env for Docker), or run it in a terminal for the"
             " console chat"
         ]
         assert not (tmp_path / "bot.db").exists()

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bot.config import ConfigError, Settings, check_timezone, load_settings, parse_hhmm
+from adapters.discord.settings import DiscordSettings
+from adapters.telegram.settings import TelegramSettings
+from bot.config import ConfigError, Settings, check_timezone, load, load_settings, parse_hhmm
+from bot.plugins import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,12 +30,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_defaults() -> None:
     settings = load_settings()
+    telegram, discord = load(TelegramSettings), load(DiscordSettings)
     assert settings.db == Path("./paperbot.db")
     assert settings.hf_endpoint == "https://huggingface.co"
-    assert settings.telegram_token is None and settings.discord_token is None
-    assert settings.telegram_api_url == "https://api.telegram.org"
-    assert settings.discord_api_url == "https://discord.com/api/v10"
-    assert settings.discord_gateway_url == "wss://gateway.discord.gg"
+    assert telegram.token is None and discord.token is None
+    assert telegram.api_url == "https://api.telegram.org"
+    assert discord.api_url == "https://discord.com/api/v10"
+    assert discord.gateway_url == "wss://gateway.discord.gg"
     assert settings.default_post_time == "09:00" and settings.post_time == time(9, 0)
     assert settings.default_timezone == "UTC"
     assert (settings.ingest_days, settings.ingest_interval_minutes) == (3, 30)
@@ -45,14 +49,15 @@ def test_defaults() -> None:
     [
         ("PAPERBOT_DB", "/data/bot.db", "db", Path("/data/bot.db")),
         ("PAPERBOT_HF_ENDPOINT", "http://127.0.0.1:8080/", "hf_endpoint", "http://127.0.0.1:8080"),
-        ("PAPERBOT_TELEGRAM_API_URL", "http://tg.local", "telegram_api_url", "http://tg.local"),
+        ("PAPERBOT_TELEGRAM_API_URL", "http://tg.local", "telegram.api_url", "http://tg.local"),
         (
             "PAPERBOT_DISCORD_API_URL",
             "https://d.local/api/",
-            "discord_api_url",
+            "discord.api_url",
             "https://d.local/api",
         ),
-        ("PAPERBOT_DISCORD_GATEWAY_URL", "ws://gw.local/", "discord_gateway_url", "ws://gw.local"),
+        ("PAPERBOT_DISCORD_GATEWAY_URL", "ws://gw.local/", "discord.gateway_url", "ws://gw.local"),
+        ("PAPERBOT_DATABASE_URL", "sqlite:///data/bot.db", "storage_url", "sqlite:///data/bot.db"),
         ("PAPERBOT_DEFAULT_POST_TIME", "7:05", "post_time", time(7, 5)),
         ("PAPERBOT_DEFAULT_TIMEZONE", "Asia/Kolkata", "default_timezone", "Asia/Kolkata"),
         ("PAPERBOT_INGEST_DAYS", "7", "ingest_days", 7),
@@ -66,18 +71,21 @@ def test_each_variable_is_read(
     monkeypatch: pytest.MonkeyPatch, variable: str, value: str, attribute: str, expected: object
 ) -> None:
     monkeypatch.setenv(variable, value)
-    assert getattr(load_settings(), attribute) == expected
+    config = load_config()
+    platform, _, name = attribute.rpartition(".")
+    settings = config.platforms[platform] if platform else config.core
+    assert getattr(settings, name) == expected
 
 
 def test_tokens_are_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAPERBOT_TELEGRAM_TOKEN", "123:tg-secret")
     monkeypatch.setenv("PAPERBOT_DISCORD_TOKEN", "dc-secret")
-    settings = load_settings()
-    assert isinstance(settings.telegram_token, SecretStr)
-    assert isinstance(settings.discord_token, SecretStr)
-    assert settings.telegram_token.get_secret_value() == "123:tg-secret"
-    assert settings.discord_token.get_secret_value() == "dc-secret"
-    for text in (repr(settings), str(settings), repr(settings.telegram_token)):
+    telegram, discord = load(TelegramSettings), load(DiscordSettings)
+    assert isinstance(telegram.token, SecretStr)
+    assert isinstance(discord.token, SecretStr)
+    assert telegram.token.get_secret_value() == "123:tg-secret"
+    assert discord.token.get_secret_value() == "dc-secret"
+    for text in (repr(telegram), str(discord), repr(telegram.token), repr(load_config())):
         assert "tg-secret" not in text and "dc-secret" not in text
 
 
@@ -85,8 +93,9 @@ def test_tokens_are_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_blank_tokens_mean_none(monkeypatch: pytest.MonkeyPatch, blank: str) -> None:
     monkeypatch.setenv("PAPERBOT_TELEGRAM_TOKEN", blank)
     monkeypatch.setenv("PAPERBOT_DISCORD_TOKEN", blank)
-    settings = load_settings()
-    assert settings.telegram_token is None and settings.discord_token is None
+    config = load_config()
+    assert config.enabled() == []
+    assert load(TelegramSettings).token is None and load(DiscordSettings).token is None
 
 
 @pytest.mark.parametrize(
@@ -112,6 +121,12 @@ def test_blank_tokens_mean_none(monkeypatch: pytest.MonkeyPatch, blank: str) -> 
         ("PAPERBOT_INGEST_DAYS", "0", "greater than or equal to 1"),
         ("PAPERBOT_INGEST_DAYS", "many", "integer"),
         ("PAPERBOT_TICK_SECONDS", "0", "greater than 0"),
+        (
+            "PAPERBOT_DATABASE_URL",
+            "mysql://db/paperbot",
+            "no installed storage backend for 'mysql'",
+        ),
+        ("PAPERBOT_DISCORD_SHARD_IDS", "0,1", "needs PAPERBOT_DISCORD_SHARDS"),
     ],
 )
 def test_invalid_values_name_the_variable(
@@ -119,7 +134,7 @@ def test_invalid_values_name_the_variable(
 ) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError) as info:
-        load_settings()
+        load_config()
     message = str(info.value)
     assert message.startswith(f"{variable}: ")
     assert detail in message

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import (
+from bot.delivery import MAX_FAILURES, DeliveryWorker, backoff_delay
+from bot.models import Subscription
+from bot.ports.chat import (
     ChannelGone,
     ChannelMoved,
     RateLimited,
     RenderLimits,
     TemporaryFailure,
 )
-from bot.delivery import MAX_FAILURES, DeliveryWorker, backoff_delay
-from bot.models import Subscription
-from bot.storage import Delivery
+from bot.ports.storage import Delivery
 from storage.sqlite import SqliteStorage
 from tests.support import FakeClock, RecordingAdapter, make_paper
 
@@ -70,7 +70,7 @@ async def test_sent_records_state_and_sent_papers(worker, store, clock, adapter)
 
 
 async def test_long_digest_is_split_and_resumes_after_crash(store, clock, adapter) -> None:
-    adapter.limits = RenderLimits(max_chars=120, max_card_chars=100, max_cards=10)
+    adapter.limits = RenderLimits(max_chars=120, max_cards=10)
     worker = DeliveryWorker(adapter, store, clock)
     delivery = await queue(store, clock, "test:a", keys=4)
     # A previous process had sent the first part, then died.

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.ingest import ingest_days, recent_days, upkeep_search_index
+from bot.ingest import ingest_days, recent_days
 from bot.models import Paper
 from bot.sources.clean import MAX_COUNT, BadValue, bounded_count, clean_text
 from bot.sources.huggingface import HuggingFaceSource
@@ -159,8 +159,8 @@ async def test_index_upkeep_stops_at_its_budget_and_finishes_later(
 ) -> None:
     await ingest_one_at_a_time(store)
     # A zero budget still makes one step, then reports unfinished work.
-    assert await upkeep_search_index(store, budget=0) is False
-    assert await upkeep_search_index(store) is True
+    assert await store.upkeep(0) is False
+    assert await store.upkeep(None) is True
     assert await store.merge_search_index(1000) is False
 
 

@@ -8,15 +8,28 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic_settings import BaseSettings
 
+from adapters.telegram.settings import TelegramSettings
 from bot.config import Settings
+from bot.plugins import adapter_plugins
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {"PAPERBOT_TELEGRAM_TOKEN", "PAPERBOT_DISCORD_TOKEN", "PAPERBOT_TELEGRAM_WEBHOOK_SECRET"}
 
 
+def settings_classes() -> list[type[BaseSettings]]:
+    """The core's settings and each installed adapter's."""
+    return [Settings, *(plugin.settings_class for plugin in adapter_plugins())]
+
+
 def variables() -> list[str]:
-    return [f"PAPERBOT_{name.upper()}" for name in Settings.model_fields]
+    """Every PAPERBOT_ variable: the core's and each installed adapter's."""
+    return [
+        f"{cls.model_config.get('env_prefix', '')}{name.upper()}"
+        for cls in settings_classes()
+        for name in cls.model_fields
+    ]
 
 
 def dockerfile() -> list[tuple[str, str]]:
@@ -92,7 +105,8 @@ def test_compose_sets_the_webhook_server_to_listen_on_a_published_port(compose: 
     assert environment["PAPERBOT_TELEGRAM_WEBHOOK_LISTEN"] == "0.0.0.0"
     port = int(environment["PAPERBOT_TELEGRAM_WEBHOOK_PORT"])
     assert f"127.0.0.1:{port}:{port}" in service["ports"]
-    assert Settings(_env_file=None, telegram_webhook_listen="0.0.0.0").telegram_webhook_port == port  # type: ignore[call-arg]
+    listen = TelegramSettings(_env_file=None, webhook_listen="0.0.0.0")  # type: ignore[call-arg]
+    assert listen.webhook_port == port
 
 
 def test_compose_keeps_secrets_out(compose: dict) -> None:
@@ -115,13 +129,16 @@ def test_env_example_is_all_comments_and_values_parse() -> None:
     assert set(assignments) == set(variables())
     assert all(not line.strip() or line.startswith("#") for line in lines)
     # Secrets and "unset" values are blank in the example; the rest are the defaults.
-    values = {
-        key.removeprefix("PAPERBOT_").lower(): shlex.split(value)[0]
-        for key, value in assignments.items()
-        if value
-    }
-    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
-    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
-    differs = {k for k in values if getattr(settings, k) != getattr(defaults, k)}
+    differs = set()
+    for cls in settings_classes():
+        prefix = cls.model_config.get("env_prefix", "")
+        values = {
+            key.removeprefix(prefix).lower(): shlex.split(value)[0]
+            for key, value in assignments.items()
+            if value and key.removeprefix(prefix).lower() in cls.model_fields
+        }
+        settings = cls(_env_file=None, **values)  # type: ignore[call-arg]
+        defaults = cls(_env_file=None)  # type: ignore[call-arg]
+        differs |= {k for k in values if getattr(settings, k) != getattr(defaults, k)}
     # The example documents the default of everything except the port it suggests.
     assert differs == {"http_port"}

@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from adapters.discord.settings import DiscordSettings
+from adapters.telegram.settings import TelegramSettings
 from bot.config import Settings
 from bot.doctor import check_database, run_checks
 from bot.models import Paper, Subscription
+from bot.plugins import Config, load_config
 from storage.sqlite import SqliteStorage, available_migrations
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.huggingface import FakeHuggingFace
@@ -52,7 +55,8 @@ async def fakes() -> AsyncIterator[tuple[FakeHuggingFace, TokenCheckingTelegram,
         yield hf, telegram, discord
 
 
-def settings_for(fakes: Any, tmp_path: Path, **changes: Any) -> Settings:
+def settings_for(fakes: Any, tmp_path: Path, **changes: Any) -> Config:
+    """The core's, Telegram's and Discord's settings; ``changes`` by their PAPERBOT_ names."""
     hf, telegram, discord = fakes
     values = {
         "db": tmp_path / "doctor.db",
@@ -63,10 +67,18 @@ def settings_for(fakes: Any, tmp_path: Path, **changes: Any) -> Settings:
         "discord_token": DISCORD_TOKEN,
         **changes,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    def part(prefix: str) -> dict[str, Any]:
+        return {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
+
+    core = {k: v for k, v in values.items() if not k.startswith(("telegram_", "discord_"))}
+    config = load_config(Settings(_env_file=None, **core))  # type: ignore[call-arg]
+    config.platforms["telegram"] = TelegramSettings(_env_file=None, **part("telegram_"))  # type: ignore[call-arg]
+    config.platforms["discord"] = DiscordSettings(_env_file=None, **part("discord_"))  # type: ignore[call-arg]
+    return config
 
 
-async def lines(settings: Settings) -> list[str]:
+async def lines(settings: Config) -> list[str]:
     return [check.line for check in await run_checks(settings)]
 
 
@@ -75,12 +87,12 @@ async def test_everything_ok(fakes, tmp_path: Path) -> None:
     hf, telegram, discord = fakes
     schema = max(version for version, _ in available_migrations())
     assert await lines(settings) == [
-        "ok  configuration: adapters: telegram, discord; HTTP endpoint: off",
+        "ok  configuration: adapters: discord, telegram; HTTP endpoint: off",
         f"ok  database: {tmp_path / 'doctor.db'} (schema {schema}, writable, 0 papers,"
         " 0 subscriptions)",
         f"ok  huggingface: {hf.endpoint} reachable",
-        "ok  telegram: token accepted (bot @paperbot_test_bot)",
         "ok  discord: token accepted (bot paperbot)",
+        "ok  telegram: token accepted (bot @paperbot_test_bot)",
     ]
     assert [r.path for r in hf.requests] == ["/api/daily_papers"]
     assert hf.requests[0].query == {"limit": "1"}
@@ -107,8 +119,8 @@ async def test_wrong_tokens_fail_without_printing_them(fakes, tmp_path: Path) ->
     )
     found = await lines(settings)
     assert found[3:] == [
-        "FAIL telegram: token rejected: HTTP 401 (Unauthorized)",
         "FAIL discord: token rejected: HTTP 401 (401: Unauthorized)",
+        "FAIL telegram: token rejected: HTTP 401 (Unauthorized)",
     ]
     assert not any(wrong_telegram in line or wrong_discord in line for line in found)
 
@@ -118,7 +130,7 @@ async def test_unreachable_services_fail(fakes, tmp_path: Path) -> None:
     settings = settings_for(fakes, tmp_path, hf_endpoint=dead, telegram_api_url=dead)
     found = await lines(settings)
     assert found[2] == f"FAIL huggingface: cannot reach {dead}: All connection attempts failed"
-    assert found[3] == f"FAIL telegram: cannot reach {dead}: All connection attempts failed"
+    assert found[4] == f"FAIL telegram: cannot reach {dead}: All connection attempts failed"
     assert not any(fakes[1].token in line for line in found)
 
 
@@ -193,10 +205,10 @@ async def test_wrong_api_urls_are_reported_as_wrong_urls(fakes, tmp_path: Path) 
     )
     found = await lines(settings)
     assert found[3:] == [
-        "FAIL telegram: wrong URL: the server answered HTTP 404 Not Found;"
-        " PAPERBOT_TELEGRAM_API_URL is the API root, e.g. https://api.telegram.org without /bot",
         "FAIL discord: wrong URL: the server answered HTTP 404 Not Found;"
         " PAPERBOT_DISCORD_API_URL is the API root, e.g. https://discord.com/api/v10",
+        "FAIL telegram: wrong URL: the server answered HTTP 404 Not Found;"
+        " PAPERBOT_TELEGRAM_API_URL is the API root, e.g. https://api.telegram.org without /bot",
     ]
 
 
@@ -208,5 +220,5 @@ async def test_counts_are_worded_in_the_singular_for_one(tmp_path: Path) -> None
         await storage.save_subscription(Subscription(channel="console:local"))
     finally:
         await storage.close()
-    check = await check_database(db)
+    check = await check_database(Settings(_env_file=None, db=db))  # type: ignore[call-arg]
     assert check.ok and check.line.endswith("writable, 1 paper, 1 subscription)")

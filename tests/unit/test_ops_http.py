@@ -12,13 +12,13 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.base import ChannelGone, TemporaryFailure
 from bot.commands import CommandRouter
 from bot.config import Settings
 from bot.http_server import Health, HttpServer
 from bot.jobs import Jobs
 from bot.metrics import Metrics
 from bot.models import Paper, Subscription
+from bot.ports.chat import ChannelGone, TemporaryFailure
 from storage.sqlite import SqliteStorage
 from tests.support import FakeClock, RecordingAdapter, command, make_paper
 

@@ -9,8 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from adapters.discord.settings import DiscordSettings
+from adapters.telegram.settings import TelegramSettings
 from bot.config import Settings
-from bot.logs import REDACTED, secrets_of, setup_logging
+from bot.logs import REDACTED, setup_logging
+from bot.plugins import load_config
 
 TELEGRAM_TOKEN = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"
 DISCORD_TOKEN = "MTA5ODc2NTQzMjEwOTg3NjU0.GaBcDe.discord-secret-part-0123456789abcdef"
@@ -99,10 +102,11 @@ def test_text_lines_are_readable(stderr: io.StringIO) -> None:
 
 
 def test_secrets_of_lists_every_secret_setting() -> None:
-    settings = Settings(
+    config = load_config(Settings(_env_file=None))  # type: ignore[call-arg]
+    config.platforms["telegram"] = TelegramSettings(
         _env_file=None,  # type: ignore[call-arg]
-        telegram_token=TELEGRAM_TOKEN,
-        discord_token=DISCORD_TOKEN,
-        telegram_webhook_secret="webhook-secret",
+        token=TELEGRAM_TOKEN,
+        webhook_secret="webhook-secret",
     )
-    assert sorted(secrets_of(settings)) == sorted([TELEGRAM_TOKEN, DISCORD_TOKEN, "webhook-secret"])
+    config.platforms["discord"] = DiscordSettings(_env_file=None, token=DISCORD_TOKEN)  # type: ignore[call-arg]
+    assert sorted(config.secrets()) == sorted([TELEGRAM_TOKEN, DISCORD_TOKEN, "webhook-secret"])

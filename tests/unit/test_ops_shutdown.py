@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 import bot.app
-from bot.app import StopsIntake, shutdown
+from bot.app import shutdown
 from bot.config import Settings
 from bot.jobs import Jobs
 from bot.models import Post, Subscription
+from bot.ports.chat import StopsIntake
 from storage.sqlite import SqliteStorage
 from tests.support import FakeClock, RecordingAdapter, make_paper
 

@@ -162,7 +162,7 @@ async def test_a_bad_file_is_rejected_whole_naming_each_row_line(store) -> None:
 
     assert problems(text) == [
         f"subs.json:{line_of('slack:1')}: subscription 2: channel: unknown platform 'slack'"
-        " (use telegram, discord, console)",
+        " (use console, discord, telegram)",
         f"subs.json:{line_of(TOP_11)}: subscription 3: top: top takes a whole number from 1 to 10",
         f"subs.json:{line_of('Mars/Olympus')}: subscription 5: timezone: Unknown timezone"
         " 'Mars/Olympus': use Area/City, e.g. Europe/Berlin",

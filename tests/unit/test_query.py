@@ -11,7 +11,7 @@ import pytest
 
 from bot.errors import UserError
 from bot.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError, SearchQuery, parse_query
-from storage.fts import match_expression, phrase_match, quote
+from storage.sqlite.fts import match_expression, phrase_match, quote
 
 # The FTS5 table definition of storage/migrations/001_initial.sql, minus the
 # external content, so MATCH strings are checked against the same tokenizer.

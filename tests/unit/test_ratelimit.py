@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import pytest
 
-from adapters.base import RateWindow
+from bot.ports.chat import RateWindow
 from bot.ratelimit import RateLimiter
 
 MARGIN = 0.97

@@ -1,4 +1,4 @@
-"""One suite for the storage port (bot/storage.py), run against every backend.
+"""One suite for the storage port (bot/ports/storage.py), run against every backend.
 
 To add a backend (PostgreSQL), write an ``_open_<name>`` factory, register it in
 ``BACKENDS`` and add its name to the ``backend`` fixture's params. Tests that
@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from bot.models import Paper, Subscription
+from bot.ports.storage import SearchSession, Storage
 from bot.query import QueryError, parse_query
-from bot.storage import SearchSession, Storage
-from storage.fts import search_sql
 from storage.sqlite import SqliteStorage, available_migrations
+from storage.sqlite.fts import search_sql
 from tests.support import ingest_one_at_a_time, make_paper
 
 T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)

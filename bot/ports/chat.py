@@ -11,9 +11,11 @@ discord or telegram exception.
 
 from __future__ import annotations
 
+import asyncio
+import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TextIO, runtime_checkable
 
 from bot.models import Command, Post, Reply
 
@@ -25,12 +27,11 @@ class RenderLimits:
     """What one platform message can hold, used by the core's post splitter.
 
     ``max_chars`` bounds a whole message as the adapter measures it,
-    ``max_card_chars`` one rendered paper card, ``max_cards`` the cards one
-    message may carry.
+    ``max_cards`` the cards one message may carry. Keeping one card within a
+    message is the adapter's own business (its renderer trims the abstract).
     """
 
     max_chars: int
-    max_card_chars: int
     max_cards: int
 
 
@@ -109,3 +110,41 @@ class ChatAdapter(Protocol):
 
     def rate_windows(self, channel: str) -> list[RateWindow]:
         """The documented send ceilings that apply to ``channel``."""
+
+
+@runtime_checkable
+class StopsIntake(Protocol):
+    """Optional adapter capability: stop receiving commands but keep sending possible."""
+
+    async def stop_intake(self) -> None:
+        """Stop polling / listening for platform events; ``send`` keeps working."""
+
+
+@runtime_checkable
+class ReportsConnection(Protocol):
+    """Optional adapter capability: whether it is connected to its platform right now."""
+
+    def is_connected(self) -> bool:
+        """True while the adapter can receive commands and send posts."""
+
+
+@runtime_checkable
+class EndsSession(Protocol):
+    """Optional adapter capability: its user can end the run (the console's end of input).
+
+    ``finished`` is set then, and the bot shuts down.
+    """
+
+    finished: asyncio.Event
+
+
+@runtime_checkable
+class SharesTerminal(Protocol):
+    """Optional adapter capability: it chats on the terminal where the logs go (the console).
+
+    The bot points its log handler at :meth:`log_stream`, so a log line never
+    lands in the middle of the adapter's prompt.
+    """
+
+    def log_stream(self, stream: TextIO) -> io.TextIOBase:
+        """``stream`` wrapped so that what is written to it keeps clear of the prompt."""

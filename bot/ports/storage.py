@@ -1,8 +1,10 @@
-"""The storage port: everything the core needs from a database.
+"""The storage port: everything the core needs from a database, split by concern.
 
-``storage/sqlite.py`` implements it with aiosqlite; another backend
-(PostgreSQL) implements the same protocol without touching the core, and
-``tests/unit/test_storage.py`` is parametrized to run against each.
+:class:`Storage` combines the four parts (papers and search, subscriptions,
+the outbox, search sessions) with the lifecycle of one open database. The
+SQLite backend (``storage/sqlite/``) implements it; another backend
+implements the same protocols without touching the core, and is found as a
+plugin of the ``paperbot.storage`` entry-point group.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from typing import Protocol
 
 from bot.models import Paper, Subscription
 from bot.query import SearchQuery
-
-DELIVERY_STATES = ("pending", "sending", "sent", "failed", "skipped")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +74,9 @@ class WriteFailed(Exception):
     so nothing of it was stored. ``str(error)`` is the database's reason."""
 
 
-class Storage(Protocol):
-    """Persistence for papers, subscriptions, the outbox and search sessions.
+class PaperStore(Protocol):
+    """Papers by key, the full-text search over them and the featured days."""
 
-    All datetimes are timezone-aware UTC.
-    """
-
-    async def close(self) -> None:
-        """Release the connection; the object is unusable afterwards."""
-
-    # papers -----------------------------------------------------------------
     async def upsert_papers(self, papers: Iterable[Paper]) -> int:
         """Insert or update papers by key; empty fields never erase stored ones.
 
@@ -98,14 +91,6 @@ class Storage(Protocol):
 
     async def count_papers(self) -> int:
         """How many papers are stored."""
-
-    async def merge_search_index(self, pages: int) -> bool:
-        """Merge the search index's small segments, writing about ``pages`` pages.
-
-        Returns True while more merging is left. Ingest leaves many small
-        segments behind; each merge step is short so it can run between
-        other writes.
-        """
 
     async def search(self, query: SearchQuery, offset: int, limit: int) -> SearchPage:
         """Papers matching ``query`` in its sort order, ``limit`` from ``offset``."""
@@ -133,9 +118,15 @@ class Storage(Protocol):
     async def latest_papers(self, limit: int) -> list[Paper]:
         """The most recently published papers, newest first."""
 
-    # subscriptions -------------------------------------------------------------
+
+class SubscriptionStore(Protocol):
+    """One subscription per channel, with its schedule and pause state."""
+
     async def save_subscription(self, sub: Subscription) -> Subscription:
         """Create or replace the subscription of ``sub.channel``."""
+
+    async def save_subscriptions(self, subs: Sequence[Subscription]) -> None:
+        """Create or replace each subscription by channel in one transaction: all or none."""
 
     async def get_subscription(self, channel: str) -> Subscription | None:
         """The subscription of ``channel``, if any."""
@@ -166,7 +157,10 @@ class Storage(Protocol):
         the kept one, unless that has its own digest for the same period.
         """
 
-    # deliveries (outbox) -----------------------------------------------------
+
+class OutboxStore(Protocol):
+    """The delivery outbox: one row per subscription and period, and what was sent."""
+
     async def create_delivery(
         self,
         subscription_id: int,
@@ -209,7 +203,7 @@ class Storage(Protocol):
         """
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
-        """One outbox row by id."""
+        """One outbox row by id (its current state, e.g. after a channel moved)."""
 
     async def last_delivery(self, channel: str) -> Delivery | None:
         """The most recent outbox row of ``channel``."""
@@ -220,7 +214,10 @@ class Storage(Protocol):
     async def sent_paper_keys(self, channel: str, keys: Sequence[str]) -> set[str]:
         """Which of ``keys`` were already posted to ``channel``."""
 
-    # search sessions -----------------------------------------------------------
+
+class SearchSessionStore(Protocol):
+    """Server-side paging state of searches, behind short button keys."""
+
     async def save_search_session(self, session: SearchSession) -> None:
         """Store paging state under ``session.key``."""
 
@@ -230,9 +227,25 @@ class Storage(Protocol):
     async def purge_search_sessions(self, older_than: datetime) -> int:
         """Delete sessions created before ``older_than``; returns how many."""
 
-    # operations --------------------------------------------------------------
-    async def save_subscriptions(self, subs: Sequence[Subscription]) -> None:
-        """Create or replace each subscription by channel in one transaction: all or none."""
+
+class Storage(PaperStore, SubscriptionStore, OutboxStore, SearchSessionStore, Protocol):
+    """One open database: every part of the port plus its lifecycle.
+
+    All datetimes are timezone-aware UTC.
+    """
+
+    async def close(self) -> None:
+        """Release the connection; the object is unusable afterwards."""
 
     async def is_writable(self) -> bool:
         """Whether a write to the database succeeds right now (for health checks)."""
+
+    async def schema_version(self) -> int:
+        """The version of the applied schema (the highest migration number)."""
+
+    async def upkeep(self, budget_seconds: float | None) -> bool:
+        """Background maintenance in steps, for at most ``budget_seconds`` (no limit: to the end).
+
+        Returns True when nothing is left to do. The bot calls it between
+        other work; a backend with nothing to maintain returns True at once.
+        """

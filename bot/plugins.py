@@ -1,0 +1,141 @@
+"""The installed plugins (entry points ``paperbot.adapters`` and ``paperbot.storage``)
+and the configuration they make up with the core's settings."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+from pydantic_settings import BaseSettings
+
+from bot.config import ConfigError, Settings, load, load_settings
+from bot.models import Defaults
+from bot.ports.chat import ChatAdapter, CommandHandler
+from bot.ports.plugins import AdapterPlugin, StoragePlugin
+from bot.ports.storage import Storage
+
+ADAPTER_GROUP = "paperbot.adapters"
+STORAGE_GROUP = "paperbot.storage"
+
+
+@functools.cache
+def adapter_plugins() -> tuple[AdapterPlugin[Any], ...]:
+    """Every installed adapter plugin, by name (the order adapters start and doctor checks)."""
+    found = sorted(entry_points(group=ADAPTER_GROUP), key=lambda entry: entry.name)
+    return tuple(entry.load() for entry in found)
+
+
+@functools.cache
+def storage_plugins() -> tuple[StoragePlugin, ...]:
+    """Every installed storage plugin, by name."""
+    found = sorted(entry_points(group=STORAGE_GROUP), key=lambda entry: entry.name)
+    return tuple(entry.load() for entry in found)
+
+
+def platform_names() -> tuple[str, ...]:
+    """The channel prefixes of every installed adapter."""
+    return tuple(plugin.name for plugin in adapter_plugins())
+
+
+def secret_patterns() -> list[re.Pattern[str]]:
+    """The secret shapes every installed adapter asks the logs to redact."""
+    return [pattern for plugin in adapter_plugins() for pattern in plugin.secret_patterns]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The core's settings and each installed adapter's own."""
+
+    core: Settings
+    platforms: dict[str, BaseSettings]
+
+    def enabled(self) -> list[tuple[AdapterPlugin[Any], BaseSettings]]:
+        """The adapter plugins ``paperbot run`` starts (a token is set), with their settings."""
+        return [
+            (plugin, self.platforms[plugin.name])
+            for plugin in adapter_plugins()
+            if plugin.name in self.platforms and plugin.enabled(self.platforms[plugin.name])
+        ]
+
+    def secrets(self) -> list[str]:
+        """Every secret value set, for the log redaction."""
+        return [
+            secret
+            for plugin in adapter_plugins()
+            if plugin.name in self.platforms
+            for secret in plugin.secrets(self.platforms[plugin.name])
+        ]
+
+
+def load_config(core: Settings | None = None) -> Config:
+    """The core's settings and every installed adapter's, each bad value a ``ConfigError``."""
+    settings = core if core is not None else load_settings()
+    storage_plugin(settings.storage_url)
+    return Config(
+        settings, {plugin.name: load(plugin.settings_class) for plugin in adapter_plugins()}
+    )
+
+
+def defaults_from(settings: Settings) -> Defaults:
+    """Subscription defaults from the settings."""
+    return Defaults(post_time=settings.post_time, timezone=settings.default_timezone)
+
+
+def enabled_adapters(config: Config, handler: CommandHandler) -> list[ChatAdapter]:
+    """One adapter per enabled plugin; the fallback (console) when none is enabled."""
+    defaults = defaults_from(config.core)
+    found = [plugin.create(settings, handler, defaults) for plugin, settings in config.enabled()]
+    return found or [fallback_adapter(handler, defaults)]
+
+
+def fallback_adapter(handler: CommandHandler, defaults: Defaults) -> ChatAdapter:
+    """The adapter run when no platform is configured (the console)."""
+    plugin = _fallback_plugin()
+    if plugin is None:
+        raise ConfigError("no chat adapter is enabled and no fallback adapter is installed")
+    return plugin.create(load(plugin.settings_class), handler, defaults)
+
+
+def _fallback_plugin() -> AdapterPlugin[Any] | None:
+    return next((plugin for plugin in adapter_plugins() if plugin.fallback), None)
+
+
+def fallback_ready() -> bool:
+    """Whether the fallback adapter could serve anyone here (the console needs a terminal)."""
+    plugin = _fallback_plugin()
+    return plugin is not None and plugin.fallback_ready()
+
+
+def no_chat_message() -> str:
+    """What to set when no adapter can run: every installed platform's variable."""
+    hints = " and/or ".join(p.enable_hint for p in adapter_plugins() if p.enable_hint)
+    return (
+        f"no chat token set: set {hints} (in .env for Docker),"
+        " or run it in a terminal for the console chat"
+    )
+
+
+def _scheme(url: str) -> str:
+    """``sqlite`` for ``sqlite:///x`` and for a bare path (no ``scheme://``)."""
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", url)
+    return match.group(1).lower() if match else "sqlite"
+
+
+def storage_plugin(url: str) -> StoragePlugin:
+    """The installed backend that accepts ``url``'s scheme; else a ``ConfigError``."""
+    scheme = _scheme(url)
+    for plugin in storage_plugins():
+        if scheme in plugin.schemes:
+            return plugin
+    known = ", ".join(s for plugin in storage_plugins() for s in plugin.schemes) or "none"
+    raise ConfigError(
+        f"PAPERBOT_DATABASE_URL: no installed storage backend for {scheme!r} (installed: {known})"
+    )
+
+
+async def open_storage(url: str) -> Storage:
+    """Open the database at ``url`` with the backend its scheme selects."""
+    return await storage_plugin(url).open(url)

@@ -1,0 +1,161 @@
+"""The delivery outbox on SQLite."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+import aiosqlite
+
+from bot.ports.storage import Delivery
+from storage.sqlite.connection import SqliteConnection, _now, from_ts, to_ts
+
+PENDING_STATES = ("pending", "sending")
+
+
+def _delivery(row: aiosqlite.Row) -> Delivery:
+    due_at = from_ts(row["due_at"])
+    assert due_at is not None
+    return Delivery(
+        id=row["id"],
+        subscription_id=row["subscription_id"],
+        channel=row["channel"],
+        period=row["period"],
+        due_at=due_at,
+        state=row["state"],
+        attempts=row["attempts"],
+        next_attempt_at=from_ts(row["next_attempt_at"]),
+        paper_keys=tuple(json.loads(row["paper_keys"])),
+        parts_sent=row["parts_sent"],
+        error=row["error"],
+        failures=row["failures"],
+    )
+
+
+class SqliteOutbox(SqliteConnection):
+    """The outbox part of the storage port."""
+
+    # deliveries ----------------------------------------------------------------
+    async def create_delivery(
+        self,
+        subscription_id: int,
+        channel: str,
+        period: str,
+        due_at: datetime,
+        paper_keys: Sequence[str],
+        state: str = "pending",
+        error: str | None = None,
+    ) -> int | None:
+        """Insert an outbox row unless one exists for (subscription, period)."""
+        now = _now()
+        async with self._transaction() as db:
+            cur = await db.execute(
+                "INSERT OR IGNORE INTO deliveries (subscription_id, channel, period, due_at, state,"
+                " next_attempt_at, paper_keys, error, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    subscription_id,
+                    channel,
+                    period,
+                    to_ts(due_at),
+                    state,
+                    to_ts(due_at),
+                    json.dumps(list(paper_keys)),
+                    error,
+                    now,
+                    now,
+                ),
+            )
+        return cur.lastrowid if cur.rowcount > 0 else None
+
+    async def claim_deliveries(self, platform: str, now: datetime, limit: int) -> list[Delivery]:
+        """Atomically move ready rows of ``platform`` to 'sending'."""
+        async with self._transaction():
+            rows = await self._all(
+                "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?"
+                " WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending'"
+                " AND next_attempt_at <= ? AND substr(channel, 1, ?) = ?"
+                " ORDER BY next_attempt_at LIMIT ?) RETURNING *",
+                # An exact prefix test: LIKE would fold case and read "_" as a wildcard.
+                (_now(), to_ts(now), len(platform) + 1, platform + ":", limit),
+            )
+        return sorted((_delivery(row) for row in rows), key=lambda d: d.due_at)
+
+    async def recover_deliveries(self) -> int:
+        """Return rows stuck in 'sending' (the process died mid-send) to 'pending'."""
+        return await self._write(
+            "UPDATE deliveries SET state = 'pending', updated_at = ? WHERE state = 'sending'",
+            (_now(),),
+        )
+
+    async def record_part_sent(self, delivery_id: int, parts_sent: int) -> None:
+        """Persist progress through a multi-part digest."""
+        await self._write(
+            "UPDATE deliveries SET parts_sent = ?, updated_at = ? WHERE id = ?",
+            (parts_sent, _now(), delivery_id),
+        )
+
+    async def finish_delivery(
+        self,
+        delivery_id: int,
+        state: str,
+        error: str | None = None,
+        *,
+        parts_sent: int | None = None,
+    ) -> None:
+        """Close a delivery; on 'sent' the papers join the channel's sent set."""
+        now = _now()
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE deliveries SET state = ?, error = ?, updated_at = ?,"
+                " parts_sent = coalesce(?, parts_sent) WHERE id = ?",
+                (state, error, now, parts_sent, delivery_id),
+            )
+            if state == "sent":
+                await db.execute(
+                    "INSERT OR IGNORE INTO sent_papers (channel, paper_key, sent_at)"
+                    " SELECT d.channel, k.value, ? FROM deliveries d, json_each(d.paper_keys) k"
+                    " WHERE d.id = ?",
+                    (now, delivery_id),
+                )
+
+    async def retry_delivery(
+        self, delivery_id: int, at: datetime, error: str, *, failure: bool = False
+    ) -> None:
+        """Schedule another attempt; ``failure`` counts a temporary failure toward the limit."""
+        await self._write(
+            "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, error = ?,"
+            " failures = failures + ?, updated_at = ? WHERE id = ?",
+            (to_ts(at), error, int(failure), _now(), delivery_id),
+        )
+
+    async def get_delivery(self, delivery_id: int) -> Delivery | None:
+        """One outbox row."""
+        row = await self._one("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
+        return _delivery(row) if row else None
+
+    async def last_delivery(self, channel: str) -> Delivery | None:
+        """The newest outbox row of ``channel``."""
+        row = await self._one(
+            "SELECT * FROM deliveries WHERE channel = ? ORDER BY id DESC LIMIT 1", (channel,)
+        )
+        return _delivery(row) if row else None
+
+    async def outbox_depth(self) -> int:
+        """Rows not yet finished."""
+        row = await self._one(
+            "SELECT count(*) FROM deliveries WHERE state IN (?, ?)", PENDING_STATES
+        )
+        return int(row[0]) if row else 0
+
+    async def sent_paper_keys(self, channel: str, keys: Sequence[str]) -> set[str]:
+        """Subset of ``keys`` already posted to ``channel``."""
+        if not keys:
+            return set()
+        marks = ", ".join("?" * len(keys))
+        rows = await self._all(
+            f"SELECT paper_key FROM sent_papers WHERE channel = ? AND paper_key IN ({marks})",
+            (channel, *keys),
+        )
+        return {row[0] for row in rows}
