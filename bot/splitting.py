@@ -46,6 +46,9 @@ def split_reply(reply: Reply, limits: RenderLimits, measure: Measure) -> list[Re
     """
     if not reply.cards:
         return [reply]
+    # The common case (a digest of a few papers) costs one render.
+    if len(reply.cards) <= limits.max_cards and measure(reply) <= limits.max_chars:
+        return [reply]
     cards = reply.cards
     head = replace(reply, cards=(), buttons=(), footer=None)
     # Continuation parts: no heading or text, but the same flags as the reply.
