@@ -1,14 +1,50 @@
-"""Shared test helpers: a controllable clock, paper factories, a recording adapter."""
+"""Shared test helpers: waiting with a deadline, a controllable clock, paper factories,
+a recording adapter."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from bot.models import Command, Paper, Post, Reply
 from bot.ports.chat import DeliveryError, RateWindow, RenderLimits
 from bot.ports.storage import Storage
+
+Check = Callable[[], object] | Callable[[], Awaitable[object]]
+
+
+async def eventually(
+    check: Check,
+    timeout: float = 5.0,
+    interval: float = 0.01,
+    message: str | Callable[[], str] = "",
+) -> object:
+    """Re-run ``check`` until it returns something truthy, and return that.
+
+    ``check`` may be a plain or an async function; whatever it raises ends the wait at once
+    (so a check can fail fast, e.g. when the process it waits on has died). After
+    ``timeout`` seconds this raises AssertionError naming ``message`` (a string, or a
+    function called then, e.g. to show a log tail) and the last result, so a wait never
+    falls through silently.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        last = check()
+        if inspect.isawaitable(last):
+            last = await last
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            what = message() if callable(message) else message
+            raise AssertionError(
+                f"timed out after {timeout:g} s waiting for {what or 'the condition'}"
+                f" (last result: {last!r})"
+            )
+        await asyncio.sleep(interval)
 
 
 class FakeClock:

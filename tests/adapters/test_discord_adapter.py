@@ -33,7 +33,7 @@ from bot.sources.seeds import load_seed_papers
 from bot.subscription_options import SETTING_KEYS
 from storage.sqlite import SqliteStorage
 from tests.fakes.discord import EPHEMERAL, LOADING, FakeDiscord, InteractionRecord
-from tests.support import FakeClock, make_paper
+from tests.support import FakeClock, eventually, make_paper
 
 TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAx.fake.discord-token-for-tests"
 GUILD = 900_000_000_000_000_001
@@ -147,15 +147,6 @@ async def running(
 async def bot(fake: FakeDiscord, router: CommandRouter) -> AsyncIterator[DiscordAdapter]:
     async with running(fake, router) as adapter:
         yield adapter
-
-
-async def until(check: Callable[[], object], timeout: float = 5.0) -> None:
-    """Wait until ``check()`` is truthy (follow-ups arrive after the first response)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 async def ask(
@@ -437,7 +428,7 @@ async def test_long_reply_is_split_into_valid_messages(fake: FakeDiscord) -> Non
 
     async with running(fake, handler):
         rec = await ask(fake, "today")
-        await until(lambda: sum(len(m["embeds"]) for m in fake.messages(TEXT)) == 25)
+        await eventually(lambda: sum(len(m["embeds"]) for m in fake.messages(TEXT)) == 25)
     messages = fake.messages(TEXT)
     assert messages[0]["source"] == "interaction"
     assert {m["source"] for m in messages[1:]} == {"followup"}
@@ -501,7 +492,7 @@ async def test_buttons_work_after_a_restart(fake: FakeDiscord, router: CommandRo
 
 def slow(handler: CommandHandler, seconds: float) -> CommandHandler:
     async def wrapped(command: Command) -> Reply:
-        await asyncio.sleep(seconds)
+        await asyncio.sleep(seconds)  # the slowness under test
         return await handler(command)
 
     return wrapped
@@ -513,13 +504,13 @@ async def test_slow_commands_are_deferred_then_completed(
     async with running(fake, slow(router, 0.3), reply_budget=0.05):
         rec = await ask(fake, "search", {"query": "model"})
         assert rec.response_type == 5 and not rec.ephemeral
-        await until(lambda: rec.edits)
+        await eventually(lambda: rec.edits)
         results = fake.message((rec.original or {})["id"]) or {}
         assert "page 1" in text_of(results) and not results["flags"] & LOADING
 
         # A private answer (an error) never lands in the public placeholder.
         refused = await ask(fake, "today", {"date": "someday"})
-        await until(lambda: refused.followups)
+        await eventually(lambda: refused.followups)
         assert refused.response_type == 5
         assert refused.original is not None and fake.message(refused.original["id"]) is None
         assert refused.followups[0]["flags"] & EPHEMERAL
@@ -528,13 +519,13 @@ async def test_slow_commands_are_deferred_then_completed(
         next_id = next(cid for cid in custom_ids(results) if cid.endswith(" 2"))
         turned = await click(fake, results, next_id)
         assert turned.response_type == 6
-        await until(lambda: turned.edits)
+        await eventually(lambda: turned.edits)
         assert "page 2" in text_of(fake.message(results["id"]) or {})
 
         details_id = next(cid for cid in custom_ids(results) if cid.startswith("paper "))
         details = await click(fake, results, details_id)
         assert details.response_type == 5 and details.ephemeral
-        await until(lambda: details.edits)
+        await eventually(lambda: details.edits)
         assert len((fake.message((details.original or {})["id"]) or {})["embeds"]) == 1
 
 
@@ -545,7 +536,7 @@ async def test_a_command_slower_than_three_seconds_still_meets_the_deadline(
         rec = await ask(fake, "help")
         assert rec.response_type == 5 and rec.response_delay is not None
         assert rec.response_delay < 2.0
-        await until(lambda: rec.edits, timeout=5)
+        await eventually(lambda: rec.edits, timeout=5)
     assert "/search" in text_of(fake.message((rec.original or {})["id"]) or {})
 
 
@@ -588,7 +579,8 @@ async def test_send_errors_become_delivery_errors(
         assert isinstance(raised.value, ChannelGone) and raised.value.reason == reason
     if kind == 429 and options["retry_after"] == 60.0:
         assert isinstance(raised.value, RateLimited) and raised.value.retry_after == 60.0
-    await asyncio.sleep(options.get("delay", 0))  # let a slow request finish server-side
+    if kind == "slow":  # the fake serves the abandoned request late: let it finish first
+        await eventually(lambda: fake.messages(TEXT), message="the slow request served")
 
 
 async def test_send_to_a_channel_the_bot_cannot_see_is_gone(
@@ -620,7 +612,7 @@ async def test_a_timed_out_send_retried_does_not_double_post(
         fake.set_channel_error(TEXT, "slow", times=1, delay=0.5)
         with pytest.raises(TemporaryFailure):
             await adapter.send(f"discord:{TEXT}", a_post())
-        await until(lambda: fake.messages(TEXT))  # Discord got it after all
+        await eventually(lambda: fake.messages(TEXT))  # Discord got it after all
         message_id = await adapter.send(f"discord:{TEXT}", a_post())
     assert [str(m["id"]) for m in fake.messages(TEXT)] == [message_id]
 
@@ -665,16 +657,21 @@ async def test_delivery_worker_delivers_once_and_pauses_gone_channels(
     async with running(fake, router, send_timeout=2.0) as adapter:
         worker = DeliveryWorker(adapter, storage, clock, poll_seconds=0.02, rng=random.Random(3))
         runner = asyncio.create_task(worker.run())
-        for _ in range(30):
-            await asyncio.sleep(0.05)
+
+        async def settled() -> bool:
             await worker.drain()
             rows = [await storage.get_delivery(i) for i in delivery_ids.values() if i]
             if all(row is not None and row.state in ("sent", "failed") for row in rows):
-                break
+                return True
             clock.advance(minutes=10)  # past any backoff or retry-after
             worker.wake()
-        await worker.stop()
-        runner.cancel()
+            return False
+
+        try:
+            await eventually(settled, timeout=10, interval=0.05, message="every delivery settled")
+        finally:
+            await worker.stop()
+            runner.cancel()
 
     # Attempts: discord.py waits out a short 429 within one send; a persistent one
     # comes back as RateLimited and a 5xx as TemporaryFailure, each retried later.

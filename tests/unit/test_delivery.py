@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -20,7 +21,7 @@ from bot.ports.chat import (
 )
 from bot.ports.storage import Delivery
 from storage.sqlite import SqliteStorage
-from tests.support import FakeClock, RecordingAdapter, make_paper
+from tests.support import FakeClock, RecordingAdapter, eventually, make_paper
 
 DAY = date(2026, 3, 9)
 
@@ -163,14 +164,11 @@ async def test_one_dead_channel_does_not_block_others(store, clock, adapter) -> 
         assert sub_id is not None
         await store.create_delivery(sub_id, channel, "2026-03-10", clock.now(), ["2603.00001"])
     worker = DeliveryWorker(adapter, store, clock, poll_seconds=0.01)
-    import asyncio
-
     task = asyncio.create_task(worker.run())
-    for _ in range(300):
-        if len(adapter.sent) == 2:
-            break
-        await asyncio.sleep(0.01)
-    await worker.stop()
-    task.cancel()
+    try:
+        await eventually(lambda: len(adapter.sent) == 2, message="the two live channels' posts")
+    finally:
+        await worker.stop()
+        task.cancel()
     assert sorted(channel for channel, _ in adapter.sent) == ["test:b", "test:c"]
     assert await store.outbox_depth() == 0

@@ -16,7 +16,13 @@ from bot.jobs import Jobs
 from bot.models import Paper, Subscription
 from bot.schedule import next_run
 from storage.sqlite import SqliteStorage
-from tests.support import FakeClock, RecordingAdapter, ingest_one_at_a_time, make_paper
+from tests.support import (
+    FakeClock,
+    RecordingAdapter,
+    eventually,
+    ingest_one_at_a_time,
+    make_paper,
+)
 
 CHANNEL = "test:1"
 MON = date(2026, 3, 9)  # a Monday
@@ -233,10 +239,7 @@ async def test_start_and_stop_run_jobs_in_the_loop(store, adapter) -> None:
     await store.save_subscription(sub)
     await jobs.start()
     try:
-        for _ in range(200):
-            if adapter.sent:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: adapter.sent, message="the due digest")
     finally:
         await jobs.stop()
     assert len(adapter.sent) == 1
@@ -277,7 +280,7 @@ async def test_index_upkeep_merges_what_ingest_left(jobs, store) -> None:
 async def test_stopping_right_after_start_logs_no_traceback(store, adapter, caplog) -> None:
     class SlowSource:
         async def fetch_day(self, day: date) -> list[Paper]:
-            await asyncio.sleep(5)
+            await asyncio.sleep(5)  # an ingest still running when the stop comes
             return []
 
     clock = FakeClock(datetime.now(UTC))
