@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.discord import FakeDiscord
+from tests.support import eventually
 
 TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAx.run-test.super-secret-discord-token"
 GUILD = 900_000_000_000_000_001
@@ -65,11 +66,12 @@ async def test_paperbot_run_serves_slash_commands_and_stops_on_sigterm(
 
     bot = await run_bot(env, tmp_path, "run")
     try:
-        deadline = time.monotonic() + 20
-        while None not in fake.command_sets:  # synced: the bot is ready
+
+        def synced() -> bool:  # the global command set is written: the bot is ready
             assert bot.returncode is None, "paperbot run exited early"
-            assert time.monotonic() < deadline, "paperbot run never synced its commands"
-            await asyncio.sleep(0.05)
+            return None in fake.command_sets
+
+        await eventually(synced, 20, 0.05, message="paperbot run to sync its commands")
 
         rec = await fake.push_interaction(GUILD, CHANNEL, USER, "search", {"query": "transformer"})
         await rec.wait_response(3)

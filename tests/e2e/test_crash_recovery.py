@@ -32,7 +32,7 @@ from storage.sqlite import SqliteStorage
 from storage.sqlite.connection import to_ts
 from tests.fakes.huggingface import FakeHuggingFace, make_item
 from tests.fakes.telegram import FakeTelegram
-from tests.support import make_paper
+from tests.support import eventually, make_paper
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("CRASH_TEST_SEED", "20250611"))
@@ -182,12 +182,12 @@ class BotRuns:
 
     async def poll(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         """Re-check ``condition`` (e.g. on the database) every 50 ms while the bot runs."""
-        deadline = time.monotonic() + timeout
-        while not condition():
-            self.running()
-            if time.monotonic() >= deadline:
-                raise AssertionError(self.context(f"timed out {what}"))
-            await asyncio.sleep(0.05)
+
+        def met() -> bool:
+            self.running()  # fails at once if the bot died
+            return condition()
+
+        await eventually(met, timeout, 0.05, message=lambda: self.context(what))
 
 
 def outbox(db: Path) -> tuple[int, int]:
@@ -286,7 +286,7 @@ async def test_sigkill_mid_delivery_loses_no_digest_and_repeats_at_most_once_per
             await bots.poll(
                 lambda: outbox(db) == (len(chats), len(chats)),
                 FINISH_SECONDS,
-                "waiting for every outbox row to be sent",
+                "every outbox row to be sent",
             )
             code = await bots.terminate()
             assert code == 0, bots.context(f"exit code {code} after SIGTERM")

@@ -9,13 +9,12 @@ import os
 import signal
 import sys
 import textwrap
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.models import Subscription
 from storage.sqlite import SqliteStorage
-from tests.support import make_paper
+from tests.support import eventually, make_paper
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -157,11 +156,13 @@ async def test_an_installed_third_party_adapter_is_served_end_to_end(tmp_path: P
             sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path, stdout=log, stderr=log
         )
     try:
-        deadline = time.monotonic() + 30
-        while len(lines_of(folder / "replies.jsonl")) < 2 or not lines_of(folder / "posts.jsonl"):
+
+        def served() -> bool:
             assert bot.returncode is None, (tmp_path / "output.log").read_text()
-            assert time.monotonic() < deadline, (tmp_path / "output.log").read_text()
-            await asyncio.sleep(0.05)
+            replies, posts = lines_of(folder / "replies.jsonl"), lines_of(folder / "posts.jsonl")
+            return len(replies) >= 2 and bool(posts)
+
+        await eventually(served, 30, 0.05, message=lambda: (tmp_path / "output.log").read_text())
         bot.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(bot.wait(), 10) == 0
     finally:

@@ -36,13 +36,13 @@ class SlowAdapter(RecordingAdapter):
         self.events.append("intake stopped")
 
     async def stop(self) -> None:
-        await asyncio.sleep(self.stop_seconds)
+        await asyncio.sleep(self.stop_seconds)  # a slow disconnect, under test
         self.events.append("stopped")
 
     async def send(self, channel: str, post: Post) -> str:
         self.events.append("send started")
         self.sending.set()
-        await asyncio.sleep(self.send_seconds)
+        await asyncio.sleep(self.send_seconds)  # a send still in flight at shutdown
         self.events.append("send finished")
         return await super().send(channel, post)
 
