@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from bot.models import Command, Paper, Post, Reply
 from bot.ports.chat import DeliveryError, RateWindow, RenderLimits
@@ -45,6 +48,34 @@ async def eventually(
                 f" (last result: {last!r})"
             )
         await asyncio.sleep(interval)
+
+
+def clean_environment(**settings: str) -> dict[str, str]:
+    """This process's environment without any PAPERBOT_ variable, plus ``settings``:
+    what a subprocess of the bot should see, whatever the developer's shell has set."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PAPERBOT_")}
+    env.update(settings)
+    return env
+
+
+async def run_paperbot(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60
+) -> tuple[int, str, str]:
+    """Run ``python -m bot ARGS`` to its end: (exit code, stdout, stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
 
 
 class FakeClock:

@@ -3,7 +3,7 @@ help and slash commands are the catalogue's."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 from pydantic import SecretStr
@@ -17,8 +17,7 @@ from adapters.telegram.parse import BOT_COMMANDS
 from bot.catalogue import CATALOGUE, Access, CommandSpec, help_text, metric_labels
 from bot.commands import CommandRouter
 from bot.models import Command, Reply, Subscription
-from storage.sqlite import SqliteStorage
-from tests.support import FakeClock
+from bot.ports.storage import Storage
 
 CHANNEL = "test:1"
 # A value for each option, to run every command "with arguments".
@@ -69,11 +68,9 @@ def refused(reply: Reply) -> bool:
 
 
 @pytest.fixture
-async def router(tmp_path) -> AsyncIterator[CommandRouter]:
-    storage = await SqliteStorage.open(tmp_path / "t.db")
-    await storage.save_subscription(Subscription(channel=CHANNEL))
-    yield CommandRouter(storage, FakeClock())
-    await storage.close()
+async def store(store: Storage) -> Storage:
+    await store.save_subscription(Subscription(channel=CHANNEL))
+    return store
 
 
 CASES = [

@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import discord
@@ -29,6 +28,7 @@ from bot.delivery import DeliveryWorker
 from bot.digest import digest_reply
 from bot.models import Command, PaperCard, Post, Reply, Subscription
 from bot.ports.chat import ChannelGone, CommandHandler, RateLimited, TemporaryFailure
+from bot.ports.storage import Storage
 from bot.sources.seeds import load_seed_papers
 from bot.subscription_options import SETTING_KEYS
 from storage.sqlite import SqliteStorage
@@ -100,21 +100,10 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 
 
 @pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    store = await SqliteStorage.open(tmp_path / "paperbot.db")
+async def store(store: Storage) -> Storage:
+    """The seeds plus papers written to break Discord's markdown."""
     await store.upsert_papers([*load_seed_papers(), *hostile_papers()])
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def router(storage: SqliteStorage, clock: FakeClock) -> CommandRouter:
-    return CommandRouter(storage, clock)
+    return store
 
 
 def settings_for(fake: FakeDiscord, **overrides: Any) -> DiscordSettings:
@@ -255,7 +244,7 @@ async def test_start_fails_loudly_and_cleans_up(fake: FakeDiscord, router: Comma
 
 
 async def test_every_command_is_answered_on_time(
-    fake: FakeDiscord, bot: DiscordAdapter, storage: SqliteStorage
+    fake: FakeDiscord, bot: DiscordAdapter, store: SqliteStorage
 ) -> None:
     helped = await ask(fake, "help")
     assert "/subscribe" in text_of(helped.original or {}) and not helped.ephemeral
@@ -281,7 +270,7 @@ async def test_every_command_is_answered_on_time(
         fake, "subscribe", {"time": "08:30", "timezone": "Europe/Berlin"}, user=ADMIN
     )
     assert "Subscribed: daily digest at 08:30 Europe/Berlin" in text_of(subscribed.original or {})
-    sub = await storage.get_subscription(f"discord:{TEXT}")
+    sub = await store.get_subscription(f"discord:{TEXT}")
     assert (
         sub is not None and sub.timezone == "Europe/Berlin" and sub.created_by == f"discord:{ADMIN}"
     )
@@ -289,7 +278,7 @@ async def test_every_command_is_answered_on_time(
     # A time given as the timezone option is refused as a timezone.
     wrong = await ask(fake, "subscribe", {"time": "06:15", "timezone": "06:15"}, user=ADMIN)
     assert "Unknown timezone '06:15'" in text_of(wrong.original or {})
-    kept = await storage.get_subscription(f"discord:{TEXT}")
+    kept = await store.get_subscription(f"discord:{TEXT}")
     assert kept is not None and kept.timezone == "Europe/Berlin"
     # Anyone may preview the channel's next digest.
     preview = await ask(fake, "preview")
@@ -304,7 +293,7 @@ async def test_every_command_is_answered_on_time(
 
     gone = await ask(fake, "unsubscribe", user=ADMIN)
     assert "Unsubscribed" in text_of(gone.original or {})
-    assert await storage.get_subscription(f"discord:{TEXT}") is None
+    assert await store.get_subscription(f"discord:{TEXT}") is None
 
 
 @pytest.mark.parametrize(
@@ -318,36 +307,36 @@ async def test_every_command_is_answered_on_time(
 async def test_members_without_manage_channels_are_refused(
     fake: FakeDiscord,
     bot: DiscordAdapter,
-    storage: SqliteStorage,
+    store: SqliteStorage,
     command: str,
     options: dict[str, Any] | None,
 ) -> None:
-    await storage.save_subscription(Subscription(channel=f"discord:{NEWS}", top_n=4))
+    await store.save_subscription(Subscription(channel=f"discord:{NEWS}", top_n=4))
     rec = await ask(fake, command, options, user=READER, channel=NEWS)
     assert rec.ephemeral and "Manage Channels" in (rec.response_data or {})["content"]
     assert fake.messages(NEWS) == []  # nothing public
-    sub = await storage.get_subscription(f"discord:{NEWS}")
+    sub = await store.get_subscription(f"discord:{NEWS}")
     assert sub is not None and sub.top_n == 4 and sub.post_time.hour == 9
 
 
 async def test_members_may_view_the_settings(
-    fake: FakeDiscord, bot: DiscordAdapter, storage: SqliteStorage
+    fake: FakeDiscord, bot: DiscordAdapter, store: SqliteStorage
 ) -> None:
     """As in the catalogue, /help and on Telegram: anyone views, Manage Channels changes."""
-    await storage.save_subscription(Subscription(channel=f"discord:{NEWS}", top_n=4))
+    await store.save_subscription(Subscription(channel=f"discord:{NEWS}", top_n=4))
     rec = await ask(fake, "settings", None, user=READER, channel=NEWS)
     assert "top: 4" in text_of(rec.original or {})
     assert "Manage Channels" not in text_of(rec.original or {})
 
 
 async def test_refusal_stores_nothing_and_administrators_pass(
-    fake: FakeDiscord, bot: DiscordAdapter, storage: SqliteStorage
+    fake: FakeDiscord, bot: DiscordAdapter, store: SqliteStorage
 ) -> None:
     await ask(fake, "subscribe", user=READER)
-    assert await storage.get_subscription(f"discord:{TEXT}") is None
+    assert await store.get_subscription(f"discord:{TEXT}") is None
     rec = await ask(fake, "subscribe", user=OWNER_OF_ALL)
     assert not rec.ephemeral
-    assert await storage.get_subscription(f"discord:{TEXT}") is not None
+    assert await store.get_subscription(f"discord:{TEXT}") is not None
 
 
 async def test_timezone_autocomplete(fake: FakeDiscord, bot: DiscordAdapter) -> None:
@@ -366,13 +355,13 @@ async def test_timezone_autocomplete(fake: FakeDiscord, bot: DiscordAdapter) -> 
 
 
 async def test_subscriptions_in_thread_and_announcement_channel_post_there(
-    fake: FakeDiscord, bot: DiscordAdapter, storage: SqliteStorage
+    fake: FakeDiscord, bot: DiscordAdapter, store: SqliteStorage
 ) -> None:
     for channel in (THREAD, NEWS):
         rec = await ask(fake, "subscribe", {"timezone": "Asia/Tokyo"}, user=ADMIN, channel=channel)
         assert not rec.ephemeral
-        assert await storage.get_subscription(f"discord:{channel}") is not None
-    paper = await storage.get_paper("2603.00002")
+        assert await store.get_subscription(f"discord:{channel}") is not None
+    paper = await store.get_paper("2603.00002")
     assert paper is not None
     post = Post(digest_reply([paper], "2026-03-09"), key="paperbot-1-0")
     message_id = await bot.send(f"discord:{THREAD}", post)
@@ -386,7 +375,7 @@ async def test_subscriptions_in_thread_and_announcement_channel_post_there(
 
 
 async def test_hostile_paper_text_pings_nobody_and_stays_in_limits(
-    fake: FakeDiscord, bot: DiscordAdapter, storage: SqliteStorage
+    fake: FakeDiscord, bot: DiscordAdapter, store: SqliteStorage
 ) -> None:
     detail = await ask(fake, "paper", {"id": "2603.00001"})
     [embed] = (detail.original or {})["embeds"]
@@ -400,7 +389,7 @@ async def test_hostile_paper_text_pings_nobody_and_stays_in_limits(
     query = await ask(fake, "search", {"query": "@everyone bold claim"})
     assert "@everyone" not in text_of(query.original or {})
 
-    hostile = await storage.get_paper("2603.00001")
+    hostile = await store.get_paper("2603.00001")
     assert hostile is not None
     await bot.send(f"discord:{TEXT}", Post(digest_reply([hostile], "2026-03-09"), "k-1"))
     [digest] = posts(fake, TEXT)
@@ -629,7 +618,7 @@ async def test_send_before_start_is_temporary(fake: FakeDiscord, router: Command
 
 
 async def test_delivery_worker_delivers_once_and_pauses_gone_channels(
-    fake: FakeDiscord, router: CommandRouter, storage: SqliteStorage, clock: FakeClock
+    fake: FakeDiscord, router: CommandRouter, store: SqliteStorage, clock: FakeClock
 ) -> None:
     extra = [GUILD + 200 + n for n in range(4)]  # RATE_LIMITED, FLAKY, NO_ACCESS, NO_PERMS
     for channel_id in extra:
@@ -647,20 +636,20 @@ async def test_delivery_worker_delivers_once_and_pauses_gone_channels(
     delivery_ids = {}
     for channel_id in channels:
         channel = f"discord:{channel_id}"
-        await storage.save_subscription(Subscription(channel=channel))
-        sub_id = await storage.subscription_id(channel)
+        await store.save_subscription(Subscription(channel=channel))
+        sub_id = await store.subscription_id(channel)
         assert sub_id is not None
-        delivery_ids[channel_id] = await storage.create_delivery(
+        delivery_ids[channel_id] = await store.create_delivery(
             sub_id, channel, "2026-03-09", clock.now(), keys
         )
 
     async with running(fake, router, send_timeout=2.0) as adapter:
-        worker = DeliveryWorker(adapter, storage, clock, poll_seconds=0.02, rng=random.Random(3))
+        worker = DeliveryWorker(adapter, store, clock, poll_seconds=0.02, rng=random.Random(3))
         runner = asyncio.create_task(worker.run())
 
         async def settled() -> bool:
             await worker.drain()
-            rows = [await storage.get_delivery(i) for i in delivery_ids.values() if i]
+            rows = [await store.get_delivery(i) for i in delivery_ids.values() if i]
             if all(row is not None and row.state in ("sent", "failed") for row in rows):
                 return True
             clock.advance(minutes=10)  # past any backoff or retry-after
@@ -680,13 +669,13 @@ async def test_delivery_worker_delivers_once_and_pauses_gone_channels(
         messages = posts(fake, channel_id)
         assert len(messages) == 1, channel_id
         assert "Trending papers — 2026-03-09" in messages[0]["content"]
-        row = await storage.get_delivery(delivery_ids[channel_id] or 0)
+        row = await store.get_delivery(delivery_ids[channel_id] or 0)
         assert row is not None and (row.state, row.attempts) == ("sent", attempts)
     gone = {no_access: "missing_access", no_perms: "missing_permission", deleted: "unknown_channel"}
     for channel_id, reason in gone.items():
-        sub = await storage.get_subscription(f"discord:{channel_id}")
+        sub = await store.get_subscription(f"discord:{channel_id}")
         assert sub is not None and sub.paused and sub.paused_reason == reason
-        row = await storage.get_delivery(delivery_ids[channel_id] or 0)
+        row = await store.get_delivery(delivery_ids[channel_id] or 0)
         assert row is not None and (row.state, row.error) == ("failed", reason)
 
 

@@ -32,7 +32,7 @@ from storage.sqlite import SqliteStorage
 from storage.sqlite.connection import to_ts
 from tests.fakes.huggingface import FakeHuggingFace, make_item
 from tests.fakes.telegram import FakeTelegram
-from tests.support import eventually, make_paper
+from tests.support import clean_environment, eventually, make_paper
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("CRASH_TEST_SEED", "20250611"))
@@ -89,7 +89,7 @@ async def prepare_database(db: Path, chats: list[int], run_at: datetime) -> None
 
 def bot_environment(db: Path, fake: FakeTelegram, hf: FakeHuggingFace) -> dict[str, str]:
     """The test's environment without any PAPERBOT_ setting, pointed at the fakes."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    env = clean_environment()
     env.update(
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
         PAPERBOT_DB=str(db),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import eventually
+from tests.support import clean_environment, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 METRICS = (
@@ -55,7 +54,7 @@ async def wait_healthy(
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_run_serves_health_and_metrics_then_stops_cleanly(tmp_path: Path, sig: int) -> None:
     port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    environment = clean_environment()
     environment.update(
         PYTHONPATH=str(ROOT),
         PAPERBOT_DB=str(tmp_path / "bot.db"),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bot.models import Subscription
 from storage.sqlite import SqliteStorage
-from tests.support import eventually, make_paper
+from tests.support import clean_environment, eventually, make_paper
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -143,7 +143,7 @@ async def test_an_installed_third_party_adapter_is_served_end_to_end(tmp_path: P
     folder.mkdir()
     (folder / "inbox.txt").write_text("/today\n/settings\n")
     await prepare_database(tmp_path / "paperbot.db")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    env = clean_environment()
     env.update(
         PYTHONPATH=os.pathsep.join([str(tmp_path / "site"), str(ROOT)]),
         PAPERBOT_ECHO_FOLDER=str(folder),

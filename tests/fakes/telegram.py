@@ -1631,6 +1631,16 @@ def _member_json(user: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class TokenCheckingTelegram(FakeTelegram):
+    """FakeTelegram answering 401 for any token but its own, as the real Bot API does."""
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            body = {"ok": False, "error_code": 401, "description": "Unauthorized"}
+            return web.json_response(body, status=401)
+        return await super()._handle(request)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve a FakeTelegram in its own process (benchmarks, manual experiments).
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.commands import CommandRouter, Defaults, paper_key_from
+from bot.commands import CommandRouter, paper_key_from
 from bot.models import Paper
+from bot.ports.storage import Storage
 from bot.sources.seeds import load_seed_papers
 from storage.sqlite import SqliteStorage
 from tests.support import FakeClock, command, make_paper
@@ -17,21 +17,14 @@ DAY = date(2026, 3, 9)
 
 
 @pytest.fixture
-async def store(tmp_path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(tmp_path / "t.db")
-    await storage.upsert_papers(load_seed_papers())
-    yield storage
-    await storage.close()
+async def store(store: Storage) -> Storage:
+    await store.upsert_papers(load_seed_papers())
+    return store
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 3, 10, 6, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def router(store: SqliteStorage, clock: FakeClock) -> CommandRouter:
-    return CommandRouter(store, clock, Defaults())
 
 
 async def test_help_lists_every_command(router: CommandRouter) -> None:

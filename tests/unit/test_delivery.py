@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -19,31 +17,24 @@ from bot.ports.chat import (
     RenderLimits,
     TemporaryFailure,
 )
-from bot.ports.storage import Delivery
+from bot.ports.storage import Delivery, Storage
 from storage.sqlite import SqliteStorage
-from tests.support import FakeClock, RecordingAdapter, eventually, make_paper
+from tests.support import FakeClock, eventually, make_paper
 
 DAY = date(2026, 3, 9)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(tmp_path / "t.db")
-    await storage.upsert_papers(
+async def store(store: Storage) -> Storage:
+    await store.upsert_papers(
         [make_paper(f"2603.{n:05d}", f"Paper {n}", day=DAY, upvotes=n) for n in range(1, 11)]
     )
-    yield storage
-    await storage.close()
+    return store
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 3, 10, 8, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def adapter() -> RecordingAdapter:
-    return RecordingAdapter()
 
 
 @pytest.fixture

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -29,20 +27,8 @@ MON = date(2026, 3, 9)  # a Monday
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(tmp_path / "t.db")
-    yield storage
-    await storage.close()
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 3, 10, 7, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def adapter() -> RecordingAdapter:
-    return RecordingAdapter()
 
 
 @pytest.fixture
@@ -270,11 +256,12 @@ async def test_one_tick_reads_the_day_once_for_every_due_subscription(
     assert len(adapter.sent) == 5
 
 
-async def test_index_upkeep_merges_what_ingest_left(jobs, store) -> None:
-    await ingest_one_at_a_time(store)
-    assert await store.merge_search_index(1) is True  # work is waiting
+async def test_index_upkeep_merges_what_ingest_left(sqlite_store, adapter, clock) -> None:
+    jobs = Jobs(Settings(), sqlite_store, [adapter], source=None, clock=clock)
+    await ingest_one_at_a_time(sqlite_store)
+    assert await sqlite_store.merge_search_index(1) is True  # work is waiting
     await jobs.merge_index()
-    assert await store.merge_search_index(1000) is False
+    assert await sqlite_store.merge_search_index(1000) is False
 
 
 async def test_stopping_right_after_start_logs_no_traceback(store, adapter, caplog) -> None:

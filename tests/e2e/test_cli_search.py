@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from bot.cli import search_argv
+from tests.support import clean_environment
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("search")
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    environment = clean_environment()
     environment["PAPERBOT_DB"] = str(folder / "bot.db")
     loaded = _paperbot(["ingest", "--source", "seeds"], environment, folder)
     assert loaded.returncode == 0, loaded.stderr
@@ -35,21 +34,6 @@ def _paperbot(
         cwd=cwd or Path(env["PAPERBOT_DB"]).parent,
         check=False,
     )
-
-
-@pytest.mark.parametrize(
-    ("argv", "expected"),
-    [
-        (["search", "pre-training", "-video"], ["search", "--", "pre-training", "-video"]),
-        (["search", "-llm", "--json"], ["search", "--json", "--", "-llm"]),
-        (["search", "llm", "--limit", "3"], ["search", "--limit", "3", "--", "llm"]),
-        (["search", "--limit=2", "a", "-b"], ["search", "--limit=2", "--", "a", "-b"]),
-        (["search", "--", "-x", "y"], ["search", "--", "-x", "y"]),
-        (["status", "--json"], ["status", "--json"]),
-    ],
-)
-def test_search_words_go_after_the_options(argv: list[str], expected: list[str]) -> None:
-    assert search_argv(argv) == expected
 
 
 def test_exclusions_work_unquoted(env: dict[str, str]) -> None:

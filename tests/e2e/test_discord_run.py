@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.discord import FakeDiscord
-from tests.support import eventually
+from tests.support import clean_environment, eventually
 
 TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAx.run-test.super-secret-discord-token"
 GUILD = 900_000_000_000_000_001
@@ -30,7 +29,7 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 
 
 def bot_env(fake: FakeDiscord, db: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    env = clean_environment()
     env.update(
         PAPERBOT_DISCORD_TOKEN=TOKEN,
         PAPERBOT_DISCORD_API_URL=fake.api_url,
