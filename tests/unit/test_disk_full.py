@@ -118,17 +118,16 @@ async def store(disk: Disk) -> AsyncIterator[SqliteStorage]:
 
 
 @pytest.fixture
-async def hf() -> AsyncIterator[FakeHuggingFace]:
-    async with FakeHuggingFace() as fake:
-        # Long abstracts: storing them needs new pages whatever the simulation.
-        fake.add_papers(
-            TODAY,
-            [
-                make_item(f"2603.1{n:04d}", f"Fresh paper {n}", day=TODAY, summary="words " * 400)
-                for n in range(40)
-            ],
-        )
-        yield fake
+def hf(hf: FakeHuggingFace) -> FakeHuggingFace:
+    # Long abstracts: storing them needs new pages whatever the simulation.
+    hf.add_papers(
+        TODAY,
+        [
+            make_item(f"2603.1{n:04d}", f"Fresh paper {n}", day=TODAY, summary="words " * 400)
+            for n in range(40)
+        ],
+    )
+    return hf
 
 
 class FillingAdapter(RecordingAdapter):
