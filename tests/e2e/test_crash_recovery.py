@@ -251,9 +251,13 @@ async def test_sigkill_mid_delivery_loses_no_digest_and_repeats_at_most_once_per
                 calls_before, sent_before = len(fake.calls), len(fake.sent())
                 await bots.start()
                 if kill == early_at or served() == len(chats):
+
+                    def requested(n: int = calls_before) -> bool:
+                        return len(fake.calls) > n
+
                     await bots.until(
                         fake,
-                        lambda n=calls_before: len(fake.calls) > n,
+                        requested,
                         STARTUP_SECONDS,
                         "waiting for the first request",
                     )

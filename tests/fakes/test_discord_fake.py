@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 import discord
@@ -55,7 +56,7 @@ class _Latest(discord.ui.View):
         await interaction.response.edit_message(content="more papers", view=None)
 
 
-def make_client(**kwargs: object) -> tuple[discord.Client, app_commands.CommandTree]:
+def make_client(**kwargs: Any) -> tuple[discord.Client, app_commands.CommandTree]:
     """The production shape: no mentions ever, short guild_ready_timeout for tests."""
     client = discord.Client(
         intents=discord.Intents.default(),

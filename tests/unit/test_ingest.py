@@ -100,7 +100,7 @@ def _poison(day: date) -> list[Any]:
         make_item("2603.09001", "Huge upvotes", day=day, upvotes=10**30),
         make_item("2603.09002", "\u200b\u200c\u200d\ufeff \u2060", day=day),
         make_item("2603.09003", "Upvotes as words", day=day, upvotes="lots"),
-        make_item("2603.09004", 42, day=day),
+        make_item("2603.09004", 42, day=day),  # type: ignore[arg-type]  # a title not text
         make_item("2603.09005", "Negative", day=day, upvotes=-3),
     ]
 
@@ -179,6 +179,7 @@ def test_clean_text_and_bounded_count() -> None:
     assert bounded_count(" 12 ", "n") == 12
     assert bounded_count(7.0, "n") == 7
     assert bounded_count(MAX_COUNT, "n") == MAX_COUNT
+    bad: object
     for bad in (True, 1.5, float("nan"), "1e3", [], MAX_COUNT + 1, -1, 2**64):
         with pytest.raises(BadValue):
             bounded_count(bad, "n")

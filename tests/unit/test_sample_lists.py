@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from bot import status
-from bot.commands import CommandRouter, Defaults
+from bot.commands import CommandRouter
 from bot.config import Settings
 from bot.jobs import Jobs
+from bot.models import Defaults
 from bot.ports.storage import Storage
 from bot.sources.seeds import DEFAULT_LISTS, load_sample_lists, load_seed_papers, store_seeds
 from storage.sqlite import SqliteStorage

@@ -290,6 +290,7 @@ async def test_merge_search_index_until_done_keeps_every_match(
     backend: Backend, store: Storage, tmp_path: Path
 ) -> None:
     sqlite_only(backend)
+    assert isinstance(store, SqliteStorage)
     await ingest_one_at_a_time(store)
     before = await titles(store, "graph")
     segments = _segments(tmp_path)
@@ -797,6 +798,7 @@ async def test_claim_only_ready_rows_of_that_platform(store: Storage) -> None:
     dc = await _subscribed(store, "discord:1")
     tgx = await _subscribed(store, "telegramx:1")
     ready = await store.create_delivery(tg, "telegram:1", "p", T0 - timedelta(minutes=1), ["a"])
+    assert ready is not None
     exact = await store.create_delivery(tg2, "telegram:2", "p", T0, ["b"])
     later = await store.create_delivery(tg, "telegram:1", "q", T0 + timedelta(seconds=1), [])
     await store.create_delivery(dc, "discord:1", "p", T0 - timedelta(hours=1), [])
