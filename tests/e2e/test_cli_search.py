@@ -52,17 +52,17 @@ def test_only_an_exclusion_is_a_query_error_not_a_missing_query(env: dict[str, s
 
 
 def test_a_closed_pipe_ends_quietly(env: dict[str, str]) -> None:
-    search = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "bot", "search", "pre-training", "--limit", "100"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
         cwd=Path(env["PAPERBOT_DB"]).parent,
-    )
-    assert search.stdout is not None and search.stderr is not None
-    # Like `| head -1` that has had its line: the reader is gone before the
-    # results are written (start-up alone takes longer than this close).
-    search.stdout.close()
-    err = search.stderr.read().decode()
-    assert search.wait(timeout=60) == 0
+    ) as search:  # closes the pipes it opened, whatever happens
+        assert search.stdout is not None and search.stderr is not None
+        # Like `| head -1` that has had its line: the reader is gone before the
+        # results are written (start-up alone takes longer than this close).
+        search.stdout.close()
+        err = search.stderr.read().decode()
+        assert search.wait(timeout=60) == 0
     assert "Traceback" not in err and "BrokenPipeError" not in err
