@@ -37,7 +37,7 @@ async def fake() -> AsyncIterator[FakeArxiv]:
 
 async def pace() -> None:
     """Leave the gap the fake's terms demand: pacing the next request, not waiting on a state."""
-    await pace()
+    await asyncio.sleep(GAP)
 
 
 async def get(fake: FakeArxiv, path: str, **params: str) -> httpx.Response:
