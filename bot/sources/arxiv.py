@@ -18,8 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from types import TracebackType
-from typing import Self, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -32,7 +31,15 @@ from bot.sources.arxiv_feed import (
     parse_announcement,
     parse_metadata,
 )
-from bot.sources.huggingface import SourceError, SourceUnavailable, _retry_after_seconds
+
+# The retry vocabulary is shared with the Hugging Face client (one error family for
+# every source); it should move to a common module when the sources get their port.
+from bot.sources.huggingface import (
+    SourceError,
+    SourceUnavailable,
+    _Retry,
+    _retry_after_seconds,
+)
 
 __all__ = [
     "DEFAULT_API_ENDPOINT",
@@ -59,15 +66,6 @@ _T = TypeVar("_T")
 
 class UnknownArxivQuery(SourceError):
     """arXiv answered a feed request with "Feed error for query": a category it lacks."""
-
-
-class _Retry(Exception):
-    """One attempt failed in a way worth retrying; ``retry_after`` is the server's hint."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
 
 
 class _Pacer:
@@ -148,19 +146,8 @@ class ArxivSource:
         )
 
     async def aclose(self) -> None:
-        """Close the HTTP connection."""
+        """Close the HTTP connection (``contextlib.aclosing`` calls this)."""
         await self._client.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def fetch_latest(self, categories: Sequence[str]) -> Announcement:
         """The current announcement of ``categories``, completed with API metadata.

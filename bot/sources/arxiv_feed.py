@@ -71,13 +71,8 @@ class _Skip(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class ArxivRecord:
-    """One paper of an announcement, as the category feed lists it.
-
-    ``arxiv_id`` has no version; ``categories`` are in arXiv's order (the primary
-    first when arXiv lists it). ``primary_category`` and ``published_on`` are only
-    known once :meth:`with_metadata` has merged the export API's answer.
-    """
+class _Listing:
+    """What the feed and the API both say of a paper; ``arxiv_id`` has no version."""
 
     arxiv_id: str
     version: int
@@ -85,6 +80,17 @@ class ArxivRecord:
     abstract: str
     authors: tuple[str, ...]
     categories: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ArxivRecord(_Listing):
+    """One paper of an announcement, as the category feed lists it.
+
+    ``categories`` are in arXiv's order (the primary first when arXiv lists it).
+    ``primary_category`` and ``published_on`` are only known once
+    :meth:`with_metadata` has merged the export API's answer.
+    """
+
     announce_type: AnnounceType
     announced_on: date
     primary_category: str | None = None
@@ -146,15 +152,9 @@ class Announcement:
 
 
 @dataclass(frozen=True, slots=True)
-class ArxivMetadata:
+class ArxivMetadata(_Listing):
     """One entry of the export API: the latest (or requested) version of a paper."""
 
-    arxiv_id: str
-    version: int
-    title: str
-    abstract: str
-    authors: tuple[str, ...]
-    categories: tuple[str, ...]
     primary_category: str | None
     published: datetime | None
     updated: datetime | None
@@ -162,16 +162,6 @@ class ArxivMetadata:
     journal_ref: str | None = None
     doi: str | None = None
     pdf_url: str | None = None
-
-    def to_paper(self) -> Paper:
-        """The neutral :class:`~bot.models.Paper` (fields it has today)."""
-        return Paper(
-            title=self.title,
-            arxiv_id=self.arxiv_id,
-            summary=self.abstract,
-            authors=self.authors,
-            published_at=self.published.date() if self.published else None,
-        )
 
 
 # --- the announcement feed (RSS 2.0) -----------------------------------------

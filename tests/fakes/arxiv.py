@@ -24,11 +24,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal
 from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 Route = Literal["rss", "api"]
 FailureKind = Literal["500", "502", "503", "garbage", "truncated", "slow"]
@@ -87,14 +87,18 @@ class _Failure:
     delay: float
 
 
-class FakeArxiv:
-    """In-process arXiv: load an announcement, point the client at :attr:`endpoint`.
+class FakeArxiv(TestServer):
+    """In-process arXiv: ``async with FakeArxiv() as fake``, point the client at
+    :attr:`endpoint`, load a scenario with :meth:`announce`.
 
     ``time_scale`` shrinks arXiv's 3-second rule (0.01 → 30 ms) so tests run fast.
     """
 
     def __init__(self, *, time_scale: float = 1.0) -> None:
-        self.endpoint = ""
+        app = web.Application(middlewares=[self._police])
+        app.router.add_get("/rss/{query}", self._rss)
+        app.router.add_get("/api/query", self._api)
+        super().__init__(app)
         self.min_interval = ARXIV_INTERVAL * time_scale
         self.requests: list[SeenRequest] = []
         self.violations: list[str] = []
@@ -106,39 +110,15 @@ class FakeArxiv:
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
         self._in_flight = 0
         self._last_arrival: float | None = None
-        self._runner: web.AppRunner | None = None
 
-    # --- lifecycle -----------------------------------------------------------
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        # A short shutdown: a "slow" handler must not hold up the end of a test.
+        return web.AppRunner(self.app, shutdown_timeout=0.5, **kwargs)
 
-    async def start(self) -> None:
-        """Bind a free port on 127.0.0.1 and start serving."""
-        app = web.Application(middlewares=[self._police])
-        app.router.add_get("/rss/{query}", self._rss)
-        app.router.add_get("/api/query", self._api)
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.endpoint = f"http://{host}:{port}"
-
-    async def stop(self) -> None:
-        """Stop serving and free the port."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+    @property
+    def endpoint(self) -> str:
+        """The fake's root URL (serves both the feeds and the API), once started."""
+        return str(self.make_url("")).rstrip("/")
 
     # --- scenarios -----------------------------------------------------------
 
@@ -190,7 +170,7 @@ class FakeArxiv:
             gap = now - self._last_arrival
             broken.append(f"{gap:.3f}s after the previous request (< {self.min_interval:.3f}s)")
         self._last_arrival = now
-        server = self._runner.server if self._runner is not None else None
+        server = self.runner.server if self.runner is not None else None
         open_connections = len(server.connections) if server is not None else 0
         if open_connections > 1 or self._in_flight:
             broken.append(f"{max(open_connections, 2)} connections at once")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import date
+from contextlib import aclosing
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -50,7 +51,7 @@ def make_source(fake: FakeArxiv, **overrides: Any) -> ArxivSource:
 @pytest.fixture
 async def source(fake: FakeArxiv) -> AsyncIterator[ArxivSource]:
     """A well-configured client."""
-    async with make_source(fake) as client:
+    async with aclosing(make_source(fake)) as client:
         yield client
 
 
@@ -133,7 +134,7 @@ async def test_metadata_alone_by_id_list(fake: FakeArxiv, source: ArxivSource):
     kernel = found["2603.10004"]
     assert kernel.doi == "10.1234/kernel.5"
     assert kernel.pdf_url == "https://arxiv.org/pdf/2603.10004v1"
-    assert kernel.to_paper().published_at == date(2026, 3, 9)
+    assert kernel.published == datetime(2026, 3, 9, 17, 59, tzinfo=UTC)
     assert found["2511.04321"].journal_ref == "ACL 2026"
     assert found["2511.04321"].version == 3
     assert fake.count("api") == 1
@@ -155,7 +156,7 @@ async def test_feed_and_many_batches_never_trip_the_rate_rule(fake: FakeArxiv):
     busy = [FakePaper(f"2603.{20000 + n}", f"Busy paper {n}", ("cs.LG",)) for n in range(250)]
     fake.announce(TUESDAY, busy)
 
-    async with make_source(fake, batch_size=100) as source:
+    async with aclosing(make_source(fake, batch_size=100)) as source:
         announcement = await source.fetch_latest(["cs.LG"])
 
     assert len(announcement.records) == 250
@@ -171,7 +172,7 @@ async def test_a_client_ignoring_the_interval_is_caught_by_the_fake(fake: FakeAr
     busy = [FakePaper(f"2603.{20000 + n}", f"Busy paper {n}", ("cs.LG",)) for n in range(30)]
     fake.announce(TUESDAY, busy)
 
-    async with make_source(fake, min_interval=0, batch_size=10, max_attempts=1) as source:
+    async with aclosing(make_source(fake, min_interval=0, batch_size=10, max_attempts=1)) as source:
         announcement = await source.fetch_latest(["cs.LG"])
 
     assert fake.violations  # the fake can fail: this client broke the 3-second rule
@@ -270,7 +271,10 @@ def test_documents_with_a_dtd_are_refused():
 async def test_slow_server_times_out_boundedly(fake: FakeArxiv):
     fake.fail("rss", "slow", times=5, delay=10.0)
 
-    async with make_source(fake, timeout=0.2, max_attempts=2) as source, asyncio.timeout(5):
+    async with (
+        aclosing(make_source(fake, timeout=0.2, max_attempts=2)) as source,
+        asyncio.timeout(5),
+    ):
         with pytest.raises(SourceUnavailable, match="after 2 attempts: timed out"):
             await source.fetch_latest(["cs.CL"])
 
