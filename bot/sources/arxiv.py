@@ -231,7 +231,9 @@ class ArxivSource:
                 await self._sleep(self._delay(attempt - 1, failure.retry_after))
             try:
                 body = await self._attempt(url, params, what)
-                return parse(body)
+                # A busy day's feed (2000 entries, ~3 MB) takes a second or more to
+                # parse; off the event loop, chats keep being answered meanwhile.
+                return await asyncio.to_thread(parse, body)
             except MalformedDocument as exc:
                 failure = _Retry(f"unreadable answer ({exc})")
             except _Retry as exc:
