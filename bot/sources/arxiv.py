@@ -155,18 +155,23 @@ class ArxivSource:
         One feed request for all categories; when the feed is empty (weekend,
         holiday) that is all, and the result's ``is_empty`` is true. Otherwise the
         papers' metadata comes in batches from the export API. If the API keeps
-        failing, the feed's own data is kept (``enriched`` tells how many records
-        were completed) rather than losing the announcement.
+        failing, the batches fetched so far are used and the other records keep the
+        feed's own data (``enriched`` tells how many were completed) rather than
+        losing the announcement.
         """
         announcement = await self.fetch_announcement(categories)
         if announcement.is_empty:
             log.info("arXiv: no announcement for %s", "+".join(announcement.categories))
             return announcement
-        try:
-            metadata = await self.fetch_metadata([r.arxiv_id for r in announcement.records])
-        except SourceError as exc:
-            log.warning("arXiv metadata unavailable, keeping the feed's data: %s", exc)
-            return announcement
+        ids = [r.arxiv_id for r in announcement.records]
+        metadata: dict[str, ArxivMetadata] = {}
+        for start in range(0, len(ids), self._batch_size):
+            try:
+                metadata.update(await self.fetch_metadata(ids[start : start + self._batch_size]))
+            except SourceError as exc:
+                # Batches already fetched are kept; the rest keep the feed's data.
+                log.warning("arXiv metadata unavailable, keeping the feed's data: %s", exc)
+                break
         records = tuple(
             r.with_metadata(metadata[r.arxiv_id]) if r.arxiv_id in metadata else r
             for r in announcement.records

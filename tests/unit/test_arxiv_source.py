@@ -325,3 +325,18 @@ async def test_failing_api_keeps_the_feed_data(
     assert announcement.enriched == 0
     assert all(r.primary_category is None for r in announcement.records)
     assert any("keeping the feed's data" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_metadata_batch_failing_keeps_the_batches_before_it(fake: FakeArxiv):
+    busy = [FakePaper(f"2603.{20000 + n}", f"Busy paper {n}", ("cs.LG",)) for n in range(25)]
+    fake.announce(TUESDAY, busy)
+    fake.fail("api", "slow", delay=0.0)  # the first batch is answered normally
+    fake.fail("api", "500", times=10)  # every later request fails
+
+    async with aclosing(make_source(fake, batch_size=10, max_attempts=2)) as source:
+        announcement = await source.fetch_latest(["cs.LG"])
+
+    assert announcement.enriched == 10
+    assert len(announcement.records) == 25
+    assert fake.count("api") == 3  # batch 1, then batch 2 twice; batch 3 is not tried
+    assert fake.violations == []
