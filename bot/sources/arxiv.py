@@ -1,0 +1,287 @@
+"""arXiv client: category announcements from the RSS feeds, metadata from the export API.
+
+arXiv's terms of use are built in, not left to callers: at most one request every
+``min_interval`` seconds (3 by default) across both hosts, one connection at a time
+(an ``httpx`` pool of one, and a lock that serialises every request), and a
+User-Agent naming the bot with a contact URL. Transient faults (timeouts, 429, 5xx,
+a body that is not the expected XML) are retried a bounded number of times with
+backoff; every attempt has a hard deadline, so nothing here can hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from bot.sources.arxiv_feed import (
+    Announcement,
+    ArxivMetadata,
+    MalformedDocument,
+    UnknownFeedQuery,
+    parse_announcement,
+    parse_metadata,
+)
+
+# The retry vocabulary is shared with the Hugging Face client (one error family for
+# every source); it should move to a common module when the sources get their port.
+from bot.sources.huggingface import (
+    SourceError,
+    SourceUnavailable,
+    _Retry,
+    _retry_after_seconds,
+)
+
+__all__ = [
+    "DEFAULT_API_ENDPOINT",
+    "DEFAULT_FEED_ENDPOINT",
+    "USER_AGENT",
+    "ArxivSource",
+    "UnknownArxivQuery",
+]
+
+log = logging.getLogger("paperbot.sources.arxiv")
+
+DEFAULT_FEED_ENDPOINT = "https://rss.arxiv.org"
+DEFAULT_API_ENDPOINT = "https://export.arxiv.org"
+USER_AGENT = "paperbot/0.1 (research-paper digests for chat; +https://github.com/paperbot)"
+ARXIV_INTERVAL = 3.0  # seconds between requests, from arXiv's terms of use
+BATCH_SIZE = 100
+
+_CATEGORY_RE = re.compile(r"[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?")
+_ID_RE = re.compile(r"\d{4}\.\d{4,5}|[a-z][a-z.-]*/\d{7}")
+
+Sleep = Callable[[float], Awaitable[object]]
+_T = TypeVar("_T")
+
+
+class UnknownArxivQuery(SourceError):
+    """arXiv answered a feed request with "Feed error for query": a category it lacks."""
+
+
+class _Pacer:
+    """Serialises requests and keeps ``interval`` seconds between the end of one and
+    the start of the next (stricter than start-to-start, so slow answers are safe)."""
+
+    def __init__(self, interval: float, clock: Callable[[], float], sleep: Sleep) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = asyncio.Lock()
+        self._last_end: float | None = None
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Hold the only request slot, after waiting out the interval."""
+        async with self._lock:
+            if self._last_end is not None:
+                wait = self._last_end + self._interval - self._clock()
+                if wait > 0:
+                    await self._sleep(wait)
+            try:
+                yield
+            finally:
+                self._last_end = self._clock()
+
+
+class ArxivSource:
+    """Async client for arXiv's category feeds and export API.
+
+    ``feed_endpoint`` and ``api_endpoint`` default to arXiv's hosts; tests and
+    mirrors point them elsewhere. ``min_interval`` is the pause between requests
+    (arXiv asks for 3 s; tests shrink it together with their fake's clock).
+    ``requests_made`` counts every HTTP attempt, for the ingest's figures.
+    """
+
+    def __init__(
+        self,
+        feed_endpoint: str = DEFAULT_FEED_ENDPOINT,
+        api_endpoint: str = DEFAULT_API_ENDPOINT,
+        *,
+        min_interval: float = ARXIV_INTERVAL,
+        timeout: float = 30.0,
+        max_attempts: int = 4,
+        backoff: float = 5.0,
+        max_backoff: float = 120.0,
+        batch_size: int = BATCH_SIZE,
+        user_agent: str = USER_AGENT,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        for endpoint in (feed_endpoint, api_endpoint):
+            parts = urlsplit(endpoint)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError("arXiv endpoints must be http(s) URLs")
+        if min_interval < 0 or timeout <= 0 or max_attempts < 1 or not 1 <= batch_size <= 2000:
+            raise ValueError(
+                "need min_interval >= 0, timeout > 0, max_attempts >= 1, 1 <= batch_size <= 2000"
+            )
+        if backoff < 0 or max_backoff < 0:
+            raise ValueError("need backoff and max_backoff >= 0")
+        self._feed = feed_endpoint.rstrip("/")
+        self._api = api_endpoint.rstrip("/")
+        self._timeout = timeout
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+        self._max_backoff = max_backoff
+        self._batch_size = batch_size
+        self._sleep = sleep
+        self._pacer = _Pacer(min_interval, clock, sleep)
+        self.requests_made = 0
+        self._client = httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=True,
+            headers={"User-Agent": user_agent},
+            # One connection at a time, as arXiv's terms ask.
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        )
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection (``contextlib.aclosing`` calls this)."""
+        await self._client.aclose()
+
+    async def fetch_latest(self, categories: Sequence[str]) -> Announcement:
+        """The current announcement of ``categories``, completed with API metadata.
+
+        One feed request for all categories; when the feed is empty (weekend,
+        holiday) that is all, and the result's ``is_empty`` is true. Otherwise the
+        papers' metadata comes in batches from the export API. If the API keeps
+        failing, the batches fetched so far are used and the other records keep the
+        feed's own data (``enriched`` tells how many were completed) rather than
+        losing the announcement.
+        """
+        announcement = await self.fetch_announcement(categories)
+        if announcement.is_empty:
+            log.info("arXiv: no announcement for %s", "+".join(announcement.categories))
+            return announcement
+        ids = [r.arxiv_id for r in announcement.records]
+        metadata: dict[str, ArxivMetadata] = {}
+        for start in range(0, len(ids), self._batch_size):
+            try:
+                metadata.update(await self.fetch_metadata(ids[start : start + self._batch_size]))
+            except SourceError as exc:
+                # Batches already fetched are kept; the rest keep the feed's data.
+                log.warning("arXiv metadata unavailable, keeping the feed's data: %s", exc)
+                break
+        records = tuple(
+            r.with_metadata(metadata[r.arxiv_id]) if r.arxiv_id in metadata else r
+            for r in announcement.records
+        )
+        enriched = sum(1 for r in announcement.records if r.arxiv_id in metadata)
+        return replace(announcement, records=records, enriched=enriched)
+
+    async def fetch_announcement(self, categories: Sequence[str]) -> Announcement:
+        """One request to the RSS feed of ``categories`` (joined with ``+``).
+
+        Raises :class:`UnknownArxivQuery` if arXiv does not know a category,
+        :class:`SourceUnavailable` if the feed keeps failing.
+        """
+        cats = tuple(dict.fromkeys(c.strip() for c in categories))
+        bad = [c for c in cats if not _CATEGORY_RE.fullmatch(c)]
+        if not cats or bad:
+            raise ValueError(f"not arXiv category codes: {bad or 'none given'}")
+        query = "+".join(cats)
+
+        def parse(body: bytes) -> Announcement:
+            try:
+                return parse_announcement(body, cats)
+            except UnknownFeedQuery as exc:
+                raise UnknownArxivQuery(f"arXiv has no feed for {query}: {exc}") from exc
+
+        return await self._get(f"{self._feed}/rss/{query}", None, parse, f"feed {query}")
+
+    async def fetch_metadata(self, arxiv_ids: Sequence[str]) -> dict[str, ArxivMetadata]:
+        """Export API metadata of ``arxiv_ids`` (bare ids), keyed by bare id.
+
+        Requests ``batch_size`` ids at a time. Ids arXiv does not return are
+        absent from the result (logged once per batch).
+        """
+        ids = list(dict.fromkeys(i.strip() for i in arxiv_ids))
+        bad = [i for i in ids if not _ID_RE.fullmatch(i)]
+        if bad:
+            raise ValueError(f"not bare arXiv ids: {bad[:5]}")
+        found: dict[str, ArxivMetadata] = {}
+        for start in range(0, len(ids), self._batch_size):
+            batch = ids[start : start + self._batch_size]
+            params = {"id_list": ",".join(batch), "max_results": str(len(batch))}
+            what = f"metadata batch {start // self._batch_size + 1} ({len(batch)} ids)"
+            entries = await self._get(f"{self._api}/api/query", params, parse_metadata, what)
+            wanted = set(batch)
+            found.update((e.arxiv_id, e) for e in entries if e.arxiv_id in wanted)
+            missing = [i for i in batch if i not in found]
+            if missing:
+                log.warning("arXiv API did not return %d of %d ids", len(missing), len(batch))
+        return found
+
+    async def _get(
+        self,
+        url: str,
+        params: Mapping[str, str] | None,
+        parse: Callable[[bytes], _T],
+        what: str,
+    ) -> _T:
+        """GET ``url`` and parse the body, retrying transient faults with backoff."""
+        failure: _Retry | None = None
+        for attempt in range(1, self._max_attempts + 1):
+            if failure is not None:
+                await self._sleep(self._delay(attempt - 1, failure.retry_after))
+            try:
+                body = await self._attempt(url, params, what)
+                # A busy day's feed (2000 entries, ~3 MB) takes a second or more to
+                # parse; off the event loop, chats keep being answered meanwhile.
+                return await asyncio.to_thread(parse, body)
+            except MalformedDocument as exc:
+                failure = _Retry(f"unreadable answer ({exc})")
+            except _Retry as exc:
+                failure = exc
+            log.warning(
+                "arXiv %s failed (%s), attempt %d/%d",
+                what,
+                failure.reason,
+                attempt,
+                self._max_attempts,
+            )
+        reason = failure.reason if failure is not None else "no attempt"
+        raise SourceUnavailable(
+            f"arXiv {what} failed after {self._max_attempts} attempts: {reason}"
+        )
+
+    async def _attempt(self, url: str, params: Mapping[str, str] | None, what: str) -> bytes:
+        """One paced GET with a hard deadline; raises :class:`_Retry` for transient faults."""
+        async with self._pacer.turn():
+            self.requests_made += 1
+            try:
+                # The deadline also covers a server trickling bytes, which resets
+                # httpx's per-read timeout forever.
+                async with asyncio.timeout(self._timeout):
+                    response = await self._client.get(url, params=params)
+            except (TimeoutError, httpx.TimeoutException) as exc:
+                raise _Retry(f"timed out ({type(exc).__name__})") from exc
+            except httpx.RequestError as exc:
+                raise _Retry(f"connection failed ({type(exc).__name__})") from exc
+        status = response.status_code
+        if status in (429, 503):
+            raise _Retry(f"HTTP {status}", _retry_after_seconds(response.headers))
+        if status >= 500 or status == 408:
+            raise _Retry(f"HTTP {status}")
+        if not 200 <= status < 300:
+            raise SourceError(f"arXiv rejected {what}: HTTP {status}")
+        return response.content
+
+    def _delay(self, retry_number: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry number ``retry_number`` (1-based), bounded."""
+        base = min(self._max_backoff, self._backoff * 2.0 ** (retry_number - 1))
+        # Jitter keeps several bots from hammering a recovering server in lockstep.
+        delay = base * random.uniform(0.5, 1.0)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return min(self._max_backoff, delay)
