@@ -10,7 +10,7 @@ from typing import Protocol
 
 from bot.models import Paper
 from bot.ports.storage import Storage
-from bot.sources.huggingface import SourceUnreachable
+from bot.sources.http import SourceUnreachable
 
 log = logging.getLogger("paperbot.ingest")
 

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -31,14 +29,14 @@ from bot.sources.arxiv_feed import (
     parse_announcement,
     parse_metadata,
 )
-
-# The retry vocabulary is shared with the Hugging Face client (one error family for
-# every source); it should move to a common module when the sources get their port.
-from bot.sources.huggingface import (
+from bot.sources.http import (
+    Retry,
+    RetryPolicy,
+    Sleep,
     SourceError,
-    SourceUnavailable,
-    _Retry,
-    _retry_after_seconds,
+    check_status,
+    require_http_url,
+    send,
 )
 
 __all__ = [
@@ -60,7 +58,6 @@ BATCH_SIZE = 100
 _CATEGORY_RE = re.compile(r"[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?")
 _ID_RE = re.compile(r"\d{4}\.\d{4,5}|[a-z][a-z.-]*/\d{7}")
 
-Sleep = Callable[[float], Awaitable[object]]
 _T = TypeVar("_T")
 
 
@@ -117,24 +114,15 @@ class ArxivSource:
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        for endpoint in (feed_endpoint, api_endpoint):
-            parts = urlsplit(endpoint)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError("arXiv endpoints must be http(s) URLs")
-        if min_interval < 0 or timeout <= 0 or max_attempts < 1 or not 1 <= batch_size <= 2000:
-            raise ValueError(
-                "need min_interval >= 0, timeout > 0, max_attempts >= 1, 1 <= batch_size <= 2000"
-            )
-        if backoff < 0 or max_backoff < 0:
-            raise ValueError("need backoff and max_backoff >= 0")
+        require_http_url(feed_endpoint, "the arXiv feed endpoint")
+        require_http_url(api_endpoint, "the arXiv API endpoint")
+        if min_interval < 0 or timeout <= 0 or not 1 <= batch_size <= 2000:
+            raise ValueError("need min_interval >= 0, timeout > 0, 1 <= batch_size <= 2000")
         self._feed = feed_endpoint.rstrip("/")
         self._api = api_endpoint.rstrip("/")
         self._timeout = timeout
-        self._max_attempts = max_attempts
-        self._backoff = backoff
-        self._max_backoff = max_backoff
+        self._retry = RetryPolicy("arXiv", max_attempts, backoff, max_backoff, sleep)
         self._batch_size = batch_size
-        self._sleep = sleep
         self._pacer = _Pacer(min_interval, clock, sleep)
         self.requests_made = 0
         self._client = httpx.AsyncClient(
@@ -197,7 +185,7 @@ class ArxivSource:
             except UnknownFeedQuery as exc:
                 raise UnknownArxivQuery(f"arXiv has no feed for {query}: {exc}") from exc
 
-        return await self._get(f"{self._feed}/rss/{query}", None, parse, f"feed {query}")
+        return await self._get(self._feed, f"/rss/{query}", None, parse, f"feed {query}")
 
     async def fetch_metadata(self, arxiv_ids: Sequence[str]) -> dict[str, ArxivMetadata]:
         """Export API metadata of ``arxiv_ids`` (bare ids), keyed by bare id.
@@ -214,7 +202,7 @@ class ArxivSource:
             batch = ids[start : start + self._batch_size]
             params = {"id_list": ",".join(batch), "max_results": str(len(batch))}
             what = f"metadata batch {start // self._batch_size + 1} ({len(batch)} ids)"
-            entries = await self._get(f"{self._api}/api/query", params, parse_metadata, what)
+            entries = await self._get(self._api, "/api/query", params, parse_metadata, what)
             wanted = set(batch)
             found.update((e.arxiv_id, e) for e in entries if e.arxiv_id in wanted)
             missing = [i for i in batch if i not in found]
@@ -224,64 +212,31 @@ class ArxivSource:
 
     async def _get(
         self,
-        url: str,
+        host: str,
+        path: str,
         params: Mapping[str, str] | None,
         parse: Callable[[bytes], _T],
         what: str,
     ) -> _T:
-        """GET ``url`` and parse the body, retrying transient faults with backoff."""
-        failure: _Retry | None = None
-        for attempt in range(1, self._max_attempts + 1):
-            if failure is not None:
-                await self._sleep(self._delay(attempt - 1, failure.retry_after))
+        """GET ``host + path`` and parse the body, retrying transient faults with backoff."""
+
+        async def attempt() -> _T:
+            body = await self._fetch(host + path, params, what)
             try:
-                body = await self._attempt(url, params, what)
                 # A busy day's feed (2000 entries, ~3 MB) takes a second or more to
                 # parse; off the event loop, chats keep being answered meanwhile.
                 return await asyncio.to_thread(parse, body)
             except MalformedDocument as exc:
-                failure = _Retry(f"unreadable answer ({exc})")
-            except _Retry as exc:
-                failure = exc
-            log.warning(
-                "arXiv %s failed (%s), attempt %d/%d",
-                what,
-                failure.reason,
-                attempt,
-                self._max_attempts,
-            )
-        reason = failure.reason if failure is not None else "no attempt"
-        raise SourceUnavailable(
-            f"arXiv {what} failed after {self._max_attempts} attempts: {reason}"
-        )
+                raise Retry(f"unreadable answer ({exc})") from exc
 
-    async def _attempt(self, url: str, params: Mapping[str, str] | None, what: str) -> bytes:
-        """One paced GET with a hard deadline; raises :class:`_Retry` for transient faults."""
+        return await self._retry.run(attempt, what, host, log)
+
+    async def _fetch(self, url: str, params: Mapping[str, str] | None, what: str) -> bytes:
+        """One paced GET with a hard deadline; raises :class:`Retry` for transient faults."""
         async with self._pacer.turn():
             self.requests_made += 1
-            try:
-                # The deadline also covers a server trickling bytes, which resets
-                # httpx's per-read timeout forever.
-                async with asyncio.timeout(self._timeout):
-                    response = await self._client.get(url, params=params)
-            except (TimeoutError, httpx.TimeoutException) as exc:
-                raise _Retry(f"timed out ({type(exc).__name__})") from exc
-            except httpx.RequestError as exc:
-                raise _Retry(f"connection failed ({type(exc).__name__})") from exc
-        status = response.status_code
-        if status in (429, 503):
-            raise _Retry(f"HTTP {status}", _retry_after_seconds(response.headers))
-        if status >= 500 or status == 408:
-            raise _Retry(f"HTTP {status}")
-        if not 200 <= status < 300:
-            raise SourceError(f"arXiv rejected {what}: HTTP {status}")
+            response = await send(
+                self._client, url, params, wait=self._timeout, deadline=self._timeout
+            )
+        check_status(response, "arXiv", what)
         return response.content
-
-    def _delay(self, retry_number: int, retry_after: float | None) -> float:
-        """Seconds to wait before retry number ``retry_number`` (1-based), bounded."""
-        base = min(self._max_backoff, self._backoff * 2.0 ** (retry_number - 1))
-        # Jitter keeps several bots from hammering a recovering server in lockstep.
-        delay = base * random.uniform(0.5, 1.0)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        return min(self._max_backoff, delay)

@@ -20,7 +20,7 @@ from email.utils import parsedate_to_datetime
 from typing import Literal, get_args
 
 from bot.models import Paper
-from bot.sources.huggingface import _text as clean_text
+from bot.sources.clean import clean_text
 
 __all__ = [
     "AnnounceType",

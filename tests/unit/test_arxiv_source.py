@@ -18,7 +18,7 @@ import pytest
 from bot.models import Paper
 from bot.sources.arxiv import ArxivSource, UnknownArxivQuery
 from bot.sources.arxiv_feed import MalformedDocument, parse_announcement, parse_metadata
-from bot.sources.huggingface import SourceUnavailable
+from bot.sources.http import SourceUnavailable
 from tests.fakes.arxiv import FakeArxiv, FakePaper, weekday_papers
 
 SCALE = 0.01
