@@ -137,21 +137,17 @@ class ArxivSource:
         """Close the HTTP connection (``contextlib.aclosing`` calls this)."""
         await self._client.aclose()
 
-    async def fetch_latest(self, categories: Sequence[str]) -> Announcement:
-        """The current announcement of ``categories``, completed with API metadata.
+    async def complete(self, announcements: Sequence[Announcement]) -> list[Announcement]:
+        """``announcements`` with their records completed from the export API.
 
-        One feed request for all categories; when the feed is empty (weekend,
-        holiday) that is all, and the result's ``is_empty`` is true. Otherwise the
-        papers' metadata comes in batches from the export API. If the API keeps
+        The metadata of every distinct paper is asked for once, in batches, however
+        many of the announcements list it (a paper cross-listed in two requested
+        categories costs one id). Empty announcements cost nothing. If the API keeps
         failing, the batches fetched so far are used and the other records keep the
         feed's own data (``enriched`` tells how many were completed) rather than
         losing the announcement.
         """
-        announcement = await self.fetch_announcement(categories)
-        if announcement.is_empty:
-            log.info("arXiv: no announcement for %s", "+".join(announcement.categories))
-            return announcement
-        ids = [r.arxiv_id for r in announcement.records]
+        ids = list(dict.fromkeys(r.arxiv_id for a in announcements for r in a.records))
         metadata: dict[str, ArxivMetadata] = {}
         for start in range(0, len(ids), self._batch_size):
             try:
@@ -160,12 +156,15 @@ class ArxivSource:
                 # Batches already fetched are kept; the rest keep the feed's data.
                 log.warning("arXiv metadata unavailable, keeping the feed's data: %s", exc)
                 break
-        records = tuple(
-            r.with_metadata(metadata[r.arxiv_id]) if r.arxiv_id in metadata else r
-            for r in announcement.records
-        )
-        enriched = sum(1 for r in announcement.records if r.arxiv_id in metadata)
-        return replace(announcement, records=records, enriched=enriched)
+        completed = []
+        for announcement in announcements:
+            records = tuple(
+                r.with_metadata(metadata[r.arxiv_id]) if r.arxiv_id in metadata else r
+                for r in announcement.records
+            )
+            enriched = sum(1 for r in announcement.records if r.arxiv_id in metadata)
+            completed.append(replace(announcement, records=records, enriched=enriched))
+        return completed
 
     async def fetch_announcement(self, categories: Sequence[str]) -> Announcement:
         """One request to the RSS feed of ``categories`` (joined with ``+``).

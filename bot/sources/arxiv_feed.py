@@ -120,13 +120,18 @@ class ArxivRecord(_Listing):
         )
 
     def to_paper(self) -> Paper:
-        """The neutral :class:`~bot.models.Paper` (fields it has today)."""
+        """The neutral :class:`~bot.models.Paper` (fields it has today).
+
+        Upvotes are unknown to arXiv (``None``), so storing the paper keeps
+        whatever count Hugging Face gave it.
+        """
         return Paper(
             title=self.title,
             arxiv_id=self.arxiv_id,
             summary=self.abstract,
             authors=self.authors,
             published_at=self.published_on or self.announced_on,
+            upvotes=None,
         )
 
 

@@ -17,7 +17,12 @@ import pytest
 
 from bot.models import Paper
 from bot.sources.arxiv import ArxivSource, UnknownArxivQuery
-from bot.sources.arxiv_feed import MalformedDocument, parse_announcement, parse_metadata
+from bot.sources.arxiv_feed import (
+    Announcement,
+    MalformedDocument,
+    parse_announcement,
+    parse_metadata,
+)
 from bot.sources.http import SourceUnavailable
 from tests.fakes.arxiv import FakeArxiv, FakePaper, weekday_papers
 
@@ -48,6 +53,12 @@ def make_source(fake: FakeArxiv, **overrides: Any) -> ArxivSource:
     return ArxivSource(fake.endpoint, fake.endpoint, **options)
 
 
+async def latest(source: ArxivSource, categories: list[str]) -> Announcement:
+    """The current announcement of ``categories`` (one feed request), completed."""
+    (announcement,) = await source.complete([await source.fetch_announcement(categories)])
+    return announcement
+
+
 @pytest.fixture
 async def source(fake: FakeArxiv) -> AsyncIterator[ArxivSource]:
     """A well-configured client."""
@@ -59,7 +70,7 @@ async def source(fake: FakeArxiv) -> AsyncIterator[ArxivSource]:
 
 
 async def test_weekday_announcement_with_metadata(fake: FakeArxiv, source: ArxivSource):
-    announcement = await source.fetch_latest(["cs.CL", "cs.LG"])
+    announcement = await latest(source, ["cs.CL", "cs.LG"])
 
     assert announcement.announced_on == TUESDAY
     assert announcement.categories == ("cs.CL", "cs.LG")
@@ -90,7 +101,7 @@ async def test_weekday_announcement_with_metadata(fake: FakeArxiv, source: Arxiv
 
 
 async def test_cross_lists_and_replacements_are_classified(source: ArxivSource):
-    announcement = await source.fetch_latest(["cs.CL", "cs.LG"])
+    announcement = await latest(source, ["cs.CL", "cs.LG"])
     by_id = {r.arxiv_id: r for r in announcement.records}
 
     kinds = {i: (r.announce_type, r.version) for i, r in by_id.items()}
@@ -114,7 +125,7 @@ async def test_cross_lists_and_replacements_are_classified(source: ArxivSource):
 
 
 async def test_records_become_papers(source: ArxivSource):
-    announcement = await source.fetch_latest(["cs.CL"])
+    announcement = await latest(source, ["cs.CL"])
     papers = {r.arxiv_id: r.to_paper() for r in announcement.records}
 
     assert papers["2511.04321"] == Paper(
@@ -123,6 +134,7 @@ async def test_records_become_papers(source: ArxivSource):
         summary="We study things and report results.",
         authors=("Ada Lovelace", "Alan Turing"),
         published_at=date(2025, 11, 6),
+        upvotes=None,  # arXiv knows none: storing must keep Hugging Face's count
     )
     assert papers["2603.10002"].arxiv_url == "https://arxiv.org/abs/2603.10002"
 
@@ -141,7 +153,7 @@ async def test_metadata_alone_by_id_list(fake: FakeArxiv, source: ArxivSource):
 
 
 async def test_user_agent_identifies_the_bot_with_a_contact(fake: FakeArxiv, source: ArxivSource):
-    await source.fetch_latest(["cs.CL"])
+    await latest(source, ["cs.CL"])
 
     agents = {r.user_agent for r in fake.requests}
     assert len(agents) == 1
@@ -157,7 +169,7 @@ async def test_feed_and_many_batches_never_trip_the_rate_rule(fake: FakeArxiv):
     fake.announce(TUESDAY, busy)
 
     async with aclosing(make_source(fake, batch_size=100)) as source:
-        announcement = await source.fetch_latest(["cs.LG"])
+        announcement = await latest(source, ["cs.LG"])
 
     assert len(announcement.records) == 250
     assert announcement.enriched == 250
@@ -173,7 +185,7 @@ async def test_a_client_ignoring_the_interval_is_caught_by_the_fake(fake: FakeAr
     fake.announce(TUESDAY, busy)
 
     async with aclosing(make_source(fake, min_interval=0, batch_size=10, max_attempts=1)) as source:
-        announcement = await source.fetch_latest(["cs.LG"])
+        announcement = await latest(source, ["cs.LG"])
 
     assert fake.violations  # the fake can fail: this client broke the 3-second rule
     assert announcement.enriched < 30  # and arXiv's refusals cost it the metadata
@@ -181,8 +193,8 @@ async def test_a_client_ignoring_the_interval_is_caught_by_the_fake(fake: FakeAr
 
 async def test_concurrent_callers_share_one_paced_connection(fake: FakeArxiv, source: ArxivSource):
     results = await asyncio.gather(
-        source.fetch_latest(["cs.CL"]),
-        source.fetch_latest(["cs.LG"]),
+        latest(source, ["cs.CL"]),
+        latest(source, ["cs.LG"]),
         source.fetch_metadata(["2603.10009"]),
     )
 
@@ -200,7 +212,7 @@ async def test_weekend_feed_is_no_announcement_and_fetches_no_metadata(
 ):
     fake.no_announcement(date(2026, 3, 14))
 
-    announcement = await source.fetch_latest(["cs.CL", "cs.LG"])
+    announcement = await latest(source, ["cs.CL", "cs.LG"])
 
     assert announcement.is_empty
     assert announcement.records == ()
@@ -220,7 +232,7 @@ async def test_malformed_entries_are_skipped_alone_with_one_warning_each(
     fake.add_malformed("no_title", position=5)
 
     with caplog.at_level(logging.WARNING, logger=LOGGER):
-        announcement = await source.fetch_latest(["cs.CL", "cs.LG"])
+        announcement = await latest(source, ["cs.CL", "cs.LG"])
 
     assert len(announcement.records) == 6
     assert announcement.skipped == 3
@@ -276,7 +288,7 @@ async def test_slow_server_times_out_boundedly(fake: FakeArxiv):
         asyncio.timeout(5),
     ):
         with pytest.raises(SourceUnavailable, match="after 2 attempts: timed out"):
-            await source.fetch_latest(["cs.CL"])
+            await latest(source, ["cs.CL"])
 
     assert fake.count("rss") == 2
     assert fake.violations == []
@@ -285,7 +297,7 @@ async def test_slow_server_times_out_boundedly(fake: FakeArxiv):
 async def test_a_slow_answer_within_the_timeout_is_fine(fake: FakeArxiv, source: ArxivSource):
     fake.fail("rss", "slow", delay=0.3)
 
-    announcement = await source.fetch_latest(["cs.CL"])
+    announcement = await latest(source, ["cs.CL"])
 
     assert len(announcement.records) == 3
     assert fake.count("rss") == 1
@@ -295,7 +307,7 @@ async def test_a_slow_answer_within_the_timeout_is_fine(fake: FakeArxiv, source:
 async def test_transient_failures_are_retried(fake: FakeArxiv, source: ArxivSource, kind: Any):
     fake.fail("rss", kind, times=2)
 
-    announcement = await source.fetch_latest(["cs.CL"])
+    announcement = await latest(source, ["cs.CL"])
 
     assert len(announcement.records) == 3
     assert fake.count("rss") == 3
@@ -308,7 +320,7 @@ async def test_failing_server_ends_in_a_clear_error(fake: FakeArxiv, source: Arx
     with pytest.raises(
         SourceUnavailable, match=r"arXiv feed cs.CL failed after 4 attempts: HTTP 503"
     ):
-        await source.fetch_latest(["cs.CL"])
+        await latest(source, ["cs.CL"])
 
     assert fake.count("rss") == 4
 
@@ -319,7 +331,7 @@ async def test_failing_api_keeps_the_feed_data(
     fake.fail("api", "500", times=10)
 
     with caplog.at_level(logging.WARNING, logger=LOGGER):
-        announcement = await source.fetch_latest(["cs.CL"])
+        announcement = await latest(source, ["cs.CL"])
 
     assert [r.title for r in announcement.records][:1] == ["Sparse Attention for Long Documents"]
     assert announcement.enriched == 0
@@ -334,7 +346,7 @@ async def test_a_metadata_batch_failing_keeps_the_batches_before_it(fake: FakeAr
     fake.fail("api", "500", times=10)  # every later request fails
 
     async with aclosing(make_source(fake, batch_size=10, max_attempts=2)) as source:
-        announcement = await source.fetch_latest(["cs.LG"])
+        announcement = await latest(source, ["cs.LG"])
 
     assert announcement.enriched == 10
     assert len(announcement.records) == 25
