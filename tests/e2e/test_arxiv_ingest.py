@@ -8,9 +8,7 @@ that the fake counted no violation, so the pacing is proven on the wire.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
@@ -22,12 +20,11 @@ from bot.commands import CommandRouter, Defaults
 from bot.models import Paper
 from storage.sqlite import SqliteStorage
 from tests.fakes.arxiv import FakeArxiv, weekday_papers
-from tests.support import FakeClock, command
+from tests.support import FakeClock, command, run_cli
 
 SCALE = 0.01
 TUESDAY = date(2026, 3, 10)
 SATURDAY = date(2026, 3, 14)
-RUN_TIMEOUT = 60.0
 
 
 @dataclass
@@ -61,22 +58,11 @@ async def paperbot(fake: FakeArxiv, folder: Path, *args: str) -> Run:
         # Nothing listens on port 9: no Hugging Face request can leave the machine.
         "PAPERBOT_HF_ENDPOINT": "http://127.0.0.1:9",
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=folder,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), RUN_TIMEOUT)
-    assert process.returncode is not None
+    code, out, err = await run_cli(*args, env=env, cwd=folder)
     return Run(
-        process.returncode,
-        [line for line in out.decode().splitlines() if line.strip()],
-        [line for line in err.decode().splitlines() if line.strip()],
+        code,
+        [line for line in out.splitlines() if line.strip()],
+        [line for line in err.splitlines() if line.strip()],
     )
 
 

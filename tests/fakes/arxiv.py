@@ -15,7 +15,6 @@ is counted in :attr:`FakeArxiv.violations` and answered 503 "Rate exceeded."
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -29,6 +28,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+
+from tests.fakes import take_fault
 
 Route = Literal["rss", "api"]
 FailureKind = Literal["500", "502", "503", "garbage", "truncated", "slow"]
@@ -185,11 +186,8 @@ class FakeArxiv(TestServer):
 
     async def _failure(self, route: str) -> web.Response | None:
         """Play the next queued failure of ``route``; ``None`` means answer normally."""
-        if not self._failures[route]:
-            return None
-        failure = self._failures[route].popleft()
-        if failure.kind == "slow":
-            await asyncio.sleep(failure.delay)
+        failure = await take_fault(self._failures[route])
+        if failure is None:
             return None
         if failure.kind == "garbage":
             page = "<html><body>Bad gateway</body></html>"
