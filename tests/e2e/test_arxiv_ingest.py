@@ -242,3 +242,16 @@ async def test_aliases_resolve_to_the_canonical_feed(fake: FakeArxiv, tmp_path: 
         "/rss/cs.CL",
     ]
     assert "math-ph 0 new" in run.out[0] and "cs.CL 2 new" in run.out[0]
+
+
+async def test_a_failing_export_api_keeps_the_feeds_data(fake: FakeArxiv, tmp_path: Path) -> None:
+    fake.fail("api", "500", times=10)
+
+    run = await ingest(fake, tmp_path, "cs.CL")
+
+    assert run.code == 0, run.err
+    assert run.out[0].endswith("; 3 listings kept the feed's data (metadata unavailable)")
+    assert any("keeping the feed's data" in line for line in run.err)
+    (paper,) = await stored(tmp_path, "2603.10001")
+    assert paper is not None and paper.title == "Sparse Attention for Long Documents"
+    assert fake.count("api") == 4
