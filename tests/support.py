@@ -1,10 +1,14 @@
-"""Shared test helpers: a controllable clock, paper factories, a recording adapter."""
+"""Shared test helpers: a controllable clock, paper factories, a recording adapter,
+the command line as a subprocess."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from bot.models import Command, Paper, Post, Reply
 from bot.ports.chat import DeliveryError, RateWindow, RenderLimits
@@ -101,3 +105,25 @@ class RecordingAdapter:
     def rate_windows(self, channel: str) -> list[RateWindow]:
         """No limits for the fake."""
         return []
+
+
+async def run_cli(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60.0
+) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``python -m bot <args>`` as a real subprocess.
+
+    Async, so a fake server running in the test's event loop keeps answering it.
+    """
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()

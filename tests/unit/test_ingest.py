@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,7 +18,7 @@ from bot.sources.clean import MAX_COUNT, BadValue, bounded_count, clean_text
 from bot.sources.huggingface import HuggingFaceSource
 from storage.sqlite import SqliteStorage
 from tests.fakes.huggingface import MISSING, FakeHuggingFace, make_item
-from tests.support import ingest_one_at_a_time
+from tests.support import ingest_one_at_a_time, run_cli
 
 DAY = date(2026, 3, 6)
 
@@ -81,37 +79,21 @@ async def test_a_failing_day_is_skipped_and_reported(hf, store) -> None:
     assert seen == [(DAY, 0)]
 
 
-async def _run_cli(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=cwd,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
-
-
 async def test_cli_ingest_and_search_json(hf, tmp_path: Path) -> None:
     today = datetime.now(UTC).date()
     hf.add_papers(today, [make_item("2603.00007", "Sparse <b>attention</b> for all", day=today)])
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
     env |= {"PAPERBOT_HF_ENDPOINT": hf.endpoint, "PAPERBOT_DB": str(tmp_path / "bot.db")}
-    code, out, err = await _run_cli("ingest", "--days", "2", env=env, cwd=tmp_path)
+    code, out, err = await run_cli("ingest", "--days", "2", env=env, cwd=tmp_path)
     assert code == 0, err
     assert out.strip() == "stored 1 papers from 2 day(s)"
     assert "100%" in err  # the progress bar
-    code, out, _ = await _run_cli("search", "attention", "--json", env=env, cwd=tmp_path)
+    code, out, _ = await run_cli("search", "attention", "--json", env=env, cwd=tmp_path)
     assert code == 0
     rows = json.loads(out)
     assert [row["arxiv_id"] for row in rows] == ["2603.00007"]
     assert rows[0]["title"] == "Sparse <b>attention</b> for all"
-    code, out, _ = await _run_cli("ingest", "--source", "seeds", env=env, cwd=tmp_path)
+    code, out, _ = await run_cli("ingest", "--source", "seeds", env=env, cwd=tmp_path)
     assert code == 0 and out.startswith("loaded 79 seed papers")
 
 
@@ -120,7 +102,7 @@ async def test_cli_ingest_with_source_down_exits_nonzero_without_traceback(
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
     env |= {"PAPERBOT_HF_ENDPOINT": "http://127.0.0.1:9", "PAPERBOT_DB": str(tmp_path / "b.db")}
-    code, out, err = await _run_cli("ingest", "--date", "2026-03-06", env=env, cwd=tmp_path)
+    code, out, err = await run_cli("ingest", "--date", "2026-03-06", env=env, cwd=tmp_path)
     assert code == 1
     assert out.strip() == "stored 0 papers from 0 day(s)"
     assert "failed 2026-03-06:" in err and "Traceback" not in err
@@ -129,7 +111,7 @@ async def test_cli_ingest_with_source_down_exits_nonzero_without_traceback(
 async def test_unreachable_host_fails_the_run_in_one_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
     env |= {"PAPERBOT_HF_ENDPOINT": "http://127.0.0.1:9", "PAPERBOT_DB": str(tmp_path / "b.db")}
-    code, _, err = await _run_cli("ingest", "--days", "3", env=env, cwd=tmp_path)
+    code, _, err = await run_cli("ingest", "--days", "3", env=env, cwd=tmp_path)
     assert code == 1 and "Traceback" not in err
     lines = [line for line in err.replace("\r", "\n").splitlines() if "Hugging Face" in line]
     # One warning when it gives up, one summary naming every day: no line per attempt or day.

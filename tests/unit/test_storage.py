@@ -158,6 +158,24 @@ async def test_upsert_update_never_erases_with_empty_fields(store: Storage) -> N
     assert await store.count_papers() == 1
 
 
+async def test_unknown_upvotes_keep_the_stored_count(store: Storage) -> None:
+    # An arXiv listing knows no upvotes: it must not reset Hugging Face's count,
+    # while a known count (even 0) is the latest value and replaces it.
+    await store.upsert_papers([FULL])
+    from_arxiv = Paper(title="Diffusion Transformers, revised", arxiv_id=FULL.arxiv_id)
+    from_arxiv = replace(from_arxiv, upvotes=None)
+    await store.upsert_papers([from_arxiv])
+    stored = await store.get_paper(FULL.key)
+    assert stored == replace(FULL, title="Diffusion Transformers, revised")
+    await store.upsert_papers([replace(FULL, upvotes=0)])
+    assert (await store.get_paper(FULL.key)) == replace(FULL, upvotes=0)
+    # A paper first seen without upvotes is stored with none yet.
+    await store.upsert_papers([Paper(title="Only on arXiv", arxiv_id="2603.05555", upvotes=None)])
+    assert (await store.get_paper("2603.05555")) == Paper(
+        title="Only on arXiv", arxiv_id="2603.05555", upvotes=0
+    )
+
+
 async def test_upsert_updates_fields_that_are_given(store: Storage) -> None:
     await store.upsert_papers([FULL])
     newer = replace(
