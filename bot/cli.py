@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,14 @@ from bot.cards import paper_card
 from bot.config import ConfigError, Settings
 from bot.doctor import run_checks
 from bot.errors import UserError
-from bot.ingest import ingest_days, recent_days
+from bot.ingest import ArxivIngestResult, ingest_arxiv, ingest_days, recent_days
 from bot.logs import RedactingFilter, setup_logging
 from bot.plugins import Config, load_config, open_storage
 from bot.ports.storage import DatabaseUnusable, Storage, WriteFailed
 from bot.query import parse_query
+from bot.sources.arxiv import ARXIV_INTERVAL, ArxivSource
+from bot.sources.arxiv_taxonomy import ARXIV_PREFIX, InvalidSourceSpec, parse_arxiv_source
+from bot.sources.http import SourceError
 from bot.sources.huggingface import HuggingFaceSource
 from bot.sources.seeds import store_seeds
 
@@ -64,7 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     when = ingest.add_mutually_exclusive_group()
     when.add_argument("--days", type=int, help="today and the N-1 days before (default: 3)")
     when.add_argument("--date", type=_date_arg, help="one day, YYYY-MM-DD")
-    ingest.add_argument("--source", choices=("hf", "seeds"), default="hf")
+    ingest.add_argument("--source", choices=("hf", "arxiv", "seeds"), default="hf")
+    ingest.add_argument(
+        "--categories",
+        metavar="CODES",
+        help="with --source arxiv: category codes, e.g. cs.CL,cs.LG (the latest announcement)",
+    )
     search = sub.add_parser(
         "search",
         help="search the database from the shell",
@@ -86,6 +94,11 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    if args.source == "arxiv":
+        return await _ingest_arxiv(settings, args)
+    if args.categories is not None:
+        print("paperbot: --categories goes with --source arxiv", file=sys.stderr)
+        return EXIT_USAGE
     async with _database(settings) as storage:
         if args.source == "seeds":
             count, lists = await store_seeds(storage)
@@ -116,6 +129,70 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
         for reason, failed_days in failed.items():
             print(f"failed {', '.join(failed_days)}: {reason}", file=sys.stderr)
         return 0 if result.ok else 1
+
+
+async def _ingest_arxiv(settings: Settings, args: argparse.Namespace) -> int:
+    """``paperbot ingest --source arxiv --categories ...``: the latest announcement."""
+    if args.days is not None or args.date is not None:
+        print(
+            "paperbot: arXiv ingests the latest announcement; --days and --date are for hf",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        # Validated before anything is opened or fetched; aliases become canonical.
+        categories = parse_arxiv_source(ARXIV_PREFIX + (args.categories or ""))
+    except InvalidSourceSpec as exc:
+        print(f"paperbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    # The scale shrinks arXiv's 3-second rule only for tests against a scaled fake.
+    scale = settings.rate_limit_scale
+    source = ArxivSource(
+        settings.arxiv_feed_url,
+        settings.arxiv_api_url,
+        min_interval=ARXIV_INTERVAL * scale,
+        backoff=5.0 * scale,
+        max_backoff=120.0 * scale,
+    )
+    async with _database(settings) as storage, aclosing(source):
+        try:
+            result = await ingest_arxiv(storage, source, categories)
+        except SourceError as exc:
+            print(f"paperbot: arXiv ingest failed: {exc}", file=sys.stderr)
+            return 1
+    print(_arxiv_summary(result))
+    return 0
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    """``1 request``, ``3 requests``."""
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
+def _arxiv_summary(result: ArxivIngestResult) -> str:
+    """One line saying what an arXiv ingest found, per category, and what it cost."""
+    codes = ", ".join(c.category for c in result.categories)
+    requests = _count(result.requests, "request")
+    if result.is_empty:
+        return f"arXiv: no announcement for {codes} (weekend or holiday); {requests}, none stored"
+    per_category = "; ".join(
+        f"{c.category} {c.new} new, {c.cross} cross-listed, {c.replaced} replaced"
+        f" ({_count(c.requests, 'feed request')})"
+        for c in result.categories
+    )
+    day = result.announced_on.isoformat() if result.announced_on else "date unknown"
+    line = (
+        f"arXiv announcement of {day}: {per_category};"
+        f" stored {_count(result.papers, 'paper')}; {requests}"
+        f" ({result.metadata_requests} for metadata)"
+    )
+    if result.skipped:
+        line += f"; {_count(result.skipped, 'malformed feed entry', 'malformed feed entries')}"
+        line += " skipped"
+    if result.incomplete:
+        line += f"; {_count(result.incomplete, 'listing')} kept the feed's data"
+        line += " (metadata unavailable)"
+    return line
 
 
 async def _search(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,5 +1,5 @@
 """Shared test helpers: waiting with a deadline, a controllable clock, paper factories,
-a recording adapter."""
+a recording adapter, the command line as a subprocess."""
 
 from __future__ import annotations
 
@@ -56,26 +56,6 @@ def clean_environment(**settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PAPERBOT_")}
     env.update(settings)
     return env
-
-
-async def run_paperbot(
-    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60
-) -> tuple[int, str, str]:
-    """Run ``python -m bot ARGS`` to its end: (exit code, stdout, stderr)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=cwd,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 class FakeClock:
@@ -168,3 +148,25 @@ class RecordingAdapter:
     def rate_windows(self, channel: str) -> list[RateWindow]:
         """No limits for the fake."""
         return []
+
+
+async def run_cli(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60.0
+) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``python -m bot <args>`` as a real subprocess.
+
+    Async, so a fake server running in the test's event loop keeps answering it.
+    """
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()

@@ -78,9 +78,12 @@ def _paper(row: aiosqlite.Row) -> Paper:
 
 # An upsert never lets an empty incoming field erase what is stored: a Hugging
 # Face item with a missing abstract must not wipe the abstract we already have.
+# Upvotes are the latest count, except that unknown upvotes (NULL, an arXiv
+# paper) store 0 for a new paper and keep the count of a known one; ?9 is the
+# upvotes parameter as given, since excluded.upvotes is already coalesced.
 _UPSERT_SQL = f"""
 INSERT INTO papers ({_PAPER_COLUMNS}, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, coalesce(?, 0), ?, ?, ?, ?, ?)
 ON CONFLICT (paper_key) DO UPDATE SET
     title = excluded.title,
     summary = CASE WHEN excluded.summary <> '' THEN excluded.summary ELSE summary END,
@@ -90,7 +93,7 @@ ON CONFLICT (paper_key) DO UPDATE SET
     featured_on = max(
         coalesce(excluded.featured_on, featured_on), coalesce(featured_on, excluded.featured_on)
     ),
-    upvotes = excluded.upvotes,
+    upvotes = coalesce(?9, upvotes),
     ai_summary = coalesce(excluded.ai_summary, ai_summary),
     github_repo = coalesce(excluded.github_repo, github_repo),
     github_stars = coalesce(excluded.github_stars, github_stars),

@@ -9,7 +9,7 @@ import pytest
 
 from tests.fakes.huggingface import FakeHuggingFace
 from tests.fakes.telegram import TokenCheckingTelegram
-from tests.support import clean_environment, run_paperbot
+from tests.support import clean_environment, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,9 +21,7 @@ async def fakes() -> AsyncIterator[tuple[FakeHuggingFace, TokenCheckingTelegram]
 
 
 async def doctor(tmp_path: Path, env: dict[str, str]) -> tuple[int, str, str]:
-    return await run_paperbot(
-        "doctor", env=clean_environment(PYTHONPATH=str(ROOT), **env), cwd=tmp_path
-    )
+    return await run_cli("doctor", env=clean_environment(PYTHONPATH=str(ROOT), **env), cwd=tmp_path)
 
 
 async def test_the_command_exits_1_when_a_check_fails(fakes, tmp_path: Path) -> None:

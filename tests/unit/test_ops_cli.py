@@ -176,6 +176,24 @@ def test_a_missing_file_is_a_usage_error(environment: Path, capsys) -> None:
 
 
 @pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--source", "arxiv"], "name at least one arXiv category"),
+        (["--source", "arxiv", "--categories", " , "], "name at least one arXiv category"),
+        (["--source", "arxiv", "--categories", "cs.CL", "--days", "2"], "--days and --date"),
+        (["--categories", "cs.CL"], "--categories goes with --source arxiv"),
+    ],
+)
+def test_arxiv_ingest_usage_errors_exit_2_without_touching_the_database(
+    environment: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(["ingest", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not environment.exists()
+
+
+@pytest.mark.parametrize(
     ("argv", "expected"),
     [
         (["search", "pre-training", "-video"], ["search", "--", "pre-training", "-video"]),
