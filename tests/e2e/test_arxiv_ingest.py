@@ -8,7 +8,6 @@ that the fake counted no violation, so the pacing is proven on the wire.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
@@ -16,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.commands import CommandRouter, Defaults
-from bot.models import Paper
+from bot.commands import CommandRouter
+from bot.models import Defaults, Paper
 from storage.sqlite import SqliteStorage
 from tests.fakes.arxiv import FakeArxiv, weekday_papers
-from tests.support import FakeClock, command, run_cli
+from tests.support import FakeClock, clean_environment, command, run_cli
 
 SCALE = 0.01
 TUESDAY = date(2026, 3, 10)
@@ -49,7 +48,7 @@ async def fake() -> AsyncIterator[FakeArxiv]:
 
 async def paperbot(fake: FakeArxiv, folder: Path, *args: str) -> Run:
     """Run ``paperbot <args>`` pointed at the fake and at ``folder``'s database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    env = clean_environment()
     env |= {
         "PAPERBOT_DB": str(folder / "paperbot.db"),
         "PAPERBOT_ARXIV_FEED_URL": fake.endpoint,

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
@@ -111,6 +111,11 @@ class FakeArxiv(TestServer):
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
         self._in_flight = 0
         self._last_arrival: float | None = None
+
+    async def __aenter__(self) -> Self:
+        """Start serving; typed as the fake, not as aiohttp's base test server."""
+        await super().__aenter__()
+        return self
 
     async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
         # A short shutdown: a "slow" handler must not hold up the end of a test.

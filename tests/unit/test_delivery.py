@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -18,31 +17,24 @@ from bot.ports.chat import (
     RenderLimits,
     TemporaryFailure,
 )
-from bot.ports.storage import Delivery
+from bot.ports.storage import Delivery, Storage
 from storage.sqlite import SqliteStorage
-from tests.support import FakeClock, RecordingAdapter, make_paper
+from tests.support import FakeClock, eventually, make_paper
 
 DAY = date(2026, 3, 9)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(tmp_path / "t.db")
-    await storage.upsert_papers(
+async def store(store: Storage) -> Storage:
+    await store.upsert_papers(
         [make_paper(f"2603.{n:05d}", f"Paper {n}", day=DAY, upvotes=n) for n in range(1, 11)]
     )
-    yield storage
-    await storage.close()
+    return store
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 3, 10, 8, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def adapter() -> RecordingAdapter:
-    return RecordingAdapter()
 
 
 @pytest.fixture
@@ -163,14 +155,11 @@ async def test_one_dead_channel_does_not_block_others(store, clock, adapter) -> 
         assert sub_id is not None
         await store.create_delivery(sub_id, channel, "2026-03-10", clock.now(), ["2603.00001"])
     worker = DeliveryWorker(adapter, store, clock, poll_seconds=0.01)
-    import asyncio
-
     task = asyncio.create_task(worker.run())
-    for _ in range(300):
-        if len(adapter.sent) == 2:
-            break
-        await asyncio.sleep(0.01)
-    await worker.stop()
-    task.cancel()
+    try:
+        await eventually(lambda: len(adapter.sent) == 2, message="the two live channels' posts")
+    finally:
+        await worker.stop()
+        task.cancel()
     assert sorted(channel for channel, _ in adapter.sent) == ["test:b", "test:c"]
     assert await store.outbox_depth() == 0

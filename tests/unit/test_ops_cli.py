@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli import main, search_argv
 from bot.models import Subscription
 from bot.status import as_json, as_table, collect
 from storage.sqlite import SqliteStorage
@@ -191,3 +191,18 @@ def test_arxiv_ingest_usage_errors_exit_2_without_touching_the_database(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not environment.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["search", "pre-training", "-video"], ["search", "--", "pre-training", "-video"]),
+        (["search", "-llm", "--json"], ["search", "--json", "--", "-llm"]),
+        (["search", "llm", "--limit", "3"], ["search", "--limit", "3", "--", "llm"]),
+        (["search", "--limit=2", "a", "-b"], ["search", "--limit=2", "--", "a", "-b"]),
+        (["search", "--", "-x", "y"], ["search", "--", "-x", "y"]),
+        (["status", "--json"], ["status", "--json"]),
+    ],
+)
+def test_search_words_go_after_the_options(argv: list[str], expected: list[str]) -> None:
+    assert search_argv(argv) == expected

@@ -39,7 +39,7 @@ def telegram_like(channel: str) -> list[RateWindow]:
     return windows
 
 
-def limiter(windows_for, fake: FakeTime, **options: float) -> RateLimiter:  # type: ignore[no-untyped-def]
+def limiter(windows_for, fake: FakeTime, **options: float) -> RateLimiter:
     return RateLimiter(windows_for, clock=fake.clock, sleep=fake.sleep, **options)
 
 

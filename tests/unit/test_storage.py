@@ -256,7 +256,7 @@ async def test_upvote_refresh_leaves_the_index_untouched(
     batch = [paper(f"2603.{n:05d}", f"Paper about topic {n}") for n in range(20)]
     await store.upsert_papers(batch)
     _, before = _index_state(tmp_path)
-    await store.upsert_papers(replace(p, upvotes=p.upvotes + 5) for p in batch)
+    await store.upsert_papers(replace(p, upvotes=(p.upvotes or 0) + 5) for p in batch)
     assert _index_state(tmp_path) == ("ok", before)
     stored = await store.get_paper("2603.00007")
     assert stored is not None and stored.upvotes == 5
@@ -308,6 +308,7 @@ async def test_merge_search_index_until_done_keeps_every_match(
     backend: Backend, store: Storage, tmp_path: Path
 ) -> None:
     sqlite_only(backend)
+    assert isinstance(store, SqliteStorage)
     await ingest_one_at_a_time(store)
     before = await titles(store, "graph")
     segments = _segments(tmp_path)
@@ -591,7 +592,7 @@ async def test_paging(store: Storage) -> None:
         assert page.has_more is more
         assert len(page.papers) == (10 if more else 5)
         seen += [p.key for p in page.papers]
-    assert seen == [p.key for p in sorted(many, key=lambda p: -p.upvotes)]
+    assert seen == [p.key for p in sorted(many, key=lambda p: -(p.upvotes or 0))]
     exact = await store.search(query, 15, 10)
     assert len(exact.papers) == 10 and exact.has_more is False
     past = await store.search(query, 40, 10)
@@ -815,6 +816,7 @@ async def test_claim_only_ready_rows_of_that_platform(store: Storage) -> None:
     dc = await _subscribed(store, "discord:1")
     tgx = await _subscribed(store, "telegramx:1")
     ready = await store.create_delivery(tg, "telegram:1", "p", T0 - timedelta(minutes=1), ["a"])
+    assert ready is not None
     exact = await store.create_delivery(tg2, "telegram:2", "p", T0, ["b"])
     later = await store.create_delivery(tg, "telegram:1", "q", T0 + timedelta(seconds=1), [])
     await store.create_delivery(dc, "discord:1", "p", T0 - timedelta(hours=1), [])

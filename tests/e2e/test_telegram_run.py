@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
 
 from tests.fakes.telegram import FakeTelegram
+from tests.support import clean_environment
 
 USER = 5551234
 STARTUP_SECONDS = 30
@@ -16,7 +16,7 @@ STARTUP_SECONDS = 30
 
 def bot_environment(db: Path, **extra: str) -> dict[str, str]:
     """The test's environment without any PAPERBOT_ setting, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    env = clean_environment()
     env.update(PAPERBOT_DB=str(db), **extra)
     return env
 
