@@ -16,7 +16,7 @@ from bot.models import Paper
 from bot.ports.storage import SearchPage
 from bot.query import SearchQuery
 from storage.sqlite.connection import SqliteConnection, _now
-from storage.sqlite.fts import SEARCH_WINDOW, quote, search_sql
+from storage.sqlite.fts import SEARCH_WINDOW, search_sql, word_group
 
 log = logging.getLogger("paperbot.storage")
 
@@ -219,7 +219,7 @@ class SqlitePapers(SqliteConnection):
         a whole word: a finished word stays precise (and fast), an unfinished
         one still finds papers.
         """
-        if query.prefix_last and await self._matches_anything(quote(query.words[-1])):
+        if query.prefix_last and await self._matches_anything(word_group(query.words[-1])):
             query = replace(query, prefix_last=False)
         sql, params = search_sql(query, offset, limit + 1)
         rows = await self._all(sql, params)
