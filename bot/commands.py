@@ -17,6 +17,7 @@ from bot.clock import Clock
 from bot.digest import ALL_FILTERED, NO_LIST, NOTHING_NEW, Candidates, digest_reply, plan_digest
 from bot.errors import UserError
 from bot.faults import describe
+from bot.hybrid import HybridSearch
 from bot.models import (
     Button,
     Command,
@@ -30,6 +31,7 @@ from bot.models import (
 from bot.ports.storage import SearchPage, SearchSession, Storage, WriteFailed
 from bot.query import SearchQuery, parse_query
 from bot.schedule import describe_days, format_local, next_run, period_of
+from bot.semantic import Semantic
 from bot.subscription_options import (
     SETTING_KEYS,
     apply_setting,
@@ -90,8 +92,11 @@ class CommandRouter:
         clock: Clock,
         defaults: Defaults | None = None,
         lookup: PaperLookup | None = None,
+        semantic: Semantic | None = None,
     ) -> None:
         self.storage = storage
+        self.semantic = semantic
+        self.searcher = HybridSearch(storage, semantic)
         self.clock = clock
         self.defaults = defaults or Defaults()
         self.lookup = lookup
@@ -214,7 +219,7 @@ class CommandRouter:
 
     async def _results(self, session: SearchSession, query: SearchQuery, page: int) -> Reply:
         offset = (page - 1) * PAGE_SIZE
-        found = await self.storage.search(query, offset, PAGE_SIZE)
+        found = await self.searcher.search(query, offset, PAGE_SIZE)
         shown = shorten(session.query, 80)
         if not found.papers:
             if page > 1:

@@ -232,7 +232,7 @@ def test_too_many_terms() -> None:
 
 
 def test_terms_limit_counts_every_kind() -> None:
-    parts = ["w", '"p q"', "-x", "author:y"] * 3 + ["one"]
+    parts = ["w", '"p q"', "-x", "author:y"] * (MAX_TERMS // 4) + ["one"]
     with pytest.raises(QueryError, match="terms"):
         parse_query(" ".join(parts))
 
