@@ -38,7 +38,8 @@ class WordLlamaEmbedder:
         # Normalised here: a text without known tokens stays a zero vector
         # (WordLlama's own normalisation divides it by zero).
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+        unit: Vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+        return unit
 
 
 class WordLlamaPlugin:
