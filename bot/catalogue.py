@@ -125,6 +125,13 @@ CATALOGUE: tuple[CommandSpec, ...] = (
         options=(Option("id", "arXiv id or URL, e.g. 2305.14858", required=True, max_length=200),),
     ),
     CommandSpec(
+        "similar",
+        summary="Papers closest in content to one paper",
+        usage="/similar <arXiv id or URL>",
+        help="the papers closest in content to one paper (by meaning, not shared words)",
+        options=(Option("id", "arXiv id or URL, e.g. 2305.14858", required=True, max_length=200),),
+    ),
+    CommandSpec(
         "subscribe",
         summary="Post a daily digest in this channel (admins)",
         usage="/subscribe [HH:MM] [Area/City]",
