@@ -17,7 +17,6 @@ results.
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
 from collections import defaultdict
 from datetime import date
@@ -41,7 +40,11 @@ MIN_SIMILARITY = 0.2
 K = 10
 KEYWORD_WEIGHT = 5.0
 LEXICAL_WEIGHT = 0.08
-_WORD = re.compile(r"[^\W_]+")
+# ASCII and common typographic punctuation (the rest of a word's non-letters
+# rarely sit next to a query word in an abstract).
+_PUNCTUATION = str.maketrans(
+    dict.fromkeys([chr(c) for c in range(128) if not chr(c).isalnum()] + list("“”‘’–—…·•×"), " ")
+)
 # Little words of questions ("how do we ..."), left out of the embedded text.
 # fmt: off
 _STOPWORDS = frozenset({
@@ -54,7 +57,13 @@ _STOPWORDS = frozenset({
 
 
 def _normal(text: str) -> str:
-    return " " + " ".join(_WORD.findall(unicodedata.normalize("NFC", text).lower())) + " "
+    """Lower-case words separated by single spaces, with a space at each end.
+
+    ``str.translate`` rather than a regular expression: this runs on every
+    candidate's abstract of every search, and is several times faster.
+    """
+    words = unicodedata.normalize("NFC", text).lower().translate(_PUNCTUATION).split()
+    return " " + " ".join(words) + " "
 
 
 def _has(text: str, term: str) -> bool:
@@ -78,6 +87,8 @@ def passes_filters(paper: Paper, query: SearchQuery) -> bool:
         (paper.published_at or paper.featured_on) is None or _day(paper) < query.since
     ):
         return False
+    if not (query.authors or query.phrases or query.excluded):
+        return True
     authors = _normal(" ; ".join(paper.authors))
     if not all(f" {name} " in authors for name in query.authors):
         return False

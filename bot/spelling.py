@@ -10,6 +10,7 @@ search engine.
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Words whose British and American forms differ beyond the regular rules below.
@@ -107,6 +108,7 @@ def join_compound(first: str, second: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def word_variants(word: str) -> tuple[str, ...]:
     """The forms of one search term that mean the same, ``word`` first.
 
