@@ -19,9 +19,10 @@ from bot.cards import paper_card
 from bot.config import ConfigError, Settings
 from bot.doctor import run_checks
 from bot.errors import UserError
+from bot.hybrid import HybridSearch
 from bot.ingest import ArxivIngestResult, ingest_arxiv, ingest_days, recent_days
 from bot.logs import RedactingFilter, setup_logging
-from bot.plugins import Config, load_config, open_storage
+from bot.plugins import Config, load_config, open_semantic, open_storage
 from bot.ports.storage import DatabaseUnusable, Storage, WriteFailed
 from bot.query import parse_query
 from bot.sources.arxiv import ARXIV_INTERVAL, ArxivSource
@@ -35,7 +36,7 @@ EXIT_USAGE = 2
 EXIT_NO_CHAT = 78
 log = logging.getLogger("paperbot.cli")
 # Commands whose output is the point: only warnings and errors are logged.
-QUIET_COMMANDS = {"demo", "search", "ingest", "export", "import", "status", "doctor"}
+QUIET_COMMANDS = {"demo", "search", "embed", "ingest", "export", "import", "status", "doctor"}
 
 
 @asynccontextmanager
@@ -81,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("query", nargs="+", help='words, "phrase", -word, author:Name, since:DATE')
     search.add_argument("--json", action="store_true", help="print JSON instead of text")
     search.add_argument("--limit", type=int, default=10)
+    sub.add_parser(
+        "embed",
+        help="give every stored paper a vector for semantic search (resumable)",
+        description="Embeds papers without a vector of PAPERBOT_EMBEDDER's model, in batches;"
+        " an interrupted run continues where it stopped.",
+    )
     sub.add_parser("export", help="print every subscription as JSON (paperbot export > subs.json)")
     load = sub.add_parser("import", help="create or update subscriptions from an export file")
     load.add_argument("file", help="a file written by paperbot export, or - for stdin")
@@ -203,7 +210,9 @@ async def _search(settings: Settings, args: argparse.Namespace) -> int:
         print(f"paperbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
     async with _database(settings) as storage:
-        page = await storage.search(query, 0, max(1, min(args.limit, 100)))
+        semantic = await open_semantic(storage, settings.embedder)
+        searcher = HybridSearch(storage, semantic)
+        page = await searcher.search(query, 0, max(1, min(args.limit, 100)))
         if not page.papers and await storage.count_papers() == 0:
             print("The database is empty: run `paperbot ingest` first.", file=sys.stderr)
             return 1
@@ -227,6 +236,25 @@ async def _search(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{rank}. {card.title}\n   {card.authors} · {card.date} · {card.url or ''}")
         if not page.papers:
             print(f"No papers match {text!r}.")
+    return 0
+
+
+async def _embed(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    async with _database(settings) as storage:
+        semantic = await open_semantic(storage, settings.embedder)
+        if semantic is None:
+            print("PAPERBOT_EMBEDDER=none: semantic search is off, nothing to embed.")
+            return 0
+        missing = await storage.count_papers() - await storage.count_vectors(semantic.model)
+        with (
+            tqdm(total=missing, unit="paper", file=sys.stderr) as bar,
+            logging_redirect_tqdm(),
+        ):
+            done = await semantic.embed_missing(bar.update)
+    print(f"embedded {done} papers with {semantic.model}; {len(semantic.index)} have vectors")
     return 0
 
 
@@ -302,6 +330,7 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, i
     "run": _serve,
     "ingest": lambda config, args: _ingest(config.core, args),
     "search": lambda config, args: _search(config.core, args),
+    "embed": lambda config, args: _embed(config.core, args),
     "export": lambda config, args: _export(config.core, args),
     "import": lambda config, args: _import(config.core, args),
     "status": lambda config, args: _status(config.core, args),
@@ -358,6 +387,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging("WARNING" if quiet else settings.log_level, config.secrets(), settings.log_format)
     try:
         return asyncio.run(COMMANDS[args.command](config, args))
+    except ConfigError as exc:  # found only when used: an embedder that cannot load
+        print(f"paperbot: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (DatabaseUnusable, WriteFailed) as exc:
         # The traceback helps a developer, not the operator: DEBUG only.
         log.debug("database failure", exc_info=exc)

@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     http_port: int | None = Field(default=None, ge=1, le=65535)
     http_host: str = "127.0.0.1"
+    # Which embedder gives papers vectors for semantic search and /similar:
+    # an installed plugin's name, optionally "name:argument"; "none" turns it off.
+    embedder: str = "wordllama"
 
     @field_validator("hf_endpoint", "arxiv_feed_url", "arxiv_api_url")
     @classmethod

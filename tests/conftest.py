@@ -68,11 +68,12 @@ async def hf() -> AsyncIterator[FakeHuggingFace]:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the search-quality figure measured by tests/unit/test_relevance.py."""
+    """Print the search-quality figures measured by tests/unit/test_relevance.py."""
     from tests.unit.test_relevance import RESULTS
 
-    if "nDCG@5" in RESULTS:
-        terminalreporter.write_line(
-            f"search relevance: nDCG@5 = {RESULTS['nDCG@5']:.3f}"
-            f" over {RESULTS['queries']:.0f} labeled queries"
-        )
+    for name in ("keyword", "natural"):
+        if name in RESULTS:
+            terminalreporter.write_line(
+                f"search relevance ({name} set): nDCG@5 = {RESULTS[name]:.3f}"
+                f" over {RESULTS[name + ' queries']:.0f} labeled queries"
+            )

@@ -198,6 +198,7 @@ async def test_commands_sync_globally_with_permissions(
         "today",
         "search",
         "paper",
+        "similar",
         "subscribe",
         "unsubscribe",
         "settings",
@@ -221,7 +222,7 @@ async def test_commands_sync_globally_with_permissions(
 async def test_guild_id_syncs_to_that_guild_only(fake: FakeDiscord, router: CommandRouter) -> None:
     async with running(fake, router, {"guild_id": GUILD}):
         assert None not in fake.command_sets
-        assert len(fake.command_sets[GUILD]) == 8
+        assert len(fake.command_sets[GUILD]) == 9
         rec = await ask(fake, "help")
         assert "/search" in rec.response_data["content"]  # type: ignore[index]
 

@@ -162,14 +162,14 @@ async def test_adapter_satisfies_the_port(adapter: TelegramAdapter) -> None:
     ]
 
 
-async def test_start_registers_the_eight_commands_and_polls(
+async def test_start_registers_every_command_and_polls(
     fake: FakeTelegram, adapter: TelegramAdapter, router: CommandRouter
 ) -> None:
     """setMyCommands carries every command users can type; polling follows deleteWebhook."""
     names = [c["command"] for c in fake.commands()]
     assert names == [
-        "start", "help", "today", "search", "paper", "subscribe", "unsubscribe", "settings",
-        "preview",
+        "start", "help", "today", "search", "paper", "similar", "subscribe", "unsubscribe",
+        "settings", "preview",
     ]  # fmt: skip
     assert set(names) == set(router.command_names)
     assert fake.calls_to("deleteWebhook")
@@ -460,12 +460,13 @@ async def test_search_paging_edits_the_results_message(
     first = buttons(results)
     assert "Next ▶" in first and "◀ Prev" not in first
     assert all(len(data.encode()) <= 64 for data in first.values())
-    assert "Results 1–5 of 26, page 1" in results["plain_text"]
+    # Seeds holding "transformer(s)" (not "transform"/"transformation": no stemming).
+    assert "Results 1–5 of 23, page 1" in results["plain_text"]
 
     answer = await press(fake, USER, first["Next ▶"])
     assert answer.get("text") is None
     [edited] = fake.sent(USER)
-    assert edited["edits"] == 1 and "Results 6–10 of 26, page 2" in edited["plain_text"]
+    assert edited["edits"] == 1 and "Results 6–10 of 23, page 2" in edited["plain_text"]
     second = buttons(edited)
     assert {"◀ Prev", "Next ▶", "6", "10"} <= set(second)
 

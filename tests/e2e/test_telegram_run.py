@@ -68,6 +68,6 @@ async def test_paperbot_run_serves_telegram_and_stops_cleanly(tmp_path: Path) ->
     assert "/search <query>" in helped["plain_text"]
     assert "Results for “transformers”" in found["plain_text"]
     assert found["reply_markup"]["inline_keyboard"]
-    assert len(commands) == 9
+    assert len(commands) == 10
     assert fake.token not in logs and fake.token.split(":", 1)[1] not in logs
     assert "Traceback" not in logs, logs[-3000:]
