@@ -77,8 +77,8 @@ def _day(paper: Paper) -> date:
 
 def _sort_key(sort: str, paper: Paper) -> tuple[int | date, ...]:
     if sort == "recent":
-        return (_day(paper), paper.upvotes)
-    return (paper.upvotes, _day(paper))
+        return (_day(paper), paper.upvotes or 0)
+    return (paper.upvotes or 0, _day(paper))
 
 
 def passes_filters(paper: Paper, query: SearchQuery) -> bool:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.commands import SIMILAR_MAX, CommandRouter, Defaults
-from bot.models import Button, Reply
+from bot.commands import SIMILAR_MAX, CommandRouter
+from bot.models import Button, Defaults, Reply
 from bot.plugins import open_semantic
 from bot.sources.seeds import load_seed_papers
 from storage.sqlite import SqliteStorage
@@ -41,6 +41,7 @@ async def test_similar_lists_the_nearest_papers_paged(router: CommandRouter) -> 
     # 2305.14858 is about layer normalization in Transformers; the seeds' other
     # layer-normalization papers are among its neighbours.
     first = await router(command("similar", "https://arxiv.org/abs/2305.14858"))
+    assert first.title is not None
     assert first.title.startswith("Papers similar to “Pre-RMSNorm and Pre-CRMSNorm")
     ids = [card.arxiv_id for card in first.cards]
     assert len(ids) == 5 and "2305.14858" not in ids
