@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Protocol, TypeVar
@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 from bot.cards import clean_text, paper_card, shorten
 from bot.catalogue import BY_NAME, command_spec, help_text
 from bot.clock import Clock
-from bot.digest import ALL_FILTERED, NO_LIST, NOTHING_NEW, Candidates, digest_reply, plan_digest
+from bot.digest import NO_LIST, Candidates, digest_reply, plan_digest
 from bot.errors import UserError
 from bot.faults import describe
 from bot.hybrid import HybridSearch
@@ -23,14 +23,24 @@ from bot.models import (
     Command,
     Defaults,
     Paper,
-    PaperCard,
     Reply,
     Subscription,
-    bare_arxiv_id,
 )
-from bot.ports.storage import SearchPage, SearchSession, Storage, WriteFailed
+from bot.paper_refs import key_argument
+from bot.ports.storage import SearchSession, Storage, WriteFailed
 from bot.query import SearchQuery, parse_query
-from bot.schedule import describe_days, format_local, next_run, period_of
+from bot.reply_parts import (
+    EMPTY_EXPLAINED,
+    MAX_PAGE,
+    PAGE_SIZE,
+    days_covered,
+    detail_buttons,
+    next_post_line,
+    of_total,
+    page_buttons,
+    remote_results,
+)
+from bot.schedule import describe_days, next_run, period_of
 from bot.semantic import Semantic, paper_text
 from bot.subscription_options import (
     SETTING_KEYS,
@@ -44,12 +54,10 @@ from bot.subscription_options import (
 log = logging.getLogger("paperbot.commands")
 T = TypeVar("T")
 
-PAGE_SIZE = 5
 # A /similar list's length, and the mark of its search session (a control
 # character: cleaned user text never holds one, so no search can look like it).
 SIMILAR_MAX = 50
 SIMILAR_SESSION = "\x1fsimilar "
-MAX_PAGE = 50
 SESSION_TTL = timedelta(hours=24)
 LOOKUP_TIMEOUT = 1.5
 # After a failed lookup, leave the source alone for a while: a down Hugging
@@ -57,13 +65,6 @@ LOOKUP_TIMEOUT = 1.5
 LOOKUP_COOLDOWN = timedelta(minutes=2)
 MAX_ARGS_CHARS = 1000
 
-# An arXiv or Hugging Face paper URL; the id after it must be the whole rest of
-# the path (an optional ".pdf", "/", query or fragment aside).
-_PAPER_URL_RE = re.compile(
-    r"(?:https?://)?(?:www\.)?(?:arxiv\.org/(?:abs|pdf)|huggingface\.co/papers)/"
-    r"(?P<id>[^?#\s]+?)(?:\.pdf)?/?(?:[?#]\S*)?",
-    re.IGNORECASE,
-)
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SESSION_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{4,16}$")
 
@@ -172,13 +173,13 @@ class CommandRouter:
                 title="Latest papers in the library",
                 text="No Hugging Face daily list is stored yet; these are the newest papers.",
                 cards=cards,
-                buttons=tuple(_detail_buttons(cards, papers)),
+                buttons=tuple(detail_buttons(cards, papers)),
             )
         papers = (await self.storage.papers_featured_between(day, day))[:top]
         if not papers:
             return Reply(text=f"No papers stored for {day.isoformat()}.")
         cards = tuple(paper_card(p, i) for i, p in enumerate(papers, 1))
-        buttons = tuple(_detail_buttons(cards, papers))
+        buttons = tuple(detail_buttons(cards, papers))
         shown_day = day.strftime("%a %d %b %Y")
         if await self.storage.is_sample_day(day):
             return Reply(
@@ -232,7 +233,7 @@ class CommandRouter:
                 return Reply(text=f"No more results for “{shown}”.")
             remote = await self._remote_search(query)
             if remote:
-                return _remote_results(shown, remote)
+                return remote_results(shown, remote)
             if self._source_down:
                 empty = await self.storage.count_papers() == 0
                 where = "The library is empty" if empty else f"No stored papers match “{shown}”"
@@ -244,21 +245,21 @@ class CommandRouter:
                 text=f"No papers match “{shown}”. Try fewer or broader words, or drop filters."
             )
         cards = tuple(paper_card(p, offset + i) for i, p in enumerate(found.papers, 1))
-        buttons = _page_buttons(session.key, page, found.has_more)
-        buttons.extend(_detail_buttons(cards, found.papers))
+        buttons = page_buttons(session.key, page, found.has_more)
+        buttons.extend(detail_buttons(cards, found.papers))
         first, last = offset + 1, offset + len(cards)
         return Reply(
             title=f"Results for “{shown}”",
             cards=cards,
             buttons=tuple(buttons),
             footer=(
-                f"Results {first}–{last}{_of_total(found)}, page {page} · sorted by {query.sort}"
+                f"Results {first}–{last}{of_total(found)}, page {page} · sorted by {query.sort}"
             ),
         )
 
     async def paper(self, cmd: Command) -> Reply:
         """One paper in detail, by arXiv id or URL."""
-        key = _key_argument("paper", cmd.args)
+        key = key_argument("paper", cmd.args)
         found = await self.storage.get_paper(key)
         if found is None and not key.startswith("t:"):
             found = await self._lookup(key)
@@ -283,7 +284,7 @@ class CommandRouter:
                 "Similar papers need semantic search, which is turned off here"
                 " (PAPERBOT_EMBEDDER=none)."
             )
-        key = _key_argument("similar", cmd.args)
+        key = key_argument("similar", cmd.args)
         known = await self.storage.get_paper(key) is not None
         if not known and (key.startswith("t:") or await self._lookup(key) is None):
             raise UserError(f"I don't know paper {key} yet.")
@@ -311,8 +312,8 @@ class CommandRouter:
         if not papers:
             return Reply(text=f"No more papers similar to “{title}”.")
         cards = tuple(paper_card(p, offset + i) for i, p in enumerate(papers, 1))
-        buttons = _page_buttons(session.key, page, offset + PAGE_SIZE < len(near))
-        buttons.extend(_detail_buttons(cards, papers))
+        buttons = page_buttons(session.key, page, offset + PAGE_SIZE < len(near))
+        buttons.extend(detail_buttons(cards, papers))
         first, last = offset + 1, offset + len(cards)
         return Reply(
             title=f"Papers similar to “{title}”",
@@ -375,7 +376,7 @@ class CommandRouter:
                 f"{verb}: daily digest at {sub.post_time.strftime('%H:%M')} {sub.timezone}"
                 f" ({describe_days(sub)})"
             ),
-            text=_next_post_line(sub)
+            text=next_post_line(sub)
             + "\nSee what it would post now with /preview."
             + "\nChange it with /settings, stop it with /unsubscribe.",
         )
@@ -409,17 +410,17 @@ class CommandRouter:
         if not plan.papers:
             return Reply(
                 title="Preview: the digest would be empty right now",
-                text=f"{_EMPTY_EXPLAINED[plan.empty_reason or NO_LIST]}\n{filters}",
-                footer=_next_post_line(sub),
+                text=f"{EMPTY_EXPLAINED[plan.empty_reason or NO_LIST]}\n{filters}",
+                footer=next_post_line(sub),
             )
         body = digest_reply(plan.papers, period_of(sub, now))
         sample = plan.last_day is not None and await self.storage.is_sample_day(plan.last_day)
-        covers = _covers(plan.first_day, plan.last_day) + (" (sample data)" if sample else "")
+        days = days_covered(plan.first_day, plan.last_day) + (" (sample data)" if sample else "")
         return replace(
             body,
             title=f"Preview: {body.title}",
-            text=f"If the digest went out now, it would post these papers of {covers}.\n{filters}",
-            footer=_next_post_line(sub),
+            text=f"If the digest went out now, it would post these papers of {days}.\n{filters}",
+            footer=next_post_line(sub),
         )
 
     async def _show_settings(self, sub: Subscription) -> Reply:
@@ -432,7 +433,7 @@ class CommandRouter:
         if sub.paused:
             lines.append(f"paused: {sub.paused_reason or 'yes'} (run /subscribe to resume)")
         else:
-            lines.append(_next_post_line(sub))
+            lines.append(next_post_line(sub))
         keys = ", ".join(SETTING_KEYS)
         return Reply(
             title="Digest settings for this channel",
@@ -443,88 +444,3 @@ class CommandRouter:
     async def _save_with_next_run(self, sub: Subscription) -> Subscription:
         sub = replace(sub, next_run_at=next_run(sub, self.clock.now()))
         return await self.storage.save_subscription(sub)
-
-
-def _key_argument(command: str, args: str) -> str:
-    """The paper key in ``args`` of /paper or /similar, else a ``UserError`` saying why."""
-    if not args:
-        raise UserError(f"Usage: /{command} <arXiv id or URL>, e.g. /{command} 2305.14858")
-    key = paper_key_from(args)
-    if key is None:
-        raise UserError(
-            f"{shorten(args, 60)!r} is not an arXiv id like 2305.14858 or hep-th/9901001,"
-            " nor an arXiv or Hugging Face paper URL."
-        )
-    return key
-
-
-def _page_buttons(session_key: str, page: int, has_more: bool) -> list[Button]:
-    """Prev/Next buttons of a paged list kept in search session ``session_key``."""
-    buttons: list[Button] = []
-    if page > 1:
-        buttons.append(Button("◀ Prev", "page", f"{session_key} {page - 1}", alias="prev"))
-    if has_more and page < MAX_PAGE:
-        buttons.append(Button("Next ▶", "page", f"{session_key} {page + 1}", alias="next"))
-    return buttons
-
-
-def _detail_buttons(cards: Sequence[PaperCard], papers: Sequence[Paper]) -> list[Button]:
-    """One button per result, labelled with its rank, that opens the paper."""
-    return [
-        Button(str(card.rank), "paper", paper.key, alias=str(card.rank))
-        for card, paper in zip(cards, papers, strict=True)
-    ]
-
-
-def _remote_results(shown: str, papers: list[Paper]) -> Reply:
-    shown_papers = papers[:PAGE_SIZE]
-    cards = tuple(paper_card(p, i) for i, p in enumerate(shown_papers, 1))
-    return Reply(
-        title=f"Results for “{shown}” from Hugging Face",
-        text="Nothing in the local library matched, so these come from Hugging Face's search.",
-        cards=cards,
-        buttons=tuple(_detail_buttons(cards, shown_papers)),
-    )
-
-
-def _of_total(found: SearchPage) -> str:
-    """`` of 12`` (`` of 300+`` when the backend stopped counting), or nothing when unknown."""
-    if found.total is None:
-        return ""
-    return f" of {found.total}+" if found.total_capped else f" of {found.total}"
-
-
-_EMPTY_EXPLAINED = {
-    NO_LIST: "There is no Hugging Face daily list for the days it covers yet.",
-    NOTHING_NEW: "Every paper of the latest list was already posted here.",
-    ALL_FILTERED: "This channel's filters leave none of the latest list's new papers.",
-}
-
-
-def _covers(first: date | None, last: date | None) -> str:
-    """``Fri 14 Mar 2025`` or ``Mon 03 Mar 2025 – Sun 09 Mar 2025``."""
-    if first is None or last is None:
-        return "no day"
-    if first == last:
-        return first.strftime("%a %d %b %Y")
-    return f"{first.strftime('%a %d %b %Y')} – {last.strftime('%a %d %b %Y')}"
-
-
-def _next_post_line(sub: Subscription) -> str:
-    if sub.next_run_at is None:
-        return "next post: none scheduled"
-    return f"next post: {format_local(sub.next_run_at, sub.timezone)}"
-
-
-def paper_key_from(text: str) -> str | None:
-    """The paper key in a whole arXiv id, an arXiv/Hugging Face URL, or a ``t:`` title key.
-
-    Old-style ids (``hep-th/9901001``) count; an id inside other text does not,
-    so ``/paper 12305.148581`` or ``/paper abc 2305.14858`` open nothing.
-    """
-    text = text.strip()
-    if re.fullmatch(r"t:[0-9a-f]{16}", text):
-        return text
-    url = _PAPER_URL_RE.fullmatch(text)
-    candidate = url.group("id") if url else text.removeprefix("arXiv:").removeprefix("arxiv:")
-    return bare_arxiv_id(candidate)

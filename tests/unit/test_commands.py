@@ -6,8 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.commands import CommandRouter, paper_key_from
+from bot.commands import CommandRouter
 from bot.models import Paper
+from bot.paper_refs import paper_key_from
 from bot.ports.storage import Storage
 from bot.sources.seeds import load_seed_papers
 from storage.sqlite import SqliteStorage
