@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -18,21 +16,19 @@ from bot.ports.chat import (
     RenderLimits,
     TemporaryFailure,
 )
-from bot.ports.storage import Delivery
-from storage.sqlite import SqliteStorage
+from bot.ports.storage import Delivery, Storage
 from tests.support import FakeClock, RecordingAdapter, make_paper
 
 DAY = date(2026, 3, 9)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(tmp_path / "t.db")
-    await storage.upsert_papers(
+async def store(store: Storage) -> Storage:
+    """The conftest's store on each backend, with ten papers."""
+    await store.upsert_papers(
         [make_paper(f"2603.{n:05d}", f"Paper {n}", day=DAY, upvotes=n) for n in range(1, 11)]
     )
-    yield storage
-    await storage.close()
+    return store
 
 
 @pytest.fixture
@@ -50,7 +46,7 @@ def worker(adapter, store, clock) -> DeliveryWorker:
     return DeliveryWorker(adapter, store, clock, rng=random.Random(7))
 
 
-async def queue(store: SqliteStorage, clock: FakeClock, channel: str, keys: int = 3) -> Delivery:
+async def queue(store: Storage, clock: FakeClock, channel: str, keys: int = 3) -> Delivery:
     await store.save_subscription(Subscription(channel=channel))
     sub_id = await store.subscription_id(channel)
     assert sub_id is not None

@@ -1,18 +1,17 @@
 """One suite for the storage port (bot/ports/storage.py), run against every backend.
 
-To add a backend (PostgreSQL), write an ``_open_<name>`` factory, register it in
-``BACKENDS`` and add its name to the ``backend`` fixture's params. Tests that
-look at one engine's internals (SQLite's WAL, its migration table) say so with
-``sqlite_only``.
+The ``backend`` and ``store`` fixtures (tests/conftest.py) run each test on
+SQLite and on PostgreSQL. Tests that look at one engine's internals (SQLite's
+WAL, its migration table) say so with ``sqlite_only``; PostgreSQL's own are in
+tests/unit/test_postgres_storage.py.
 """
 
 from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import closing
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -23,43 +22,14 @@ from bot.ports.storage import SearchSession, Storage
 from bot.query import QueryError, parse_query
 from storage.sqlite import SqliteStorage, available_migrations
 from storage.sqlite.fts import search_sql
+from tests.postgres import Backend
 from tests.support import ingest_one_at_a_time, make_paper
 
 T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class Backend:
-    """How to open (and reopen) one storage implementation in a test's directory."""
-
-    name: str
-    open: Callable[[Path], Awaitable[Storage]]
-
-
-async def _open_sqlite(folder: Path) -> Storage:
-    return await SqliteStorage.open(folder / "paperbot.db")
-
-
-BACKENDS = {"sqlite": Backend("sqlite", _open_sqlite)}
-
-
-@pytest.fixture(params=["sqlite"])
-def backend(request: pytest.FixtureRequest) -> Backend:
-    return BACKENDS[request.param]
-
-
-@pytest.fixture
-async def store(backend: Backend, tmp_path: Path) -> AsyncIterator[Storage]:
-    opened = await backend.open(tmp_path)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-def sqlite_only(backend: Backend) -> None:
-    if backend.name != "sqlite":
-        pytest.skip("SQLite internals")
+# A test of SQLite's own internals (its WAL, FTS5 segments, migration table).
+sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
 # Storage tests default to no abstract and one fixed featured day.
@@ -72,10 +42,10 @@ async def titles(store: Storage, text: str, limit: int = 50) -> list[str]:
 
 
 # migrations and connection ---------------------------------------------------
+@sqlite_only
 async def test_migrations_applied_once_and_idempotent_on_reopen(
     backend: Backend, tmp_path: Path
 ) -> None:
-    sqlite_only(backend)
     versions = [version for version, _ in available_migrations()]
     assert versions and versions == sorted(set(versions))
     first = await SqliteStorage.open(tmp_path / "paperbot.db")
@@ -100,10 +70,10 @@ async def test_migrations_applied_once_and_idempotent_on_reopen(
     assert after == before
 
 
+@sqlite_only
 async def test_new_database_is_wal_with_16k_pages(
     backend: Backend, store: Storage, tmp_path: Path
 ) -> None:
-    sqlite_only(backend)
     db = sqlite3.connect(tmp_path / "paperbot.db")
     try:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -113,11 +83,11 @@ async def test_new_database_is_wal_with_16k_pages(
 
 
 async def test_data_survives_reopen(backend: Backend, tmp_path: Path) -> None:
-    first = await backend.open(tmp_path)
+    first = await backend.open()
     await first.upsert_papers([paper("2603.00001", "Persistent")])
     await first.save_subscription(Subscription(channel="telegram:1"))
     await first.close()
-    second = await backend.open(tmp_path)
+    second = await backend.open()
     try:
         assert (await second.get_paper("2603.00001")) is not None
         assert (await second.get_subscription("telegram:1")) is not None
@@ -207,10 +177,10 @@ def _index_state(folder: Path) -> tuple[str, list[tuple[object, ...]]]:
         return ("ok" if words[0] == words[1] else "index differs from papers"), records
 
 
+@sqlite_only
 async def test_index_matches_papers_after_inserts_updates_and_repeats(
     backend: Backend, store: Storage, tmp_path: Path
 ) -> None:
-    sqlite_only(backend)
     await store.upsert_papers(paper(f"2603.{n:05d}", f"Paper about topic {n}") for n in range(30))
     renamed = paper("2603.00003", "Renamed about graphs")
     # One batch: new papers, a changed one, an unchanged one, and one key twice.
@@ -231,10 +201,10 @@ async def test_index_matches_papers_after_inserts_updates_and_repeats(
     assert await store.count_papers() == 32
 
 
+@sqlite_only
 async def test_upvote_refresh_leaves_the_index_untouched(
     backend: Backend, store: Storage, tmp_path: Path
 ) -> None:
-    sqlite_only(backend)
     batch = [paper(f"2603.{n:05d}", f"Paper about topic {n}") for n in range(20)]
     await store.upsert_papers(batch)
     _, before = _index_state(tmp_path)
@@ -244,10 +214,10 @@ async def test_upvote_refresh_leaves_the_index_untouched(
     assert stored is not None and stored.upvotes == 5
 
 
+@sqlite_only
 async def test_a_refused_paper_is_skipped_and_the_rest_of_its_batch_stored(
     backend: Backend, store: Storage, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sqlite_only(backend)
     await store.upsert_papers([paper("2603.00001", "Already here")])
     db = sqlite3.connect(tmp_path / "paperbot.db")
     db.execute(
@@ -275,10 +245,10 @@ def _segments(folder: Path) -> int:
         return int(db.execute("SELECT count(DISTINCT segid) FROM papers_fts_idx").fetchone()[0])
 
 
+@sqlite_only
 async def test_one_batch_becomes_one_index_segment(
     backend: Backend, store: Storage, tmp_path: Path
 ) -> None:
-    sqlite_only(backend)
     # FTS5 starts a new segment whenever a row's key is out of order; a batch
     # written in the wrong order would leave dozens of them to merge.
     await store.upsert_papers(paper(f"2603.{n:05d}", f"Graph paper {n}") for n in range(50))
@@ -286,10 +256,10 @@ async def test_one_batch_becomes_one_index_segment(
     assert len(await titles(store, "graph")) == 50
 
 
+@sqlite_only
 async def test_merge_search_index_until_done_keeps_every_match(
     backend: Backend, store: Storage, tmp_path: Path
 ) -> None:
-    sqlite_only(backend)
     await ingest_one_at_a_time(store)
     before = await titles(store, "graph")
     segments = _segments(tmp_path)
@@ -303,10 +273,10 @@ async def test_merge_search_index_until_done_keeps_every_match(
     assert _index_state(tmp_path)[0] == "ok"
 
 
+@sqlite_only
 async def test_search_window_holds_the_most_recently_stored_matches(
     backend: Backend, store: Storage, tmp_path: Path
 ) -> None:
-    sqlite_only(backend)
     for n in range(4):  # one ingest after another, oldest first
         await store.upsert_papers([paper(f"2603.{n:05d}", f"Graph study {n}")])
     assert _window_titles(tmp_path, "graph", 2) == {"Graph study 2", "Graph study 3"}

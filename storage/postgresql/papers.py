@@ -1,0 +1,218 @@
+"""Papers, featured days and sample lists on PostgreSQL (search is in search.py)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+from bot.models import Paper
+from storage.postgresql.connection import (
+    PAPER_COLUMNS,
+    PgConnection,
+    affected,
+    to_paper,
+    utc_now,
+)
+
+log = logging.getLogger("paperbot.storage")
+
+# Lists travel as one text per paper joined by this (as the SQLite backend stores
+# them), so a whole batch fits in one array parameter per column; the server
+# splits them back into text[].
+_SEP = "; "
+
+# A whole batch in one statement: one array per column, unnested into rows.
+# An upsert never lets an empty incoming field erase what is stored: a Hugging
+# Face item with a missing abstract must not wipe the abstract we already have.
+# Upvotes are the latest count (they can go down); featured_on keeps the latest
+# day. The search document is a generated column, so it follows every change.
+# string_to_array('') would be NULL, which the NOT NULL list columns refuse.
+_UPSERT_SQL = f"""
+INSERT INTO papers ({PAPER_COLUMNS}, updated_at)
+SELECT k, a, t, s, coalesce(string_to_array(nullif(au, ''), '{_SEP}'), '{{}}'),
+       coalesce(string_to_array(nullif(kw, ''), '{_SEP}'), '{{}}'),
+       pub, feat, up, ais, gr, gs, pp, $14
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::date[], $8::date[], $9::int[], $10::text[], $11::text[], $12::int[],
+            $13::text[]) AS r(k, a, t, s, au, kw, pub, feat, up, ais, gr, gs, pp)
+ON CONFLICT (paper_key) DO UPDATE SET
+    title = excluded.title,
+    summary = CASE WHEN excluded.summary <> '' THEN excluded.summary ELSE papers.summary END,
+    authors = CASE WHEN cardinality(excluded.authors) > 0
+                   THEN excluded.authors ELSE papers.authors END,
+    keywords = CASE WHEN cardinality(excluded.keywords) > 0
+                    THEN excluded.keywords ELSE papers.keywords END,
+    published_at = coalesce(excluded.published_at, papers.published_at),
+    featured_on = greatest(excluded.featured_on, papers.featured_on),
+    upvotes = excluded.upvotes,
+    ai_summary = coalesce(excluded.ai_summary, papers.ai_summary),
+    github_repo = coalesce(excluded.github_repo, papers.github_repo),
+    github_stars = coalesce(excluded.github_stars, papers.github_stars),
+    project_page = coalesce(excluded.project_page, papers.project_page),
+    updated_at = excluded.updated_at
+"""
+_FEATURED_DAYS = (
+    "INSERT INTO featured_days (day, paper_id)"
+    " SELECT r.day, p.id FROM unnest($1::text[], $2::date[]) AS r(key, day)"
+    " JOIN papers p ON p.paper_key = r.key WHERE r.day IS NOT NULL ON CONFLICT DO NOTHING"
+)
+
+# Errors of one paper's values, not of the database: its batch is retried
+# paper by paper so the bad one alone is skipped.
+_PAPER_ERRORS = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    OverflowError,
+    UnicodeEncodeError,
+)
+
+
+def _column_values(paper: Paper) -> tuple[Any, ...]:
+    """The column values of ``paper`` in ``PAPER_COLUMNS`` order, lists joined."""
+    return (
+        paper.key,
+        paper.arxiv_id,
+        paper.title,
+        paper.summary,
+        _SEP.join(paper.authors),
+        _SEP.join(paper.ai_keywords),
+        paper.published_at,
+        paper.featured_on,
+        paper.upvotes,
+        paper.ai_summary,
+        paper.github_repo,
+        paper.github_stars,
+        paper.project_page,
+    )
+
+
+def _generations(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
+    """``rows`` split so no key appears twice in one part, order kept.
+
+    One INSERT ... ON CONFLICT cannot update a row twice; a key given twice in
+    a batch goes in a later statement, so it ends as its last version.
+    """
+    parts: list[list[tuple[Any, ...]]] = []
+    seen: dict[str, int] = {}
+    for row in rows:
+        index = seen.get(row[0], -1) + 1
+        seen[row[0]] = index
+        if index == len(parts):
+            parts.append([])
+        parts[index].append(row)
+    return parts
+
+
+class PgPapers(PgConnection):
+    """The papers part of the storage port (without search)."""
+
+    async def upsert_papers(self, papers: Iterable[Paper]) -> int:
+        """Insert or update papers by key, a batch in one statement and one transaction.
+
+        A paper whose values the server refuses (a NUL character, a number
+        out of range) is skipped with a warning; the rest of the batch is stored.
+        """
+        rows = [_column_values(paper) for paper in papers]
+        if not rows:
+            return 0
+        try:
+            return await self._upsert_rows(rows)
+        except _PAPER_ERRORS:
+            if len(rows) < 2:
+                raise
+        stored = 0
+        for row in rows:
+            try:
+                stored += await self._upsert_rows([row])
+            except _PAPER_ERRORS as exc:
+                log.warning("skipping paper %s: %s: %s", row[0], type(exc).__name__, exc)
+        return stored
+
+    async def _upsert_rows(self, rows: list[tuple[Any, ...]]) -> int:
+        moment = utc_now()
+        async with self._transaction() as conn:
+            for part in _generations(rows):
+                columns = [list(column) for column in zip(*part, strict=True)]
+                await conn.execute(_UPSERT_SQL, *columns, moment)
+                await conn.execute(_FEATURED_DAYS, columns[0], columns[7])
+        return len(rows)
+
+    async def get_paper(self, key: str) -> Paper | None:
+        """A paper by key."""
+        row = await self._pool.fetchrow("SELECT * FROM papers WHERE paper_key = $1", key)
+        return to_paper(row) if row else None
+
+    async def get_papers(self, keys: Sequence[str]) -> list[Paper]:
+        """Papers by key in the order given, in one query."""
+        if not keys:
+            return []
+        rows = await self._pool.fetch(
+            "SELECT * FROM papers WHERE paper_key = any($1::text[])", list(keys)
+        )
+        found = {row["paper_key"]: to_paper(row) for row in rows}
+        return [found[key] for key in keys if key in found]
+
+    async def count_papers(self) -> int:
+        """How many papers are stored."""
+        return int(await self._pool.fetchval("SELECT count(*) FROM papers"))
+
+    async def latest_featured_day(self, before: date) -> date | None:
+        """Most recent featured (or sample list) day before ``before``."""
+        day: date | None = await self._pool.fetchval(
+            "SELECT greatest((SELECT max(day) FROM featured_days WHERE day < $1),"
+            " (SELECT max(day) FROM sample_lists WHERE day < $1))",
+            before,
+        )
+        return day
+
+    async def papers_featured_between(self, first: date, last: date) -> list[Paper]:
+        """Papers featured on any day in ``[first, last]``, most upvoted first.
+
+        Papers of sample lists follow in their lists' order (they have no
+        upvotes); a paper in several lists of the range comes once.
+        """
+        rows = await self._pool.fetch(
+            "SELECT p.*, NULL::integer AS sample_rank FROM papers p WHERE p.id IN"
+            " (SELECT paper_id FROM featured_days WHERE day BETWEEN $1 AND $2)"
+            " UNION ALL SELECT p.*, s.rank FROM sample_lists s JOIN papers p ON p.id = s.paper_id"
+            " WHERE s.day BETWEEN $1 AND $2"
+            " ORDER BY upvotes DESC, sample_rank NULLS FIRST, published_at DESC NULLS LAST, id",
+            first,
+            last,
+        )
+        papers: dict[str, Paper] = {}
+        for row in rows:
+            papers.setdefault(row["paper_key"], to_paper(row))
+        return list(papers.values())
+
+    async def latest_papers(self, limit: int) -> list[Paper]:
+        """Newest papers by publication date."""
+        rows = await self._pool.fetch(
+            "SELECT * FROM papers ORDER BY coalesce(published_at, featured_on) DESC NULLS LAST,"
+            " upvotes DESC LIMIT $1",
+            limit,
+        )
+        return [to_paper(row) for row in rows]
+
+    async def save_sample_list(self, day: date, keys: Sequence[str]) -> int:
+        """Replace ``day``'s sample list with the stored papers among ``keys``, in order."""
+        async with self._transaction() as conn:
+            await conn.execute("DELETE FROM sample_lists WHERE day = $1", day)
+            status: str = await conn.execute(
+                "INSERT INTO sample_lists (day, rank, paper_id)"
+                " SELECT $1, row_number() OVER (ORDER BY k.n), p.id"
+                " FROM unnest($2::text[]) WITH ORDINALITY AS k(key, n)"
+                " JOIN papers p ON p.paper_key = k.key",
+                day,
+                list(keys),
+            )
+        return affected(status)
+
+    async def is_sample_day(self, day: date) -> bool:
+        """Whether ``day``'s list is bundled sample data."""
+        found = await self._pool.fetchval("SELECT 1 FROM sample_lists WHERE day = $1 LIMIT 1", day)
+        return found is not None
