@@ -15,8 +15,9 @@ import aiosqlite
 from bot.models import Paper
 from bot.ports.storage import SearchPage
 from bot.query import SearchQuery
+from storage.ranking import SEARCH_WINDOW
 from storage.sqlite.connection import SqliteConnection, _now
-from storage.sqlite.fts import SEARCH_WINDOW, quote, search_sql
+from storage.sqlite.fts import quote, search_sql
 
 log = logging.getLogger("paperbot.storage")
 
