@@ -19,6 +19,9 @@ PAPER_COLUMNS = (
     " upvotes, ai_summary, github_repo, github_stars, project_page"
 )
 
+# Authors and keywords are stored joined by this, as on SQLite (migration 001 says why).
+AUTHOR_SEP = "; "
+
 # A failed write keeps the database reported unhealthy for this long, unless
 # a later write succeeds first (as on SQLite).
 WRITE_FAILURE_MEMORY = 60.0
@@ -50,18 +53,22 @@ def refused_write(exc: BaseException) -> bool:
     return isinstance(exc, OSError | asyncpg.InterfaceError)
 
 
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(part for part in text.split(AUTHOR_SEP) if part)
+
+
 def to_paper(row: Any) -> Paper:
     """A :class:`Paper` from a ``papers`` record."""
     return Paper(
         title=row["title"],
         arxiv_id=row["arxiv_id"],
         summary=row["summary"],
-        authors=tuple(row["authors"]),
+        authors=_split(row["authors"]),
         published_at=row["published_at"],
         featured_on=row["featured_on"],
         upvotes=row["upvotes"],
         ai_summary=row["ai_summary"],
-        ai_keywords=tuple(row["keywords"]),
+        ai_keywords=_split(row["keywords"]),
         github_repo=row["github_repo"],
         github_stars=row["github_stars"],
         project_page=row["project_page"],

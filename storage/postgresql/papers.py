@@ -11,6 +11,7 @@ import asyncpg
 
 from bot.models import Paper
 from storage.postgresql.connection import (
+    AUTHOR_SEP,
     PAPER_COLUMNS,
     PgConnection,
     affected,
@@ -20,32 +21,23 @@ from storage.postgresql.connection import (
 
 log = logging.getLogger("paperbot.storage")
 
-# Lists travel as one text per paper joined by this (as the SQLite backend stores
-# them), so a whole batch fits in one array parameter per column; the server
-# splits them back into text[].
-_SEP = "; "
 
 # A whole batch in one statement: one array per column, unnested into rows.
 # An upsert never lets an empty incoming field erase what is stored: a Hugging
 # Face item with a missing abstract must not wipe the abstract we already have.
 # Upvotes are the latest count (they can go down); featured_on keeps the latest
 # day. The search document is a generated column, so it follows every change.
-# string_to_array('') would be NULL, which the NOT NULL list columns refuse.
 _UPSERT_SQL = f"""
 INSERT INTO papers ({PAPER_COLUMNS}, updated_at)
-SELECT k, a, t, s, coalesce(string_to_array(nullif(au, ''), '{_SEP}'), '{{}}'),
-       coalesce(string_to_array(nullif(kw, ''), '{_SEP}'), '{{}}'),
-       pub, feat, up, ais, gr, gs, pp, $14
+SELECT *, $14::timestamptz
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
             $7::date[], $8::date[], $9::int[], $10::text[], $11::text[], $12::int[],
-            $13::text[]) AS r(k, a, t, s, au, kw, pub, feat, up, ais, gr, gs, pp)
+            $13::text[])
 ON CONFLICT (paper_key) DO UPDATE SET
     title = excluded.title,
     summary = CASE WHEN excluded.summary <> '' THEN excluded.summary ELSE papers.summary END,
-    authors = CASE WHEN cardinality(excluded.authors) > 0
-                   THEN excluded.authors ELSE papers.authors END,
-    keywords = CASE WHEN cardinality(excluded.keywords) > 0
-                    THEN excluded.keywords ELSE papers.keywords END,
+    authors = CASE WHEN excluded.authors <> '' THEN excluded.authors ELSE papers.authors END,
+    keywords = CASE WHEN excluded.keywords <> '' THEN excluded.keywords ELSE papers.keywords END,
     published_at = coalesce(excluded.published_at, papers.published_at),
     featured_on = greatest(excluded.featured_on, papers.featured_on),
     upvotes = excluded.upvotes,
@@ -72,14 +64,14 @@ _PAPER_ERRORS = (
 
 
 def _column_values(paper: Paper) -> tuple[Any, ...]:
-    """The column values of ``paper`` in ``PAPER_COLUMNS`` order, lists joined."""
+    """The column values of ``paper`` in ``PAPER_COLUMNS`` order."""
     return (
         paper.key,
         paper.arxiv_id,
         paper.title,
         paper.summary,
-        _SEP.join(paper.authors),
-        _SEP.join(paper.ai_keywords),
+        AUTHOR_SEP.join(paper.authors),
+        AUTHOR_SEP.join(paper.ai_keywords),
         paper.published_at,
         paper.featured_on,
         paper.upvotes,

@@ -60,8 +60,8 @@ def _words(column: str) -> str:
 
 _SCORED_FIELDS = (
     f", {_words('p.title')} AS title_words,"
-    f" {_words('paperbot_joined(p.keywords)')} AS keyword_words,"
-    f" {_words('paperbot_joined(p.authors)')} AS author_words"
+    f" {_words('p.keywords')} AS keyword_words,"
+    f" {_words('p.authors')} AS author_words"
 )
 # Phrases are matched on stemmed lexemes; this re-checks the words as typed so
 # "masked autoencoder" does not also match "masking autoencoders".

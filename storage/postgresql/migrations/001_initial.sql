@@ -1,14 +1,11 @@
 -- PostgreSQL schema, equivalent to SQLite's migrations 001-005 (storage/sqlite/migrations).
 -- Types: timestamps are timestamptz, days are date, lists are text[]
--- (authors, keywords, include/exclude words, a delivery's paper keys) and
--- weekdays a smallint[] of ISO weekday numbers.
-
--- array_to_string is only STABLE (it formats elements through their output
--- functions); for text[] it cannot change, and a generated column needs an
--- IMMUTABLE expression. "; " matches the SQLite backend's joined lists.
-CREATE FUNCTION paperbot_joined(items text[]) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT array_to_string(items, '; ') $$;
+-- (include/exclude words, a delivery's paper keys) and weekdays a smallint[]
+-- of ISO weekday numbers. A paper's authors and keywords are text joined by
+-- "; " as on SQLite: the search document is computed from them for every
+-- stored paper, and array_to_string is not IMMUTABLE, so a text[] would need
+-- a wrapper function that PostgreSQL cannot inline (it doubled the cost of
+-- every insert).
 
 CREATE TABLE papers (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -16,8 +13,8 @@ CREATE TABLE papers (
     arxiv_id     text,
     title        text NOT NULL,
     summary      text NOT NULL DEFAULT '',
-    authors      text[] NOT NULL DEFAULT '{}',
-    keywords     text[] NOT NULL DEFAULT '{}',
+    authors      text NOT NULL DEFAULT '',
+    keywords     text NOT NULL DEFAULT '',
     published_at date,
     -- The latest day Hugging Face listed the paper (for display); every day
     -- it was listed on is in featured_days.
@@ -35,8 +32,8 @@ CREATE TABLE papers (
     -- phrase never spans two fields.
     document     tsvector GENERATED ALWAYS AS (
         setweight(to_tsvector('english'::regconfig, title), 'A')
-        || setweight(to_tsvector('english'::regconfig, paperbot_joined(keywords)), 'B')
-        || setweight(to_tsvector('english'::regconfig, paperbot_joined(authors)), 'C')
+        || setweight(to_tsvector('english'::regconfig, keywords), 'B')
+        || setweight(to_tsvector('english'::regconfig, authors), 'C')
         || setweight(to_tsvector('english'::regconfig, summary), 'D')
     ) STORED
 );
