@@ -28,8 +28,8 @@ HEALTH_TIMEOUT_SECONDS = 5.0
 # Any fixed number works: every paperbot process takes the same advisory lock
 # around migrating, so two starting at once cannot both apply a migration.
 MIGRATION_LOCK = 0x70617065  # "pape"
-# The planner's statistics of papers are refreshed by upkeep once this many
-# rows changed since the last ANALYZE (and at least a tenth of the table):
+# The planner's statistics of papers are refreshed by upkeep once the number
+# of papers moved this far from the last ANALYZE's (and by at least a tenth):
 # after a bulk load, stale estimates make search pick slow plans until
 # autovacuum gets to it.
 ANALYZE_AFTER_ROWS = 1000
@@ -80,10 +80,13 @@ class PostgresStorage(PgPapers, PgSearch, PgSubscriptions, PgOutbox, PgSessions)
         async with self._pool.acquire() as conn:
             await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
             try:
-                await conn.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations"
-                    " (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)"
-                )
+                # Only created when missing: CREATE ... IF NOT EXISTS still needs
+                # the right to create, which a role that only uses the tables lacks.
+                if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
+                    await conn.execute(
+                        "CREATE TABLE schema_migrations"
+                        " (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)"
+                    )
                 applied = {
                     row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")
                 }
@@ -124,15 +127,21 @@ class PostgresStorage(PgPapers, PgSearch, PgSubscriptions, PgOutbox, PgSessions)
         return True
 
     async def _statistics_stale(self) -> bool:
-        """Whether enough papers changed since the last ANALYZE to mislead the planner."""
+        """Whether the papers counted at the last ANALYZE are far from today's number.
+
+        Compared with a count, not the statistics collector's change counters,
+        which a pooled connection may report seconds late.
+        """
         row = await self._pool.fetchrow(
-            "SELECT n_mod_since_analyze AS changed, n_live_tup AS live"
-            " FROM pg_stat_user_tables WHERE relid = 'papers'::regclass"
+            "SELECT greatest(reltuples, 0)::bigint AS estimated,"
+            " (SELECT count(*) FROM papers) AS actual"
+            " FROM pg_class WHERE oid = 'papers'::regclass"
         )
         if row is None:
             return False
-        changed, live = int(row["changed"]), int(row["live"])
-        return changed >= ANALYZE_AFTER_ROWS and changed * 10 >= live
+        estimated, actual = int(row["estimated"]), int(row["actual"])
+        changed = abs(actual - estimated)
+        return changed >= ANALYZE_AFTER_ROWS and changed * 10 >= estimated
 
     async def is_writable(self) -> bool:
         """Whether writes reach the database now (server up, not read-only, not failing).

@@ -29,8 +29,9 @@ WRITE_FAILURE_MEMORY = 60.0
 # SQLSTATE classes of a server that refuses writes as such, not one statement's
 # values: 53 insufficient resources (disk full, out of memory), 58 system
 # errors (I/O), 25006 a read-only transaction (a standby, or
-# default_transaction_read_only), 57P0x an administrator shutting it down.
-_REFUSED_WRITE_STATES = ("53", "58", "25006", "57P")
+# default_transaction_read_only), 42501 a role without write privileges,
+# 57P0x an administrator shutting it down.
+_REFUSED_WRITE_STATES = ("53", "58", "25006", "42501", "57P")
 
 
 def utc_now() -> datetime:
