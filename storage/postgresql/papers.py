@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from bot.models import Paper
+from storage.batches import upsert_each
 from storage.postgresql.connection import (
     AUTHOR_SEP,
     PAPER_COLUMNS,
@@ -18,9 +18,6 @@ from storage.postgresql.connection import (
     to_paper,
     utc_now,
 )
-
-log = logging.getLogger("paperbot.storage")
-
 
 # A whole batch in one statement: one array per column, unnested into rows.
 # An upsert never lets an empty incoming field erase what is stored: a Hugging
@@ -111,18 +108,7 @@ class PgPapers(PgConnection):
         rows = [_column_values(paper) for paper in papers]
         if not rows:
             return 0
-        try:
-            return await self._upsert_rows(rows)
-        except _PAPER_ERRORS:
-            if len(rows) < 2:
-                raise
-        stored = 0
-        for row in rows:
-            try:
-                stored += await self._upsert_rows([row])
-            except _PAPER_ERRORS as exc:
-                log.warning("skipping paper %s: %s: %s", row[0], type(exc).__name__, exc)
-        return stored
+        return await upsert_each(rows, self._upsert_rows, _PAPER_ERRORS)
 
     async def _upsert_rows(self, rows: list[tuple[Any, ...]]) -> int:
         moment = utc_now()
