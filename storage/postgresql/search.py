@@ -19,6 +19,7 @@ as typed on the candidates, as on SQLite.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -108,11 +109,14 @@ class _Params:
 
 
 def search_sql(
-    query: SearchQuery, offset: int, limit: int, window: int = SEARCH_WINDOW
+    query: SearchQuery, hits: Sequence[int], offset: int, limit: int
 ) -> tuple[str, list[Any]]:
-    """The SQL statement and positional parameters that run ``query``."""
+    """The SQL statement and positional parameters that rank ``query``'s ``hits``.
+
+    ``hits`` are the ids of the newest matches (:meth:`PgSearch._newest_matches`).
+    """
     params = _Params()
-    match = params.add(tsquery_text(query))
+    ids = params.add(list(hits))
     where: list[str] = []
     if query.since:
         where.append(f"coalesce(p.published_at, p.featured_on) >= {params.add(query.since)}")
@@ -134,11 +138,10 @@ def search_sql(
         together = params.add(" " + word_stem(" ".join(terms)))
         scores.append(f"{TITLE_PHRASE_BONUS} * (strpos(c.title_words, {together}) > 0)::int")
     score = " + ".join(scores) or "0"
-    # The same three steps as on SQLite: the newest matches, their fields
-    # normalised once each, and only the page's rows read in full.
+    # The same steps as on SQLite: the newest matches (found beforehand), their
+    # fields normalised once each, and only the page's rows read in full.
     sql = (
-        f"WITH hits AS (SELECT id FROM papers WHERE document @@ to_tsquery({CONFIG}, {match})"
-        f" ORDER BY id DESC LIMIT {params.add(window)}),"
+        f"WITH hits AS (SELECT unnest({ids}::bigint[]) AS id),"
         " candidates AS MATERIALIZED (SELECT p.id, p.upvotes, p.published_at, p.featured_on"
         + (_SCORED_FIELDS if scores else "")
         + " FROM hits JOIN papers p ON p.id = hits.id"
@@ -153,6 +156,22 @@ def search_sql(
     return sql, params.values
 
 
+# How many of the newest papers are checked one by one before the GIN index is asked.
+RECENT_PAPERS = 3000
+_NEWEST_ID = "(SELECT coalesce(max(id), 0) FROM papers)"
+_RECENT_MATCHES = (
+    f"SELECT id FROM papers WHERE id > {_NEWEST_ID} - $2"
+    f" AND document @@ to_tsquery({CONFIG}, $1) ORDER BY id DESC LIMIT $3"
+)
+_OLDER_MATCHES = (
+    f"SELECT id FROM papers WHERE id <= {_NEWEST_ID} - $2"
+    f" AND document @@ to_tsquery({CONFIG}, $1) ORDER BY id DESC LIMIT $3"
+)
+# For the rest of the transaction: answer through bitmap scans of the indexes
+# (GIN), never by walking a table or an index in order.
+_INDEX_ONLY = "SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off"
+
+
 class PgSearch(PgConnection):
     """Full-text search of the storage port."""
 
@@ -164,7 +183,8 @@ class PgSearch(PgConnection):
         """
         if query.prefix_last and await self._matches_anything(lexemes(query.words[-1])):
             query = replace(query, prefix_last=False)
-        sql, params = search_sql(query, offset, limit + 1)
+        hits = await self._newest_matches(tsquery_text(query), SEARCH_WINDOW)
+        sql, params = search_sql(query, hits, offset, limit + 1)
         rows = await self._pool.fetch(sql, *params)
         # Past the last page nothing tells the total; page one without rows has none.
         total = rows[0]["total"] if rows else (0 if offset == 0 else None)
@@ -175,8 +195,37 @@ class PgSearch(PgConnection):
             total_capped=total is not None and total >= SEARCH_WINDOW,
         )
 
+    async def _newest_matches(self, match: str, window: int) -> list[int]:
+        """The ids of the newest ``window`` papers matching ``match``, newest first.
+
+        In two steps, so neither a common nor a rare query reads much: the
+        newest ``RECENT_PAPERS`` papers are checked in id order (a common
+        word fills the window there), and only if that leaves the window short
+        are the older matches found through the GIN index (a rare word or
+        phrase: few matches to sort). Walking all papers in id order for a
+        rare phrase, as the planner may choose, read every paper's document.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            found = [
+                row[0] for row in await conn.fetch(_RECENT_MATCHES, match, RECENT_PAPERS, window)
+            ]
+            if len(found) < window:
+                await conn.execute(_INDEX_ONLY)
+                rows = await conn.fetch(_OLDER_MATCHES, match, RECENT_PAPERS, window - len(found))
+                found += [row[0] for row in rows]
+        return found
+
     async def _matches_anything(self, expression: str) -> bool:
-        row = await self._pool.fetchrow(
-            f"SELECT 1 FROM papers WHERE document @@ to_tsquery({CONFIG}, $1) LIMIT 1", expression
-        )
+        """Whether any paper matches ``expression``, always through the GIN index.
+
+        With LIMIT 1 the planner may prefer walking papers in id order until one
+        matches, which for a word no paper has (the usual case here: a word
+        still being typed) reads every paper. The GIN index answers at once.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(_INDEX_ONLY)
+            row = await conn.fetchrow(
+                f"SELECT 1 FROM papers WHERE document @@ to_tsquery({CONFIG}, $1) LIMIT 1",
+                expression,
+            )
         return row is not None
