@@ -20,6 +20,7 @@ import pytest
 from bot.models import Paper, Subscription
 from bot.ports.storage import SearchSession, Storage
 from bot.query import QueryError, parse_query
+from storage.ranking import SEARCH_WINDOW
 from storage.sqlite import SqliteStorage, available_migrations
 from storage.sqlite.fts import search_sql
 from tests.postgres import Backend
@@ -899,3 +900,99 @@ async def test_search_sessions(store: Storage) -> None:
     assert await store.get_search_session("old") is None
     assert await store.get_search_session("new") == new
     assert await store.purge_search_sessions(T0) == 0
+
+
+# what the port gained since the first backend ------------------------------------
+async def test_search_counts_every_match_up_to_the_window(store: Storage) -> None:
+    await store.upsert_papers([paper(f"2603.{n:05d}", f"Graph study {n}") for n in range(5)])
+    page = await store.search(parse_query("graph"), 0, 2)
+    assert (len(page.papers), page.has_more, page.total, page.total_capped) == (2, True, 5, False)
+    none = await store.search(parse_query("nothingmatches"), 0, 2)
+    assert (none.papers, none.total, none.total_capped) == ((), 0, False)
+    await store.upsert_papers(
+        [paper(f"2604.{n:05d}", f"Graph survey {n}") for n in range(SEARCH_WINDOW)]
+    )
+    capped = await store.search(parse_query("graph"), 0, 2)
+    assert (capped.total, capped.total_capped) == (SEARCH_WINDOW, True)
+
+
+async def test_upvotes_are_the_latest_count(store: Storage) -> None:
+    await store.upsert_papers([paper("2603.00001", "Counted", upvotes=40)])
+    await store.upsert_papers([paper("2603.00001", "Counted", upvotes=12)])
+    stored = await store.get_paper("2603.00001")
+    assert stored is not None and stored.upvotes == 12
+
+
+async def test_a_paper_listed_on_several_days_belongs_to_each(store: Storage) -> None:
+    first, second = date(2026, 3, 6), date(2026, 3, 9)
+    await store.upsert_papers([paper("2603.00001", "Twice", day=second)])
+    await store.upsert_papers([paper("2603.00001", "Twice", day=first)])
+    for day in (first, second):
+        assert [p.title for p in await store.papers_featured_between(day, day)] == ["Twice"]
+    stored = await store.get_paper("2603.00001")
+    assert stored is not None and stored.featured_on == second  # the latest, for display
+    assert await store.latest_featured_day(second) == first
+
+
+async def test_sample_lists_keep_their_order(store: Storage) -> None:
+    day = date(2026, 2, 2)
+    await store.upsert_papers(
+        [paper("2603.00001", "First stored", day=None), paper("2603.00002", "Second", day=None)]
+    )
+    assert await store.save_sample_list(day, ["2603.00002", "missing", "2603.00001"]) == 2
+    assert await store.is_sample_day(day) and not await store.is_sample_day(date(2026, 2, 3))
+    found = await store.papers_featured_between(day, day)
+    assert [p.title for p in found] == ["Second", "First stored"]
+    assert await store.latest_featured_day(date(2026, 2, 3)) == day
+    assert await store.save_sample_list(day, ["2603.00001"]) == 1  # replaced, not added
+    assert [p.title for p in await store.papers_featured_between(day, day)] == ["First stored"]
+
+
+async def test_moving_onto_a_subscribed_channel_merges_into_it(store: Storage) -> None:
+    old, new = "telegram:1", "telegram:2"
+    await store.save_subscriptions([Subscription(channel=old), Subscription(channel=new)])
+    old_id, new_id = await store.subscription_id(old), await store.subscription_id(new)
+    assert old_id is not None and new_id is not None
+    shared = await store.create_delivery(old_id, old, "2026-03-10", T0, ["2603.00001"])
+    own = await store.create_delivery(old_id, old, "2026-03-11", T0, ["2603.00002"])
+    await store.create_delivery(new_id, new, "2026-03-10", T0, ["2603.00003"])
+    assert shared is not None and own is not None
+    await store.move_subscription(old, new)
+    kept = await store.get_subscription(new)
+    paused = await store.get_subscription(old)
+    assert kept is not None and not kept.paused
+    assert paused is not None and paused.paused and paused.paused_reason == f"merged into {new}"
+    skipped, moved = await store.get_delivery(shared), await store.get_delivery(own)
+    assert skipped is not None and skipped.state == "skipped" and skipped.channel == old
+    assert moved is not None and (moved.channel, moved.subscription_id) == (new, new_id)
+    assert moved.state == "pending"
+
+
+async def test_only_temporary_failures_count_toward_the_retry_limit(store: Storage) -> None:
+    await store.save_subscription(Subscription(channel="test:1"))
+    sub_id = await store.subscription_id("test:1")
+    assert sub_id is not None
+    delivery = await store.create_delivery(sub_id, "test:1", "2026-03-10", T0, ["k"])
+    assert delivery is not None
+    for failure in (False, True, False, True):
+        (claimed,) = await store.claim_deliveries("test", T0 + timedelta(hours=1), 10)
+        await store.retry_delivery(claimed.id, T0, "later", failure=failure)
+    row = await store.get_delivery(delivery)
+    assert row is not None and (row.attempts, row.failures, row.state) == (4, 2, "pending")
+
+
+async def test_a_paper_the_database_refuses_is_skipped_alone(
+    store: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
+    papers = [paper(f"2603.{n:05d}", f"Batch paper {n}") for n in range(3)]
+    papers[1] = replace(papers[1], upvotes=2**70)  # beyond any integer column
+    assert await store.upsert_papers(papers) == 2
+    assert [p.key for p in await store.get_papers([p.key for p in papers])] == [
+        "2603.00000",
+        "2603.00002",
+    ]
+    assert "skipping paper 2603.00001" in caplog.text
+
+
+async def test_a_healthy_database_is_writable(store: Storage) -> None:
+    assert await store.is_writable() is True
