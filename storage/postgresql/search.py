@@ -167,9 +167,16 @@ _OLDER_MATCHES = (
     f"SELECT id FROM papers WHERE id <= {_NEWEST_ID} - $2"
     f" AND document @@ to_tsquery({CONFIG}, $1) ORDER BY id DESC LIMIT $3"
 )
-# For the rest of the transaction: answer through bitmap scans of the indexes
-# (GIN), never by walking a table or an index in order.
-_INDEX_ONLY = "SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off"
+# Plans forced for the rest of the transaction. The planner cannot tell which
+# step is cheap from its estimates (a phrase of common words looks common, and
+# the newest papers' id range is a subquery), so each step says how to read:
+# walking the primary key from the newest paper down ...
+_IN_ID_ORDER = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off"
+# ... or through bitmap scans of the indexes (GIN), never in order.
+_INDEX_ONLY = (
+    "SET LOCAL enable_bitmapscan = on; SET LOCAL enable_seqscan = off;"
+    " SET LOCAL enable_indexscan = off"
+)
 
 
 class PgSearch(PgConnection):
@@ -206,6 +213,7 @@ class PgSearch(PgConnection):
         rare phrase, as the planner may choose, read every paper's document.
         """
         async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(_IN_ID_ORDER)
             found = [
                 row[0] for row in await conn.fetch(_RECENT_MATCHES, match, RECENT_PAPERS, window)
             ]
@@ -216,16 +224,5 @@ class PgSearch(PgConnection):
         return found
 
     async def _matches_anything(self, expression: str) -> bool:
-        """Whether any paper matches ``expression``, always through the GIN index.
-
-        With LIMIT 1 the planner may prefer walking papers in id order until one
-        matches, which for a word no paper has (the usual case here: a word
-        still being typed) reads every paper. The GIN index answers at once.
-        """
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(_INDEX_ONLY)
-            row = await conn.fetchrow(
-                f"SELECT 1 FROM papers WHERE document @@ to_tsquery({CONFIG}, $1) LIMIT 1",
-                expression,
-            )
-        return row is not None
+        """Whether any paper matches ``expression`` (the newest match, found as above)."""
+        return bool(await self._newest_matches(expression, 1))
