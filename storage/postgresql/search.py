@@ -141,11 +141,13 @@ def search_sql(
     # The same steps as on SQLite: the newest matches (found beforehand), their
     # fields normalised once each, and only the page's rows read in full.
     sql = (
-        f"WITH hits AS (SELECT unnest({ids}::bigint[]) AS id),"
-        " candidates AS MATERIALIZED (SELECT p.id, p.upvotes, p.published_at, p.featured_on"
+        # = any(array): the planner knows how many ids there are and reads them
+        # through the primary key (a join to unnest() was planned as a scan of
+        # every paper).
+        "WITH candidates AS MATERIALIZED (SELECT p.id, p.upvotes, p.published_at, p.featured_on"
         + (_SCORED_FIELDS if scores else "")
-        + " FROM hits JOIN papers p ON p.id = hits.id"
-        + (" WHERE " + " AND ".join(where) if where else "")
+        + f" FROM papers p WHERE p.id = any({ids}::bigint[])"
+        + "".join(f" AND {condition}" for condition in where)
         + "),"
         f" page AS (SELECT c.*, {score} AS score, count(*) OVER () AS total FROM candidates c"
         f" ORDER BY {_ORDER[query.sort].format(t='')}"
