@@ -160,13 +160,14 @@ def search_sql(
 
 # How many of the newest papers are checked one by one before the GIN index is asked.
 RECENT_PAPERS = 3000
-_NEWEST_ID = "(SELECT coalesce(max(id), 0) FROM papers)"
+# Read before the plans are forced: under them max(id) could not use the index.
+_NEWEST_ID = "SELECT coalesce(max(id), 0) FROM papers"
 _RECENT_MATCHES = (
-    f"SELECT id FROM papers WHERE id > {_NEWEST_ID} - $2"
+    "SELECT id FROM papers WHERE id > $2"
     f" AND document @@ to_tsquery({CONFIG}, $1) ORDER BY id DESC LIMIT $3"
 )
 _OLDER_MATCHES = (
-    f"SELECT id FROM papers WHERE id <= {_NEWEST_ID} - $2"
+    "SELECT id FROM papers WHERE id <= $2"
     f" AND document @@ to_tsquery({CONFIG}, $1) ORDER BY id DESC LIMIT $3"
 )
 # Plans forced for the rest of the transaction. The planner cannot tell which
@@ -215,13 +216,12 @@ class PgSearch(PgConnection):
         rare phrase, as the planner may choose, read every paper's document.
         """
         async with self._pool.acquire() as conn, conn.transaction():
+            floor = int(await conn.fetchval(_NEWEST_ID)) - RECENT_PAPERS
             await conn.execute(_IN_ID_ORDER)
-            found = [
-                row[0] for row in await conn.fetch(_RECENT_MATCHES, match, RECENT_PAPERS, window)
-            ]
+            found = [row[0] for row in await conn.fetch(_RECENT_MATCHES, match, floor, window)]
             if len(found) < window:
                 await conn.execute(_INDEX_ONLY)
-                rows = await conn.fetch(_OLDER_MATCHES, match, RECENT_PAPERS, window - len(found))
+                rows = await conn.fetch(_OLDER_MATCHES, match, floor, window - len(found))
                 found += [row[0] for row in rows]
         return found
 
