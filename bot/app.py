@@ -24,6 +24,7 @@ from bot.plugins import (
     fallback_adapter,
     fallback_ready,
     no_chat_message,
+    open_semantic,
     open_storage,
 )
 from bot.ports.chat import ChatAdapter, EndsSession, SharesTerminal, StopsIntake
@@ -140,14 +141,19 @@ async def run_demo(config: Config) -> int:
         storage = await open_storage(str(Path(folder) / "demo.db"))
         try:
             await store_seeds(storage)
+            semantic = await open_semantic(storage, settings.embedder)
+            if semantic is not None:
+                await semantic.embed_missing()
             defaults = defaults_from(settings)
-            router = CommandRouter(storage, SystemClock(), defaults)
+            router = CommandRouter(storage, SystemClock(), defaults, semantic=semantic)
             console = fallback_adapter(router, defaults)
             _logs_around_prompt([console])
             stop = asyncio.Event()
             _stop_on_signals(stop)
             watchers = _stop_when_ended([console], stop)
-            jobs = Jobs(settings, storage, [console], source=None, clock=SystemClock())
+            jobs = Jobs(
+                settings, storage, [console], source=None, clock=SystemClock(), semantic=semantic
+            )
             await _serve([console], jobs, stop)
             for watcher in watchers:
                 watcher.cancel()
@@ -170,7 +176,10 @@ async def run_bot(config: Config) -> int:
     http: HttpServer | None = None
     try:
         clock = SystemClock()
-        router = CommandRouter(storage, clock, defaults_from(settings), lookup=source)
+        semantic = await open_semantic(storage, settings.embedder)
+        router = CommandRouter(
+            storage, clock, defaults_from(settings), lookup=source, semantic=semantic
+        )
         metrics = Metrics(commands=metric_labels())
         handler = metrics.instrument(router)
         adapters = enabled_adapters(config, handler)
@@ -189,6 +198,7 @@ async def run_bot(config: Config) -> int:
             clock=clock,
             on_delivery=metrics.count_delivery,
             on_ingest=metrics.count_ingest,
+            semantic=semantic,
         )
         if settings.http_port is not None:
             health = Health(adapters, storage, jobs, clock)

@@ -87,7 +87,7 @@ def paper_card(paper: Paper, rank: int | None = None, *, detailed: bool = False)
         url=links[0].url if links else None,
         authors=authors,
         date=day.isoformat() if day else "date unknown",
-        upvotes=paper.upvotes,
+        upvotes=paper.upvotes or 0,
         summary=summary or "No abstract available.",
         links=links,
         rank=rank,

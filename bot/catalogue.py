@@ -88,6 +88,9 @@ class CommandSpec:
         return " ".join(parts)
 
 
+# The one paper /paper and /similar are about.
+PAPER_ID = Option("id", "arXiv id or URL, e.g. 2305.14858", required=True, max_length=200)
+
 CATALOGUE: tuple[CommandSpec, ...] = (
     CommandSpec(
         "today",
@@ -122,7 +125,14 @@ CATALOGUE: tuple[CommandSpec, ...] = (
         summary="One paper with its abstract and links",
         usage="/paper <arXiv id or URL>",
         help="one paper with its abstract and links",
-        options=(Option("id", "arXiv id or URL, e.g. 2305.14858", required=True, max_length=200),),
+        options=(PAPER_ID,),
+    ),
+    CommandSpec(
+        "similar",
+        summary="Papers closest in content to one paper",
+        usage="/similar <arXiv id or URL>",
+        help="the papers closest in content to one paper (by meaning, not shared words)",
+        options=(PAPER_ID,),
     ),
     CommandSpec(
         "subscribe",

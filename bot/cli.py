@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,15 @@ from bot.cards import paper_card
 from bot.config import ConfigError, Settings
 from bot.doctor import run_checks
 from bot.errors import UserError
-from bot.ingest import ingest_days, recent_days
+from bot.hybrid import HybridSearch
+from bot.ingest import ArxivIngestResult, ingest_arxiv, ingest_days, recent_days
 from bot.logs import RedactingFilter, setup_logging
-from bot.plugins import Config, load_config, open_storage
+from bot.plugins import Config, load_config, open_semantic, open_storage
 from bot.ports.storage import DatabaseUnusable, Storage, WriteFailed
 from bot.query import parse_query
+from bot.sources.arxiv import ARXIV_INTERVAL, ArxivSource
+from bot.sources.arxiv_taxonomy import ARXIV_PREFIX, InvalidSourceSpec, parse_arxiv_source
+from bot.sources.http import SourceError
 from bot.sources.huggingface import HuggingFaceSource
 from bot.sources.seeds import store_seeds
 
@@ -32,7 +36,7 @@ EXIT_USAGE = 2
 EXIT_NO_CHAT = 78
 log = logging.getLogger("paperbot.cli")
 # Commands whose output is the point: only warnings and errors are logged.
-QUIET_COMMANDS = {"demo", "search", "ingest", "export", "import", "status", "doctor"}
+QUIET_COMMANDS = {"demo", "search", "embed", "ingest", "export", "import", "status", "doctor"}
 
 
 @asynccontextmanager
@@ -64,7 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     when = ingest.add_mutually_exclusive_group()
     when.add_argument("--days", type=int, help="today and the N-1 days before (default: 3)")
     when.add_argument("--date", type=_date_arg, help="one day, YYYY-MM-DD")
-    ingest.add_argument("--source", choices=("hf", "seeds"), default="hf")
+    ingest.add_argument("--source", choices=("hf", "arxiv", "seeds"), default="hf")
+    ingest.add_argument(
+        "--categories",
+        metavar="CODES",
+        help="with --source arxiv: category codes, e.g. cs.CL,cs.LG (the latest announcement)",
+    )
     search = sub.add_parser(
         "search",
         help="search the database from the shell",
@@ -73,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("query", nargs="+", help='words, "phrase", -word, author:Name, since:DATE')
     search.add_argument("--json", action="store_true", help="print JSON instead of text")
     search.add_argument("--limit", type=int, default=10)
+    sub.add_parser(
+        "embed",
+        help="give every stored paper a vector for semantic search (resumable)",
+        description="Embeds papers without a vector of PAPERBOT_EMBEDDER's model, in batches;"
+        " an interrupted run continues where it stopped.",
+    )
     sub.add_parser("export", help="print every subscription as JSON (paperbot export > subs.json)")
     load = sub.add_parser("import", help="create or update subscriptions from an export file")
     load.add_argument("file", help="a file written by paperbot export, or - for stdin")
@@ -86,6 +101,11 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    if args.source == "arxiv":
+        return await _ingest_arxiv(settings, args)
+    if args.categories is not None:
+        print("paperbot: --categories goes with --source arxiv", file=sys.stderr)
+        return EXIT_USAGE
     async with _database(settings) as storage:
         if args.source == "seeds":
             count, lists = await store_seeds(storage)
@@ -118,6 +138,70 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
         return 0 if result.ok else 1
 
 
+async def _ingest_arxiv(settings: Settings, args: argparse.Namespace) -> int:
+    """``paperbot ingest --source arxiv --categories ...``: the latest announcement."""
+    if args.days is not None or args.date is not None:
+        print(
+            "paperbot: arXiv ingests the latest announcement; --days and --date are for hf",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        # Validated before anything is opened or fetched; aliases become canonical.
+        categories = parse_arxiv_source(ARXIV_PREFIX + (args.categories or ""))
+    except InvalidSourceSpec as exc:
+        print(f"paperbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    # The scale shrinks arXiv's 3-second rule only for tests against a scaled fake.
+    scale = settings.rate_limit_scale
+    source = ArxivSource(
+        settings.arxiv_feed_url,
+        settings.arxiv_api_url,
+        min_interval=ARXIV_INTERVAL * scale,
+        backoff=5.0 * scale,
+        max_backoff=120.0 * scale,
+    )
+    async with _database(settings) as storage, aclosing(source):
+        try:
+            result = await ingest_arxiv(storage, source, categories)
+        except SourceError as exc:
+            print(f"paperbot: arXiv ingest failed: {exc}", file=sys.stderr)
+            return 1
+    print(_arxiv_summary(result))
+    return 0
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    """``1 request``, ``3 requests``."""
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
+def _arxiv_summary(result: ArxivIngestResult) -> str:
+    """One line saying what an arXiv ingest found, per category, and what it cost."""
+    codes = ", ".join(c.category for c in result.categories)
+    requests = _count(result.requests, "request")
+    if result.is_empty:
+        return f"arXiv: no announcement for {codes} (weekend or holiday); {requests}, none stored"
+    per_category = "; ".join(
+        f"{c.category} {c.new} new, {c.cross} cross-listed, {c.replaced} replaced"
+        f" ({_count(c.requests, 'feed request')})"
+        for c in result.categories
+    )
+    day = result.announced_on.isoformat() if result.announced_on else "date unknown"
+    line = (
+        f"arXiv announcement of {day}: {per_category};"
+        f" stored {_count(result.papers, 'paper')}; {requests}"
+        f" ({result.metadata_requests} for metadata)"
+    )
+    if result.skipped:
+        line += f"; {_count(result.skipped, 'malformed feed entry', 'malformed feed entries')}"
+        line += " skipped"
+    if result.incomplete:
+        line += f"; {_count(result.incomplete, 'listing')} kept the feed's data"
+        line += " (metadata unavailable)"
+    return line
+
+
 async def _search(settings: Settings, args: argparse.Namespace) -> int:
     text = " ".join(args.query)
     try:
@@ -126,7 +210,9 @@ async def _search(settings: Settings, args: argparse.Namespace) -> int:
         print(f"paperbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
     async with _database(settings) as storage:
-        page = await storage.search(query, 0, max(1, min(args.limit, 100)))
+        semantic = await open_semantic(storage, settings.embedder)
+        searcher = HybridSearch(storage, semantic)
+        page = await searcher.search(query, 0, max(1, min(args.limit, 100)))
         if not page.papers and await storage.count_papers() == 0:
             print("The database is empty: run `paperbot ingest` first.", file=sys.stderr)
             return 1
@@ -150,6 +236,25 @@ async def _search(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{rank}. {card.title}\n   {card.authors} · {card.date} · {card.url or ''}")
         if not page.papers:
             print(f"No papers match {text!r}.")
+    return 0
+
+
+async def _embed(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    async with _database(settings) as storage:
+        semantic = await open_semantic(storage, settings.embedder)
+        if semantic is None:
+            print("PAPERBOT_EMBEDDER=none: semantic search is off, nothing to embed.")
+            return 0
+        missing = await storage.count_papers() - await storage.count_vectors(semantic.model)
+        with (
+            tqdm(total=missing, unit="paper", file=sys.stderr) as bar,
+            logging_redirect_tqdm(),
+        ):
+            done = await semantic.embed_missing(bar.update)
+    print(f"embedded {done} papers with {semantic.model}; {len(semantic.index)} have vectors")
     return 0
 
 
@@ -225,6 +330,7 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, i
     "run": _serve,
     "ingest": lambda config, args: _ingest(config.core, args),
     "search": lambda config, args: _search(config.core, args),
+    "embed": lambda config, args: _embed(config.core, args),
     "export": lambda config, args: _export(config.core, args),
     "import": lambda config, args: _import(config.core, args),
     "status": lambda config, args: _status(config.core, args),
@@ -281,6 +387,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging("WARNING" if quiet else settings.log_level, config.secrets(), settings.log_format)
     try:
         return asyncio.run(COMMANDS[args.command](config, args))
+    except ConfigError as exc:  # found only when used: an embedder that cannot load
+        print(f"paperbot: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (DatabaseUnusable, WriteFailed) as exc:
         # The traceback helps a developer, not the operator: DEBUG only.
         log.debug("database failure", exc_info=exc)

@@ -17,6 +17,7 @@ from bot.clock import Clock
 from bot.digest import ALL_FILTERED, NO_LIST, NOTHING_NEW, Candidates, digest_reply, plan_digest
 from bot.errors import UserError
 from bot.faults import describe
+from bot.hybrid import HybridSearch
 from bot.models import (
     Button,
     Command,
@@ -30,6 +31,7 @@ from bot.models import (
 from bot.ports.storage import SearchPage, SearchSession, Storage, WriteFailed
 from bot.query import SearchQuery, parse_query
 from bot.schedule import describe_days, format_local, next_run, period_of
+from bot.semantic import Semantic, paper_text
 from bot.subscription_options import (
     SETTING_KEYS,
     apply_setting,
@@ -43,6 +45,10 @@ log = logging.getLogger("paperbot.commands")
 T = TypeVar("T")
 
 PAGE_SIZE = 5
+# A /similar list's length, and the mark of its search session (a control
+# character: cleaned user text never holds one, so no search can look like it).
+SIMILAR_MAX = 50
+SIMILAR_SESSION = "\x1fsimilar "
 MAX_PAGE = 50
 SESSION_TTL = timedelta(hours=24)
 LOOKUP_TIMEOUT = 1.5
@@ -90,8 +96,11 @@ class CommandRouter:
         clock: Clock,
         defaults: Defaults | None = None,
         lookup: PaperLookup | None = None,
+        semantic: Semantic | None = None,
     ) -> None:
         self.storage = storage
+        self.semantic = semantic
+        self.searcher = HybridSearch(storage, semantic)
         self.clock = clock
         self.defaults = defaults or Defaults()
         self.lookup = lookup
@@ -210,11 +219,13 @@ class CommandRouter:
         if session is None or self.clock.now() - session.created_at > SESSION_TTL:
             raise UserError("This search expired; run it again.")
         page = min(max(int(number), 1), MAX_PAGE)
+        if session.query.startswith(SIMILAR_SESSION):
+            return await self._similar_page(session, page)
         return await self._results(session, parse_query(session.query), page)
 
     async def _results(self, session: SearchSession, query: SearchQuery, page: int) -> Reply:
         offset = (page - 1) * PAGE_SIZE
-        found = await self.storage.search(query, offset, PAGE_SIZE)
+        found = await self.searcher.search(query, offset, PAGE_SIZE)
         shown = shorten(session.query, 80)
         if not found.papers:
             if page > 1:
@@ -233,11 +244,7 @@ class CommandRouter:
                 text=f"No papers match “{shown}”. Try fewer or broader words, or drop filters."
             )
         cards = tuple(paper_card(p, offset + i) for i, p in enumerate(found.papers, 1))
-        buttons: list[Button] = []
-        if page > 1:
-            buttons.append(Button("◀ Prev", "page", f"{session.key} {page - 1}", alias="prev"))
-        if found.has_more and page < MAX_PAGE:
-            buttons.append(Button("Next ▶", "page", f"{session.key} {page + 1}", alias="next"))
+        buttons = _page_buttons(session.key, page, found.has_more)
         buttons.extend(_detail_buttons(cards, found.papers))
         first, last = offset + 1, offset + len(cards)
         return Reply(
@@ -251,14 +258,7 @@ class CommandRouter:
 
     async def paper(self, cmd: Command) -> Reply:
         """One paper in detail, by arXiv id or URL."""
-        if not cmd.args:
-            raise UserError("Usage: /paper <arXiv id or URL>, e.g. /paper 2305.14858")
-        key = paper_key_from(cmd.args)
-        if key is None:
-            raise UserError(
-                f"{shorten(cmd.args, 60)!r} is not an arXiv id like 2305.14858 or hep-th/9901001,"
-                " nor an arXiv or Hugging Face paper URL."
-            )
+        key = _key_argument("paper", cmd.args)
         found = await self.storage.get_paper(key)
         if found is None and not key.startswith("t:"):
             found = await self._lookup(key)
@@ -269,7 +269,57 @@ class CommandRouter:
                     " to look it up. Try again in a few minutes."
                 )
             return error(f"I don't know paper {key} yet.")
-        return Reply(cards=(paper_card(found, detailed=True),))
+        # Offered only where semantic search runs (PAPERBOT_EMBEDDER is not none).
+        similar = (Button("Similar", "similar", found.key, alias="similar"),)
+        return Reply(
+            cards=(paper_card(found, detailed=True),),
+            buttons=similar if self.semantic is not None else (),
+        )
+
+    async def similar(self, cmd: Command) -> Reply:
+        """The papers nearest in content to one paper, first page (paged like search)."""
+        if self.semantic is None:
+            raise UserError(
+                "Similar papers need semantic search, which is turned off here"
+                " (PAPERBOT_EMBEDDER=none)."
+            )
+        key = _key_argument("similar", cmd.args)
+        known = await self.storage.get_paper(key) is not None
+        if not known and (key.startswith("t:") or await self._lookup(key) is None):
+            raise UserError(f"I don't know paper {key} yet.")
+        session = SearchSession(
+            key=secrets.token_urlsafe(6),
+            channel=cmd.channel,
+            query=SIMILAR_SESSION + key,
+            created_at=self.clock.now(),
+        )
+        await self.storage.save_search_session(session)
+        return await self._similar_page(session, 1)
+
+    async def _similar_page(self, session: SearchSession, page: int) -> Reply:
+        key = session.query.removeprefix(SIMILAR_SESSION)
+        paper = await self.storage.get_paper(key)
+        if paper is None or self.semantic is None:
+            raise UserError("This list is not available any more; run /similar again.")
+        near = self.semantic.nearest_to_paper(key, SIMILAR_MAX)
+        if near is None:  # looked up just now, or not embedded yet
+            found = await self.semantic.nearest_to_text(paper_text(paper), SIMILAR_MAX + 1)
+            near = [(other, score) for other, score in found if other != key][:SIMILAR_MAX]
+        offset = (page - 1) * PAGE_SIZE
+        papers = await self.storage.get_papers([k for k, _ in near[offset : offset + PAGE_SIZE]])
+        title = shorten(paper.title, 80)
+        if not papers:
+            return Reply(text=f"No more papers similar to “{title}”.")
+        cards = tuple(paper_card(p, offset + i) for i, p in enumerate(papers, 1))
+        buttons = _page_buttons(session.key, page, offset + PAGE_SIZE < len(near))
+        buttons.extend(_detail_buttons(cards, papers))
+        first, last = offset + 1, offset + len(cards)
+        return Reply(
+            title=f"Papers similar to “{title}”",
+            cards=cards,
+            buttons=tuple(buttons),
+            footer=f"Results {first}–{last} of {len(near)}, page {page} · closest in content first",
+        )
 
     async def _lookup(self, arxiv_id: str) -> Paper | None:
         found = await self._ask_source(lambda source: source.fetch_paper(arxiv_id))
@@ -393,6 +443,29 @@ class CommandRouter:
     async def _save_with_next_run(self, sub: Subscription) -> Subscription:
         sub = replace(sub, next_run_at=next_run(sub, self.clock.now()))
         return await self.storage.save_subscription(sub)
+
+
+def _key_argument(command: str, args: str) -> str:
+    """The paper key in ``args`` of /paper or /similar, else a ``UserError`` saying why."""
+    if not args:
+        raise UserError(f"Usage: /{command} <arXiv id or URL>, e.g. /{command} 2305.14858")
+    key = paper_key_from(args)
+    if key is None:
+        raise UserError(
+            f"{shorten(args, 60)!r} is not an arXiv id like 2305.14858 or hep-th/9901001,"
+            " nor an arXiv or Hugging Face paper URL."
+        )
+    return key
+
+
+def _page_buttons(session_key: str, page: int, has_more: bool) -> list[Button]:
+    """Prev/Next buttons of a paged list kept in search session ``session_key``."""
+    buttons: list[Button] = []
+    if page > 1:
+        buttons.append(Button("◀ Prev", "page", f"{session_key} {page - 1}", alias="prev"))
+    if has_more and page < MAX_PAGE:
+        buttons.append(Button("Next ▶", "page", f"{session_key} {page + 1}", alias="next"))
+    return buttons
 
 
 def _detail_buttons(cards: Sequence[PaperCard], papers: Sequence[Paper]) -> list[Button]:

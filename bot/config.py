@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     # scheme another installed storage plugin accepts. Unset: PAPERBOT_DB.
     database_url: str | None = None
     hf_endpoint: str = "https://huggingface.co"
+    # arXiv's category feeds and export API (tests and mirrors point elsewhere).
+    arxiv_feed_url: str = "https://rss.arxiv.org"
+    arxiv_api_url: str = "https://export.arxiv.org"
     default_post_time: str = "09:00"
     default_timezone: str = "UTC"
     ingest_days: int = Field(default=3, ge=1, le=30)
@@ -121,8 +124,11 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     http_port: int | None = Field(default=None, ge=1, le=65535)
     http_host: str = "127.0.0.1"
+    # Which embedder gives papers vectors for semantic search and /similar:
+    # an installed plugin's name, optionally "name:argument"; "none" turns it off.
+    embedder: str = "wordllama"
 
-    @field_validator("hf_endpoint")
+    @field_validator("hf_endpoint", "arxiv_feed_url", "arxiv_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         return http_url(value)

@@ -43,7 +43,7 @@ def select_papers(
     """Filter by threshold and keywords, drop papers already sent, keep the top N."""
     chosen = []
     for paper in candidates:
-        if paper.key in already_sent or paper.upvotes < sub.min_upvotes:
+        if paper.key in already_sent or (paper.upvotes or 0) < sub.min_upvotes:
             continue
         if sub.include and not _mentions(paper, sub.include):
             continue

@@ -10,7 +10,8 @@ from typing import Protocol
 
 from bot.models import Paper
 from bot.ports.storage import Storage
-from bot.sources.huggingface import SourceUnreachable
+from bot.sources.arxiv import ArxivSource
+from bot.sources.http import SourceUnreachable
 
 log = logging.getLogger("paperbot.ingest")
 
@@ -90,3 +91,92 @@ def _day_failed(result: IngestResult, day: date, what: str, exc: Exception) -> N
     reason = f"{what}{type(exc).__name__}: {exc}"
     log.warning("ingest of %s failed: %s", day, reason)
     result.days_failed.append((day, reason))
+
+
+@dataclass
+class CategoryCounts:
+    """What one arXiv category's feed announced, and the requests it took (retries too)."""
+
+    category: str
+    new: int = 0
+    cross: int = 0
+    replaced: int = 0
+    requests: int = 0
+
+
+@dataclass
+class ArxivIngestResult:
+    """What one arXiv ingest did: per-category counts and the requests it made.
+
+    ``papers`` counts distinct papers stored (a paper listed in two of the
+    categories is stored once); ``skipped`` the malformed feed entries left out;
+    ``enriched`` the papers completed with the export API's metadata.
+    """
+
+    announced_on: date | None
+    categories: list[CategoryCounts]
+    papers: int = 0
+    skipped: int = 0
+    incomplete: int = 0
+    metadata_requests: int = 0
+
+    @property
+    def requests(self) -> int:
+        """Every HTTP request of the run, feeds and metadata, retries included."""
+        return self.metadata_requests + sum(c.requests for c in self.categories)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when no category announced anything (a weekend or a holiday)."""
+        return self.papers == 0 and self.skipped == 0
+
+
+async def ingest_arxiv(
+    storage: Storage, source: ArxivSource, categories: Sequence[str]
+) -> ArxivIngestResult:
+    """Fetch the latest announcement of each category and upsert its papers.
+
+    One feed request per category (so a category's fetch can later serve every
+    subscription naming it), then the metadata of all distinct papers in shared
+    batches; on a day without announcement no metadata is asked for. New,
+    cross-listed and replaced papers are all stored (a replacement updates the
+    stored title and abstract); upvotes stay Hugging Face's. A failing feed
+    raises :class:`~bot.sources.http.SourceError`; nothing is stored then.
+    """
+    counts: list[CategoryCounts] = []
+    announcements = []
+    for category in categories:
+        before = source.requests_made
+        announcement = await source.fetch_announcement([category])
+        tally = CategoryCounts(category, requests=source.requests_made - before)
+        for record in announcement.records:
+            if record.is_replacement:
+                tally.replaced += 1
+            elif record.is_cross_list:
+                tally.cross += 1
+            else:
+                tally.new += 1
+        counts.append(tally)
+        announcements.append(announcement)
+    days = [a.announced_on for a in announcements if a.records and a.announced_on]
+    result = ArxivIngestResult(
+        announced_on=max(days, default=None),
+        categories=counts,
+        skipped=sum(a.skipped for a in announcements),
+    )
+    if not any(a.records for a in announcements):
+        log.info("arXiv: no announcement for %s", ", ".join(categories))
+        return result
+    before = source.requests_made
+    completed = await source.complete(announcements)
+    result.metadata_requests = source.requests_made - before
+    result.incomplete = sum(len(a.records) - a.enriched for a in completed)
+    papers = {r.arxiv_id: r.to_paper() for a in completed for r in a.records}
+    result.papers = await storage.upsert_papers(papers.values())
+    log.info(
+        "ingested %d arXiv papers of %s in %d requests",
+        result.papers,
+        ", ".join(categories),
+        result.requests,
+    )
+    return result

@@ -25,6 +25,7 @@ from bot.ports.chat import ChatAdapter
 from bot.ports.storage import Storage
 from bot.ratelimit import RateLimiter
 from bot.schedule import next_run, period_of
+from bot.semantic import Semantic
 
 log = logging.getLogger("paperbot.jobs")
 
@@ -37,6 +38,8 @@ REFRESH_TIMEOUT = 20.0
 # Index upkeep runs this often and for at most this long per run: a bulk load
 # of a million papers leaves about 10 s of merging, done within half an hour.
 MERGE_INTERVAL = timedelta(minutes=5)
+# How often papers stored by other processes (``paperbot ingest``) get vectors.
+EMBED_INTERVAL = timedelta(minutes=2)
 MERGE_BUDGET = 2.0
 
 # Told whether each ingest run fetched every day, e.g. to count runs for metrics.
@@ -74,9 +77,11 @@ class Jobs:
         *,
         on_delivery: OutcomeObserver | None = None,
         on_ingest: IngestObserver | None = None,
+        semantic: Semantic | None = None,
     ) -> None:
         self.settings = settings
         self.storage = storage
+        self.semantic = semantic
         self.source = source
         self.clock = clock
         self.grace = timedelta(hours=settings.grace_hours)
@@ -138,6 +143,18 @@ class Jobs:
         scheduler.add_job(
             self._run_job, "interval", args=[self.purge], hours=1, id="purge", **options
         )
+        if self.semantic is not None:
+            # Starts at once: papers stored before vectors existed (or by
+            # `paperbot ingest`) are embedded in the background.
+            scheduler.add_job(
+                self._run_job,
+                "interval",
+                args=[self.embed],
+                seconds=EMBED_INTERVAL.total_seconds(),
+                next_run_time=now,
+                id="embed",
+                **options,
+            )
         scheduler.add_job(
             self._run_job,
             "interval",
@@ -196,6 +213,13 @@ class Jobs:
         self._on_ingest(result.ok)
         if result.ok:
             self.last_ingest_ok = self._last_ingest
+        # New papers become findable by meaning right after they are stored.
+        await self.embed()
+
+    async def embed(self) -> None:
+        """Give every stored paper without a vector one (batches; resumes where it stopped)."""
+        if self.semantic is not None:
+            await self.semantic.embed_missing()
 
     async def tick(self) -> int:
         """Turn every due subscription into an outbox row; returns how many were due."""

@@ -36,6 +36,8 @@ class Paper:
 
     ``arxiv_id`` may be ``None`` (some seed papers have none); ``key`` is then
     derived from the title so the paper still loads, dedupes and is searchable.
+    ``upvotes`` is ``None`` when the source does not know them (arXiv): storing
+    such a paper keeps the count another source (Hugging Face) gave it.
     """
 
     title: str
@@ -44,7 +46,7 @@ class Paper:
     authors: tuple[str, ...] = ()
     published_at: date | None = None
     featured_on: date | None = None
-    upvotes: int = 0
+    upvotes: int | None = 0
     ai_summary: str | None = None
     ai_keywords: tuple[str, ...] = ()
     github_repo: str | None = None

@@ -1,12 +1,13 @@
-"""The installed plugins (entry points ``paperbot.adapters`` and ``paperbot.storage``)
-and the configuration they make up with the core's settings."""
+"""The installed plugins (entry points ``paperbot.adapters``, ``paperbot.storage`` and
+``paperbot.embedders``) and the configuration they make up with the core's settings."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from pydantic_settings import BaseSettings
@@ -14,11 +15,16 @@ from pydantic_settings import BaseSettings
 from bot.config import ConfigError, Settings, load, load_settings
 from bot.models import Defaults
 from bot.ports.chat import ChatAdapter, CommandHandler
+from bot.ports.embedder import Embedder, EmbedderPlugin
 from bot.ports.plugins import AdapterPlugin, StoragePlugin
 from bot.ports.storage import Storage
+from bot.semantic import Semantic
 
 ADAPTER_GROUP = "paperbot.adapters"
 STORAGE_GROUP = "paperbot.storage"
+EMBEDDER_GROUP = "paperbot.embedders"
+# PAPERBOT_EMBEDDER value that turns semantic search off.
+NO_EMBEDDER = "none"
 
 
 @functools.cache
@@ -76,6 +82,7 @@ def load_config(core: Settings | None = None) -> Config:
     """The core's settings and every installed adapter's, each bad value a ``ConfigError``."""
     settings = core if core is not None else load_settings()
     storage_plugin(settings.storage_url)
+    embedder_entry(settings.embedder)
     return Config(
         settings, {plugin.name: load(plugin.settings_class) for plugin in adapter_plugins()}
     )
@@ -141,3 +148,40 @@ def storage_plugin(url: str) -> StoragePlugin:
 async def open_storage(url: str) -> Storage:
     """Open the database at ``url`` with the backend its scheme selects."""
     return await storage_plugin(url).open(url)
+
+
+def embedder_entry(spec: str) -> EntryPoint | None:
+    """The installed embedder plugin ``spec`` (``name`` or ``name:argument``) names, not loaded.
+
+    None for "none"; a ``ConfigError`` naming the installed ones when unknown.
+    """
+    name = spec.strip().partition(":")[0]
+    if name.casefold() == NO_EMBEDDER:
+        return None
+    entries = {entry.name: entry for entry in entry_points(group=EMBEDDER_GROUP)}
+    if name not in entries:
+        known = ", ".join(sorted(entries)) or "none installed"
+        raise ConfigError(
+            f"PAPERBOT_EMBEDDER: unknown embedder {name!r} (installed: {known}, or none)"
+        )
+    return entries[name]
+
+
+def load_embedder(spec: str) -> Embedder | None:
+    """The embedder ``PAPERBOT_EMBEDDER`` names, loaded; None for "none"."""
+    entry = embedder_entry(spec)
+    if entry is None:
+        return None
+    plugin: EmbedderPlugin = entry.load()
+    return plugin.load(spec.strip().partition(":")[2].strip())
+
+
+async def open_semantic(storage: Storage, spec: str) -> Semantic | None:
+    """Semantic search over ``storage`` with the embedder ``spec`` names, its stored
+    vectors loaded; None when ``spec`` is "none"."""
+    embedder = await asyncio.to_thread(load_embedder, spec)
+    if embedder is None:
+        return None
+    semantic = Semantic(storage, embedder)
+    await semantic.load()
+    return semantic

@@ -19,7 +19,8 @@ from bot.cards import shorten
 from bot.errors import UserError
 
 MAX_QUERY_CHARS = 300
-MAX_TERMS = 12
+# A researcher may describe what they look for in a sentence (semantic search reads it).
+MAX_TERMS = 32
 MIN_PREFIX_CHARS = 3
 SORTS = ("relevance", "recent", "upvotes")
 

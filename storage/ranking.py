@@ -24,7 +24,7 @@ def word_stem(term: str) -> str:
 
     Only used to look for a query word inside a title or keyword list, where
     "transformers" should also find "Transformer"; matching itself uses the
-    backend's stemmer.
+    word's variants.
     """
     head, _, last = term.rpartition(" ")
     for suffix in _SUFFIXES:

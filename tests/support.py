@@ -1,14 +1,61 @@
-"""Shared test helpers: a controllable clock, paper factories, a recording adapter."""
+"""Shared test helpers: waiting with a deadline, a controllable clock, paper factories,
+a recording adapter, the command line as a subprocess."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import inspect
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from bot.models import Command, Paper, Post, Reply
 from bot.ports.chat import DeliveryError, RateWindow, RenderLimits
 from bot.ports.storage import Storage
+
+Check = Callable[[], object] | Callable[[], Awaitable[object]]
+
+
+async def eventually(
+    check: Check,
+    timeout: float = 5.0,
+    interval: float = 0.01,
+    message: str | Callable[[], str] = "",
+) -> object:
+    """Re-run ``check`` until it returns something truthy, and return that.
+
+    ``check`` may be a plain or an async function; whatever it raises ends the wait at once
+    (so a check can fail fast, e.g. when the process it waits on has died). After
+    ``timeout`` seconds this raises AssertionError naming ``message`` (a string, or a
+    function called then, e.g. to show a log tail) and the last result, so a wait never
+    falls through silently.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        last = check()
+        if inspect.isawaitable(last):
+            last = await last
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            what = message() if callable(message) else message
+            raise AssertionError(
+                f"timed out after {timeout:g} s waiting for {what or 'the condition'}"
+                f" (last result: {last!r})"
+            )
+        await asyncio.sleep(interval)
+
+
+def clean_environment(**settings: str) -> dict[str, str]:
+    """This process's environment without any PAPERBOT_ variable, plus ``settings``:
+    what a subprocess of the bot should see, whatever the developer's shell has set."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PAPERBOT_")}
+    env.update(settings)
+    return env
 
 
 class FakeClock:
@@ -101,3 +148,25 @@ class RecordingAdapter:
     def rate_windows(self, channel: str) -> list[RateWindow]:
         """No limits for the fake."""
         return []
+
+
+async def run_cli(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60.0
+) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``python -m bot <args>`` as a real subprocess.
+
+    Async, so a fake server running in the test's event loop keeps answering it.
+    """
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from bot.models import Paper, Subscription
+from bot.ports.embedder import Vectors
 from bot.query import SearchQuery
 
 
@@ -30,6 +31,18 @@ class SearchPage:
     has_more: bool
     total: int | None = None
     total_capped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class VectorPage:
+    """Stored vectors of one model, in paper order: ``keys[i]`` has ``vectors[i]``.
+
+    ``cursor`` is passed back to :meth:`PaperStore.vectors_after` for the next page.
+    """
+
+    keys: tuple[str, ...]
+    vectors: Vectors
+    cursor: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +130,23 @@ class PaperStore(Protocol):
 
     async def latest_papers(self, limit: int) -> list[Paper]:
         """The most recently published papers, newest first."""
+
+    async def save_vectors(self, model: str, keys: Sequence[str], vectors: Vectors) -> None:
+        """Store ``vectors[i]`` as paper ``keys[i]``'s vector of ``model`` (replacing it).
+
+        A backend may store them at lower precision (float16); unknown keys are
+        skipped. A paper whose title, abstract or keywords change loses its
+        vectors, so it is embedded again.
+        """
+
+    async def papers_without_vectors(self, model: str, limit: int) -> list[Paper]:
+        """Up to ``limit`` papers with no vector of ``model``, oldest stored first."""
+
+    async def count_vectors(self, model: str) -> int:
+        """How many papers have a vector of ``model``."""
+
+    async def vectors_after(self, model: str, cursor: int, limit: int) -> VectorPage:
+        """Up to ``limit`` stored vectors of ``model`` after ``cursor`` (0: from the start)."""
 
 
 class SubscriptionStore(Protocol):

@@ -11,26 +11,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import re
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
 from bot.models import ARXIV_ID_RE, Paper
 from bot.sources.clean import BadValue, bounded_count, clean_text, has_surrogates
+from bot.sources.http import (
+    Retry,
+    RetryPolicy,
+    Sleep,
+    SourceError,
+    SourceUnavailable,
+    SourceUnreachable,
+    check_status,
+    require_http_url,
+    send,
+)
 
 __all__ = [
     "DEFAULT_ENDPOINT",
     "HuggingFaceSource",
     "SourceError",
     "SourceUnavailable",
+    "SourceUnreachable",
     "parse_item",
 ]
 
@@ -43,36 +52,7 @@ PAGE_SIZE = 100
 MAX_PAGES = 20
 USER_AGENT = "paperbot/0.1 (+https://github.com/paperbot)"
 
-Sleep = Callable[[float], Awaitable[object]]
 _J = TypeVar("_J")
-
-
-class SourceError(Exception):
-    """The source rejected a request in a way that retrying cannot fix (e.g. HTTP 400)."""
-
-
-class SourceUnavailable(SourceError):
-    """The source kept failing (timeouts, 429, 5xx, broken JSON) on every attempt."""
-
-
-class SourceUnreachable(SourceUnavailable):
-    """No attempt reached the source's host (connection refused, DNS failure, no route)."""
-
-
-class _Retry(Exception):
-    """One attempt failed in a way worth retrying; ``retry_after`` is the server's hint.
-
-    ``unreachable`` marks a failure to connect at all, as opposed to a server
-    that answered badly.
-    """
-
-    def __init__(
-        self, reason: str, retry_after: float | None = None, *, unreachable: bool = False
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-        self.unreachable = unreachable
 
 
 class _NotFound(SourceError):
@@ -102,18 +82,12 @@ class HuggingFaceSource:
         client: httpx.AsyncClient | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        parts = urlsplit(endpoint)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            # Deliberately not echoing the endpoint: it may carry credentials.
-            raise ValueError("endpoint must be an http(s) URL")
-        if max_attempts < 1 or timeout <= 0 or backoff < 0 or max_backoff < 0:
-            raise ValueError("need max_attempts >= 1, timeout > 0, backoff/max_backoff >= 0")
+        require_http_url(endpoint, "endpoint")
+        if timeout <= 0:
+            raise ValueError("need timeout > 0")
         self._endpoint = endpoint.rstrip("/")
         self._timeout = timeout
-        self._max_attempts = max_attempts
-        self._backoff = backoff
-        self._max_backoff = max_backoff
-        self._sleep = sleep
+        self._retry = RetryPolicy("Hugging Face", max_attempts, backoff, max_backoff, sleep)
         self._owns_client = client is None
         if client is None:
             client = httpx.AsyncClient(
@@ -209,120 +183,27 @@ class HuggingFaceSource:
         or user text. A 404 raises :class:`_NotFound` (a :class:`SourceError`).
         """
         url = self._endpoint + path
-        failure: _Retry | None = None
-        for attempt in range(1, self._max_attempts + 1):
-            if failure is not None:
-                await self._sleep(self._delay(attempt - 1, failure.retry_after))
-            try:
-                return await self._attempt(url, params, expect, what)
-            except _Retry as exc:
-                failure = exc
-                # One warning per request, when it gives up (below), not one per attempt.
-                log.info(
-                    "Hugging Face %s failed (%s), attempt %d/%d",
-                    what,
-                    exc.reason,
-                    attempt,
-                    self._max_attempts,
-                )
-        reason = failure.reason if failure is not None else "no attempt"
-        if failure is not None and failure.unreachable:
-            raise SourceUnreachable(
-                f"cannot reach Hugging Face at {_without_credentials(self._endpoint)}: {reason},"
-                f" {self._max_attempts} attempts"
-            )
-        raise SourceUnavailable(
-            f"Hugging Face {what} failed after {self._max_attempts} attempts: {reason}"
-        )
 
-    async def _attempt(
-        self,
-        url: str,
-        params: Mapping[str, str | int] | None,
-        expect: type[_J],
-        what: str,
-    ) -> _J:
-        """One GET; raises :class:`_Retry` for transient faults."""
-        try:
-            response = await self._client.get(url, params=params, timeout=self._timeout)
-        except httpx.TimeoutException as exc:
-            raise _Retry(f"timed out ({type(exc).__name__})") from exc
-        except httpx.RequestError as exc:
-            # Exception text can include the URL; the class name is enough to act on.
-            raise _Retry(f"connection failed ({type(exc).__name__})", unreachable=True) from exc
-        return _check_response(response, expect, what)
+        async def attempt() -> _J:
+            response = await send(self._client, url, params, wait=self._timeout)
+            return _check_response(response, expect, what)
 
-    def _delay(self, retry_number: int, retry_after: float | None) -> float:
-        """Seconds to wait before retry number ``retry_number`` (1-based)."""
-        if retry_after is not None:
-            # The server said how long; honour it, but never hang for ages.
-            return min(self._max_backoff, max(0.0, retry_after))
-        base = min(self._max_backoff, self._backoff * 2.0 ** (retry_number - 1))
-        # Jitter keeps many bots from retrying in lockstep against a recovering server.
-        return base * random.uniform(0.5, 1.0)
-
-
-def _without_credentials(url: str) -> str:
-    """``url`` without a ``user:password@`` part, fit for logs and messages."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        return await self._retry.run(attempt, what, self._endpoint, log)
 
 
 def _check_response(response: httpx.Response, expect: type[_J], what: str) -> _J:
-    """Map an HTTP response to its JSON body, :class:`_Retry` or :class:`SourceError`."""
-    status = response.status_code
-    if status == 404:
+    """Map an HTTP response to its JSON body, :class:`Retry` or :class:`SourceError`."""
+    if response.status_code == 404:
         raise _NotFound(f"Hugging Face has no {what}: HTTP 404")
-    if status in (429, 503):
-        raise _Retry(f"HTTP {status}", _retry_after_seconds(response.headers))
-    if status >= 500 or status == 408:
-        raise _Retry(f"HTTP {status}")
-    if not 200 <= status < 300:
-        raise SourceError(f"Hugging Face rejected {what}: HTTP {status}")
+    check_status(response, "Hugging Face", what)
     try:
         data = response.json()
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise _Retry("malformed JSON") from exc
+        raise Retry("malformed JSON") from exc
     if not isinstance(data, expect):
         # Typically an error object from a proxy or a half-deployed server.
-        raise _Retry(f"expected a JSON {expect.__name__}, got {type(data).__name__}")
+        raise Retry(f"expected a JSON {expect.__name__}, got {type(data).__name__}")
     return data
-
-
-def _retry_after_seconds(headers: httpx.Headers) -> float | None:
-    """The server's wait hint: ``Retry-After`` (seconds or HTTP date), else ``RateLimit`` ``t=``."""
-    value = headers.get("retry-after")
-    if value:
-        seconds = _parse_retry_after(value.strip())
-        if seconds is not None:
-            return seconds
-    value = headers.get("ratelimit")
-    return _parse_ratelimit_reset(value) if value else None
-
-
-def _parse_retry_after(value: str) -> float | None:
-    """Seconds from a ``Retry-After`` value (delta-seconds or an HTTP date)."""
-    if value.isascii() and value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-_RATELIMIT_T = re.compile(r";\s*t\s*=\s*(\d{1,9})")
-
-
-def _parse_ratelimit_reset(value: str) -> float | None:
-    """Longest reset ``t=N`` in a ``RateLimit: "policy";r=0;t=N`` header.
-
-    The longest, because any of several listed policies may be the exhausted one.
-    """
-    waits = [int(m.group(1)) for m in _RATELIMIT_T.finditer(value)]
-    return float(max(waits)) if waits else None
 
 
 # --- item parsing -------------------------------------------------------------

@@ -7,8 +7,11 @@ from datetime import date
 from typing import Any
 
 import asyncpg
+import numpy as np
 
 from bot.models import Paper
+from bot.ports.embedder import Vectors
+from bot.ports.storage import VectorPage
 from storage.batches import upsert_each
 from storage.postgresql.connection import (
     AUTHOR_SEP,
@@ -22,8 +25,11 @@ from storage.postgresql.connection import (
 # A whole batch in one statement: one array per column, unnested into rows.
 # An upsert never lets an empty incoming field erase what is stored: a Hugging
 # Face item with a missing abstract must not wipe the abstract we already have.
-# Upvotes are the latest count (they can go down); featured_on keeps the latest
-# day. The search document is a generated column, so it follows every change.
+# Upvotes are the latest count (they can go down), except that unknown upvotes
+# (None, an arXiv paper) store 0 for a new paper and keep a known one's count:
+# such rows go in the statement that keeps them. featured_on keeps the latest
+# day. The search document is a generated column, so it follows every change;
+# a trigger drops the vectors of a paper whose text changed (migration 002).
 _UPSERT_SQL = f"""
 INSERT INTO papers ({PAPER_COLUMNS}, updated_at)
 SELECT *, $14::timestamptz
@@ -37,13 +43,16 @@ ON CONFLICT (paper_key) DO UPDATE SET
     keywords = CASE WHEN excluded.keywords <> '' THEN excluded.keywords ELSE papers.keywords END,
     published_at = coalesce(excluded.published_at, papers.published_at),
     featured_on = greatest(excluded.featured_on, papers.featured_on),
-    upvotes = excluded.upvotes,
+    upvotes = {{upvotes}},
     ai_summary = coalesce(excluded.ai_summary, papers.ai_summary),
     github_repo = coalesce(excluded.github_repo, papers.github_repo),
     github_stars = coalesce(excluded.github_stars, papers.github_stars),
     project_page = coalesce(excluded.project_page, papers.project_page),
     updated_at = excluded.updated_at
 """
+_UPSERT_KNOWN_UPVOTES = _UPSERT_SQL.format(upvotes="excluded.upvotes")
+_UPSERT_UNKNOWN_UPVOTES = _UPSERT_SQL.format(upvotes="papers.upvotes")
+_UPVOTES = 8  # the index of upvotes in a row of PAPER_COLUMNS
 _FEATURED_DAYS = (
     "INSERT INTO featured_days (day, paper_id)"
     " SELECT r.day, p.id FROM unnest($1::text[], $2::date[]) AS r(key, day)"
@@ -114,9 +123,21 @@ class PgPapers(PgConnection):
         moment = utc_now()
         async with self._transaction() as conn:
             for part in _generations(rows):
-                columns = [list(column) for column in zip(*part, strict=True)]
-                await conn.execute(_UPSERT_SQL, *columns, moment)
-                await conn.execute(_FEATURED_DAYS, columns[0], columns[7])
+                known = [row for row in part if row[_UPVOTES] is not None]
+                unknown = [
+                    (*row[:_UPVOTES], 0, *row[_UPVOTES + 1 :])
+                    for row in part
+                    if row[_UPVOTES] is None
+                ]
+                for sql, group in (
+                    (_UPSERT_KNOWN_UPVOTES, known),
+                    (_UPSERT_UNKNOWN_UPVOTES, unknown),
+                ):
+                    if not group:
+                        continue
+                    columns = [list(column) for column in zip(*group, strict=True)]
+                    await conn.execute(sql, *columns, moment)
+                    await conn.execute(_FEATURED_DAYS, columns[0], columns[7])
         return len(rows)
 
     async def get_paper(self, key: str) -> Paper | None:
@@ -194,3 +215,53 @@ class PgPapers(PgConnection):
         """Whether ``day``'s list is bundled sample data."""
         found = await self._pool.fetchval("SELECT 1 FROM sample_lists WHERE day = $1 LIMIT 1", day)
         return found is not None
+
+    # vectors -------------------------------------------------------------------
+    async def save_vectors(self, model: str, keys: Sequence[str], vectors: Vectors) -> None:
+        """Store each paper's vector as float16 bytes, replacing an older one."""
+        blobs = np.asarray(vectors, dtype=np.float16)
+        # One statement cannot write a row twice: a key given twice keeps its last vector.
+        latest = {key: blob.tobytes() for key, blob in zip(keys, blobs, strict=True)}
+        async with self._transaction() as conn:
+            await conn.execute(
+                "INSERT INTO paper_vectors (model, paper_id, vector)"
+                " SELECT $1, p.id, r.vector FROM unnest($2::text[], $3::bytea[]) AS r(key, vector)"
+                " JOIN papers p ON p.paper_key = r.key"
+                " ON CONFLICT (model, paper_id) DO UPDATE SET vector = excluded.vector",
+                model,
+                list(latest),
+                list(latest.values()),
+            )
+
+    async def papers_without_vectors(self, model: str, limit: int) -> list[Paper]:
+        """Papers lacking a vector of ``model``, by id."""
+        rows = await self._pool.fetch(
+            "SELECT p.* FROM papers p WHERE NOT EXISTS (SELECT 1 FROM paper_vectors v"
+            " WHERE v.model = $1 AND v.paper_id = p.id) ORDER BY p.id LIMIT $2",
+            model,
+            limit,
+        )
+        return [to_paper(row) for row in rows]
+
+    async def count_vectors(self, model: str) -> int:
+        """How many papers have a vector of ``model``."""
+        return int(
+            await self._pool.fetchval("SELECT count(*) FROM paper_vectors WHERE model = $1", model)
+        )
+
+    async def vectors_after(self, model: str, cursor: int, limit: int) -> VectorPage:
+        """Vectors of ``model`` by paper id; ``cursor`` is the last paper id read."""
+        rows = await self._pool.fetch(
+            "SELECT v.paper_id, p.paper_key, v.vector FROM paper_vectors v"
+            " JOIN papers p ON p.id = v.paper_id"
+            " WHERE v.model = $1 AND v.paper_id > $2 ORDER BY v.paper_id LIMIT $3",
+            model,
+            cursor,
+            limit,
+        )
+        if not rows:
+            return VectorPage((), np.zeros((0, 0), np.float32), cursor)
+        matrix = np.stack([np.frombuffer(row[2], dtype=np.float16) for row in rows])
+        return VectorPage(
+            tuple(row[1] for row in rows), matrix.astype(np.float32), int(rows[-1][0])
+        )

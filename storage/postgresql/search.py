@@ -1,20 +1,24 @@
 """Translate a :class:`~bot.query.SearchQuery` into PostgreSQL full-text SQL.
 
 Matching. Papers carry a weighted ``tsvector`` (title A, Hugging Face keywords
-B, authors C, abstract D; migration 001) with a GIN index. The query is one
-``to_tsquery('english', ...)`` built here from the parsed terms only: every
-term is a quoted lexeme string (quotes and backslashes escaped), so operators
-typed by a user (``&``, ``|``, ``!``, ``<->``, ``:*``) are only ever text.
-Words and phrases are AND-ed, a phrase's words must be adjacent (the
-``english`` configuration drops little words like "of" but keeps their
-positions, so "state of the art" is 'state' <3> 'art'), ``author:`` matches
-weight C only, exclusions are NOT-ed and an unfinished last word is a prefix.
+B, authors C, abstract D; migration 002) with a GIN index, built with the
+``simple`` configuration: words as written, no stemmer ("tokenizer" is not
+"token"), as SQLite's index. The query is one ``to_tsquery('simple', ...)``
+built here from the parsed terms only: every term is a quoted lexeme string
+(quotes and backslashes escaped), so operators typed by a user (``&``, ``|``,
+``!``, ``<->``, ``:*``) are only ever text. As on SQLite
+(storage/sqlite/fts.py), each query word matches any of its spelling variants
+(:func:`bot.spelling.word_variants`) as an OR group, two words that also make a
+compound match apart or joined, phrases match any of their variants with
+adjacent words, ``author:`` matches weight C only, exclusions NOT every variant
+and an unfinished last word is a prefix or one of its variants.
 
 Ranking follows the SQLite backend's rules exactly (storage/ranking.py): the
 newest ``SEARCH_WINDOW`` matches are scored per query word 10 (title), 6
-(keywords), 3 (authors) or 1 (abstract), plus a bonus when the title holds all
-words in order; upvotes, then recency, break ties. Quoted phrases are checked
-as typed on the candidates, as on SQLite.
+(keywords), 3 (authors) or 1 (abstract), any variant counting, plus a bonus
+when the title holds all words in order; upvotes, then recency, break ties.
+Quoted phrases are checked as typed (or as a variant) on the candidates, as on
+SQLite.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 from bot.ports.storage import SearchPage
 from bot.query import SearchQuery
+from bot.spelling import compound_pairs, word_variants
 from storage.postgresql.connection import PgConnection, to_paper
 from storage.ranking import (
     ABSTRACT,
@@ -36,7 +41,7 @@ from storage.ranking import (
     word_stem,
 )
 
-CONFIG = "'english'"
+CONFIG = "'simple'"
 _ORDER = {
     "relevance": "{t}score DESC, {t}upvotes DESC, {t}published_at DESC NULLS LAST, {t}id DESC",
     "recent": "coalesce({t}published_at, {t}featured_on) DESC NULLS LAST, {t}upvotes DESC,"
@@ -64,8 +69,8 @@ _SCORED_FIELDS = (
     f" {_words('p.keywords')} AS keyword_words,"
     f" {_words('p.authors')} AS author_words"
 )
-# Phrases are matched on stemmed lexemes; this re-checks the words as typed so
-# "masked autoencoder" does not also match "masking autoencoders".
+# Phrases are matched on the parser's tokens; this re-checks the words as typed
+# (or a variant) across title and abstract, as SQLite does.
 _TEXT = "p.title || ' ' || p.summary"
 _PHRASE_CHECK = "strpos(" + _normalized(_TEXT) + ", {}) > 0"
 
@@ -79,22 +84,50 @@ def lexemes(term: str, weight: str = "") -> str:
     return f"'{escaped}'{weight}"
 
 
+def _any_of(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else "(" + " | ".join(parts) + ")"
+
+
+def word_group(word: str) -> str:
+    """The ``to_tsquery`` operand for one word: any of its spelling variants."""
+    return _any_of([lexemes(form) for form in word_variants(word)])
+
+
+def tsquery_text(query: SearchQuery) -> str:
+    """The ``to_tsquery`` input for ``query``: positive parts AND-ed, exclusions NOT-ed.
+
+    Each word and phrase is an OR group of its spelling variants; an
+    unfinished last word is its prefix or one of its variants.
+    """
+    parts: list[str] = []
+    groups = compound_pairs(query.words)
+    last = len(groups) - 1
+    for index, (word, joined) in enumerate(groups):
+        if query.prefix_last and index == last and joined is None:
+            forms = word_variants(word)
+            parts.append(_any_of([_prefix(word), *(lexemes(form) for form in forms[1:])]))
+        elif joined is not None:
+            first, second = word.split()
+            apart = f"({word_group(first)} & {word_group(second)})"
+            parts.append(f"({apart} | {word_group(joined)})")
+        else:
+            parts.append(word_group(word))
+    for phrase in query.phrases:
+        parts.append(_any_of([lexemes(form) for form in word_variants(phrase)]))
+    parts.extend(lexemes(name, ":C") for name in query.authors)
+    parts.extend(f"!{word_group(term)}" for term in query.excluded)
+    return " & ".join(f"({part})" for part in parts)
+
+
 def _prefix(term: str) -> str:
     """``term`` whose last word may be unfinished."""
     head, _, last = term.rpartition(" ")
     return (f"{lexemes(head)} <-> " if head else "") + lexemes(last, ":*")
 
 
-def tsquery_text(query: SearchQuery) -> str:
-    """The ``to_tsquery`` input for ``query``: positive parts AND-ed, exclusions NOT-ed."""
-    parts: list[str] = []
-    last = len(query.words) - 1
-    for index, word in enumerate(query.words):
-        parts.append(_prefix(word) if query.prefix_last and index == last else lexemes(word))
-    parts.extend(lexemes(phrase) for phrase in query.phrases)
-    parts.extend(lexemes(name, ":C") for name in query.authors)
-    parts.extend(f"!({lexemes(term)})" for term in query.excluded)
-    return " & ".join(f"({part})" for part in parts)
+def _contains_any(column: str, marks: list[str]) -> str:
+    """SQL: ``column`` holds any of the parameters ``marks``."""
+    return " OR ".join(f"strpos({column}, {mark}) > 0" for mark in marks)
 
 
 class _Params:
@@ -123,16 +156,21 @@ def search_sql(
     for phrase in query.phrases:
         # Kept ASCII-only like SQLite's check, so both backends filter alike.
         if phrase.isascii():
-            where.append(_PHRASE_CHECK.format(params.add(phrase)))
+            forms = word_variants(phrase)
+            checks = " OR ".join(_PHRASE_CHECK.format(params.add(form)) for form in forms)
+            where.append(f"({checks})")
     scores = []
     # Only relevance order reads the score; other orders skip the string work.
     terms = (*query.words, *query.phrases) if query.sort == "relevance" else ()
     for term in terms:
-        stem = params.add(" " + word_stem(term))
+        stems = [
+            params.add(stem)
+            for stem in dict.fromkeys(" " + word_stem(form) for form in word_variants(term))
+        ]
         scores.append(
-            f"greatest({TITLE} * (strpos(c.title_words, {stem}) > 0)::int,"
-            f" {KEYWORDS} * (strpos(c.keyword_words, {stem}) > 0)::int,"
-            f" {AUTHORS} * (strpos(c.author_words, {stem}) > 0)::int, {ABSTRACT})"
+            f"greatest({TITLE} * ({_contains_any('c.title_words', stems)})::int,"
+            f" {KEYWORDS} * ({_contains_any('c.keyword_words', stems)})::int,"
+            f" {AUTHORS} * ({_contains_any('c.author_words', stems)})::int, {ABSTRACT})"
         )
     if len(scores) > 1:
         together = params.add(" " + word_stem(" ".join(terms)))
@@ -191,7 +229,7 @@ class PgSearch(PgConnection):
         The last word is expanded as a prefix only when it matches nothing as
         a whole word, as on SQLite.
         """
-        if query.prefix_last and await self._matches_anything(lexemes(query.words[-1])):
+        if query.prefix_last and await self._matches_anything(word_group(query.words[-1])):
             query = replace(query, prefix_last=False)
         hits = await self._newest_matches(tsquery_text(query), SEARCH_WINDOW)
         sql, params = search_sql(query, hits, offset, limit + 1)

@@ -5,7 +5,12 @@ user (``AND``, ``NEAR(``, ``*``, ``^``, ``:``) are only ever text. The query
 parser has already reduced terms to word characters and spaces, but quotes are
 still doubled here so this module is safe on its own.
 
-Ranking. FTS5 (porter stemming) decides what matches. The order is a field
+Matching. The index holds words as written (no stemmer: "tokenizer" is not
+"token"); each query word matches any of its spelling variants
+(:func:`bot.spelling.word_variants`: singular/plural, British/American,
+compounds joined, hyphenated or apart), as an OR group.
+
+Ranking. FTS5 decides what matches. The order is a field
 score computed on the candidates: for each query word, 10 if the title has it,
 6 if Hugging Face's keywords do, 3 if the authors do, else 1 (the abstract),
 plus a bonus when the title holds all the words in order; upvotes, then
@@ -20,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.query import SearchQuery
+from bot.spelling import compound_pairs, word_variants
 from storage.ranking import (
     ABSTRACT,
     AUTHORS,
@@ -65,13 +71,21 @@ _TITLE = _words("p.title")
 # Phrases are matched by FTS5 on stemmed tokens; this re-checks the words as
 # typed so "masked autoencoder" does not also match "masking autoencoders".
 _TEXT = "p.title || ' ' || p.summary"
-_PHRASE_CHECK = f"instr({_normalized(_TEXT)}, :{{name}}) > 0"
-# Scored against the candidates' fields normalised once (see search_sql).
-_FIELD_SCORE = (
-    f"max({TITLE} * (instr(c.title_words, :{{name}}) > 0),"
-    f" {KEYWORDS} * (instr(c.keyword_words, :{{name}}) > 0),"
-    f" {AUTHORS} * (instr(c.author_words, :{{name}}) > 0), {ABSTRACT})"
-)
+_NORMALIZED_TEXT = _normalized(_TEXT)
+
+
+def _field_score(name: str, count: int) -> str:
+    """SQL scoring one term (any of ``count`` variant parameters) by the best field it is in.
+
+    Scored against the candidates' fields normalised once (see search_sql).
+    """
+    return (
+        f"max({TITLE} * ({_contains_any('c.title_words', name, count)}),"
+        f" {KEYWORDS} * ({_contains_any('c.keyword_words', name, count)}),"
+        f" {AUTHORS} * ({_contains_any('c.author_words', name, count)}), {ABSTRACT})"
+    )
+
+
 _SCORED_FIELDS = (
     f", {_TITLE} AS title_words, {_words('p.keywords')} AS keyword_words,"
     f" {_words('p.authors')} AS author_words"
@@ -111,19 +125,46 @@ def phrase_match(phrase: str) -> str:
     return f"NEAR({' '.join(quote(run) for run in kept)}, {gap})"
 
 
+def _any_of(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+
+
+def word_group(word: str) -> str:
+    """The MATCH part for one word: any of its spelling variants."""
+    return _any_of([quote(form) for form in word_variants(word)])
+
+
 def match_expression(query: SearchQuery) -> str:
-    """The MATCH string for ``query``: all positive parts AND-ed, exclusions NOT-ed."""
+    """The MATCH string for ``query``: all positive parts AND-ed, exclusions NOT-ed.
+
+    Each word and phrase is an OR group of its spelling variants; an
+    unfinished last word is its prefix or one of its variants.
+    """
     parts: list[str] = []
-    last = len(query.words) - 1
-    for index, word in enumerate(query.words):
-        star = "*" if query.prefix_last and index == last else ""
-        parts.append(quote(word) + star)
-    parts.extend(phrase_match(phrase) for phrase in query.phrases)
+    groups = compound_pairs(query.words)
+    last = len(groups) - 1
+    for index, (word, joined) in enumerate(groups):
+        if query.prefix_last and index == last and joined is None:
+            forms = word_variants(word)
+            parts.append(_any_of([quote(word) + "*", *(quote(form) for form in forms[1:])]))
+        elif joined is not None:
+            first, second = word.split()
+            apart = f"({word_group(first)} AND {word_group(second)})"
+            parts.append(f"({apart} OR {word_group(joined)})")
+        else:
+            parts.append(word_group(word))
+    for phrase in query.phrases:
+        parts.append(_any_of([phrase_match(form) for form in word_variants(phrase)]))
     parts.extend(f"authors : {quote(name)}" for name in query.authors)
     expression = "(" + " AND ".join(parts) + ")"
     for term in query.excluded:
-        expression += f" NOT {quote(term)}"
+        expression += f" NOT {word_group(term)}"
     return expression
+
+
+def _contains_any(column: str, name: str, count: int) -> str:
+    """SQL: ``column`` holds any of the parameters ``name0`` .. ``name{count-1}``."""
+    return " OR ".join(f"instr({column}, :{name}_{i}) > 0" for i in range(count))
 
 
 def search_sql(
@@ -144,14 +185,16 @@ def search_sql(
         # SQLite's lower() folds ASCII only: "Über" stays "Über" and could never
         # contain "über", so a phrase with other letters relies on FTS5 alone.
         if phrase.isascii():
-            where.append(_PHRASE_CHECK.format(name=f"phrase{index}"))
-            params[f"phrase{index}"] = phrase
+            forms = word_variants(phrase)
+            where.append(f"({_contains_any(_NORMALIZED_TEXT, f'phrase{index}', len(forms))})")
+            params.update({f"phrase{index}_{i}": form for i, form in enumerate(forms)})
     scores = []
     # Only relevance order reads the score; other orders skip the string work.
     terms = (*query.words, *query.phrases) if query.sort == "relevance" else ()
     for index, term in enumerate(terms):
-        scores.append(_FIELD_SCORE.format(name=f"term{index}"))
-        params[f"term{index}"] = " " + word_stem(term)
+        stems = list(dict.fromkeys(" " + word_stem(form) for form in word_variants(term)))
+        scores.append(_field_score(f"term{index}", len(stems)))
+        params.update({f"term{index}_{i}": stem for i, stem in enumerate(stems)})
     if len(scores) > 1:
         scores.append(f"{TITLE_PHRASE_BONUS} * (instr(c.title_words, :all_terms) > 0)")
         params["all_terms"] = " " + word_stem(" ".join(terms))

@@ -10,14 +10,16 @@ from datetime import date
 from typing import Any
 
 import aiosqlite
+import numpy as np
 
 from bot.models import Paper
-from bot.ports.storage import SearchPage
+from bot.ports.embedder import Vectors
+from bot.ports.storage import SearchPage, VectorPage
 from bot.query import SearchQuery
 from storage.batches import upsert_each
 from storage.ranking import SEARCH_WINDOW
 from storage.sqlite.connection import SqliteConnection, _now
-from storage.sqlite.fts import quote, search_sql
+from storage.sqlite.fts import search_sql, word_group
 
 AUTHOR_SEP = "; "
 
@@ -77,9 +79,12 @@ def _paper(row: aiosqlite.Row) -> Paper:
 
 # An upsert never lets an empty incoming field erase what is stored: a Hugging
 # Face item with a missing abstract must not wipe the abstract we already have.
+# Upvotes are the latest count, except that unknown upvotes (NULL, an arXiv
+# paper) store 0 for a new paper and keep the count of a known one; ?9 is the
+# upvotes parameter as given, since excluded.upvotes is already coalesced.
 _UPSERT_SQL = f"""
 INSERT INTO papers ({_PAPER_COLUMNS}, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, coalesce(?, 0), ?, ?, ?, ?, ?)
 ON CONFLICT (paper_key) DO UPDATE SET
     title = excluded.title,
     summary = CASE WHEN excluded.summary <> '' THEN excluded.summary ELSE summary END,
@@ -89,7 +94,7 @@ ON CONFLICT (paper_key) DO UPDATE SET
     featured_on = max(
         coalesce(excluded.featured_on, featured_on), coalesce(featured_on, excluded.featured_on)
     ),
-    upvotes = excluded.upvotes,
+    upvotes = coalesce(?9, upvotes),
     ai_summary = coalesce(excluded.ai_summary, ai_summary),
     github_repo = coalesce(excluded.github_repo, github_repo),
     github_stars = coalesce(excluded.github_stars, github_stars),
@@ -165,7 +170,13 @@ class SqlitePapers(SqliteConnection):
         if not changed:
             return
         await self._db.executemany(_INDEX_DELETE, changed)
-        await self._db.execute(_INDEX_ROWIDS, (json.dumps([row[0] for row in changed]),))
+        rowids = json.dumps([row[0] for row in changed])
+        await self._db.execute(_INDEX_ROWIDS, (rowids,))
+        # Their vectors describe the old text: embedded again by the next pass.
+        await self._db.execute(
+            "DELETE FROM paper_vectors WHERE paper_id IN (SELECT -value FROM json_each(?))",
+            (rowids,),
+        )
 
     async def get_paper(self, key: str) -> Paper | None:
         """A paper by key."""
@@ -207,7 +218,7 @@ class SqlitePapers(SqliteConnection):
         a whole word: a finished word stays precise (and fast), an unfinished
         one still finds papers.
         """
-        if query.prefix_last and await self._matches_anything(quote(query.words[-1])):
+        if query.prefix_last and await self._matches_anything(word_group(query.words[-1])):
             query = replace(query, prefix_last=False)
         sql, params = search_sql(query, offset, limit + 1)
         rows = await self._all(sql, params)
@@ -298,3 +309,44 @@ class SqlitePapers(SqliteConnection):
             "SELECT 1 FROM sample_lists WHERE day = ? LIMIT 1", (day.isoformat(),)
         )
         return row is not None
+
+    # vectors -------------------------------------------------------------------
+    async def save_vectors(self, model: str, keys: Sequence[str], vectors: Vectors) -> None:
+        """Store each paper's vector as float16 bytes, replacing an older one."""
+        blobs = np.asarray(vectors, dtype=np.float16)
+        rows = [(model, blob.tobytes(), key) for key, blob in zip(keys, blobs, strict=True)]
+        async with self._transaction() as db:
+            await db.executemany(
+                "INSERT OR REPLACE INTO paper_vectors (model, paper_id, vector)"
+                " SELECT ?, id, ? FROM papers WHERE paper_key = ?",
+                rows,
+            )
+
+    async def papers_without_vectors(self, model: str, limit: int) -> list[Paper]:
+        """Papers lacking a vector of ``model``, by id."""
+        rows = await self._all(
+            "SELECT p.* FROM papers p WHERE NOT EXISTS (SELECT 1 FROM paper_vectors v"
+            " WHERE v.model = ? AND v.paper_id = p.id) ORDER BY p.id LIMIT ?",
+            (model, limit),
+        )
+        return [_paper(row) for row in rows]
+
+    async def count_vectors(self, model: str) -> int:
+        """How many papers have a vector of ``model``."""
+        row = await self._one("SELECT count(*) FROM paper_vectors WHERE model = ?", (model,))
+        return int(row[0]) if row else 0
+
+    async def vectors_after(self, model: str, cursor: int, limit: int) -> VectorPage:
+        """Vectors of ``model`` by paper id; ``cursor`` is the last paper id read."""
+        rows = await self._all(
+            "SELECT v.paper_id, p.paper_key, v.vector FROM paper_vectors v"
+            " JOIN papers p ON p.id = v.paper_id"
+            " WHERE v.model = ? AND v.paper_id > ? ORDER BY v.paper_id LIMIT ?",
+            (model, cursor, limit),
+        )
+        if not rows:
+            return VectorPage((), np.zeros((0, 0), np.float32), cursor)
+        matrix = np.stack([np.frombuffer(row[2], dtype=np.float16) for row in rows])
+        return VectorPage(
+            tuple(row[1] for row in rows), matrix.astype(np.float32), int(rows[-1][0])
+        )

@@ -3,26 +3,25 @@ help and slash commands are the catalogue's."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import pytest
 from pydantic import SecretStr
 
-import adapters.telegram.adapter as telegram_adapter
 from adapters.console.adapter import ConsoleAdapter
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.slash import install_commands
 from adapters.telegram.parse import BOT_COMMANDS
-from bot.catalogue import CATALOGUE, Access, CommandSpec, help_text, metric_labels
+from bot.catalogue import CATALOGUE, Access, CommandSpec, help_text, metric_labels, needs_admin
 from bot.commands import CommandRouter
 from bot.models import Command, Reply, Subscription
-from storage.sqlite import SqliteStorage
-from tests.support import FakeClock
+from bot.ports.storage import Storage
 
 CHANNEL = "test:1"
 # A value for each option, to run every command "with arguments".
-SAMPLES = {
+SAMPLES: dict[str, str | None] = {
     "date": "2026-03-09",
     "query": "transformer",
     "sort": "recent",
@@ -44,8 +43,8 @@ async def core(router: CommandRouter, command: Command) -> Reply:
 async def telegram(router: CommandRouter, command: Command) -> Reply:
     """Telegram asks getChatMember only when its rule says the command needs an admin;
     otherwise the command goes on with is_admin False."""
-    needed = telegram_adapter.needs_admin(command.name, command.args)
-    return await router(Command(**{**_fields(command), "is_admin": command.is_admin and needed}))
+    needed = needs_admin(command.name, command.args)
+    return await router(replace(command, is_admin=command.is_admin and needed))
 
 
 async def discord(router: CommandRouter, command: Command) -> Reply:
@@ -57,11 +56,7 @@ async def discord(router: CommandRouter, command: Command) -> Reply:
 async def console(router: CommandRouter, command: Command) -> Reply:
     """The console's user is the admin of its one channel."""
     assert ConsoleAdapter.platform == "console"
-    return await router(Command(**{**_fields(command), "is_admin": True}))
-
-
-def _fields(command: Command) -> dict[str, object]:
-    return {name: getattr(command, name) for name in Command.__dataclass_fields__}
+    return await router(replace(command, is_admin=True))
 
 
 def refused(reply: Reply) -> bool:
@@ -69,11 +64,9 @@ def refused(reply: Reply) -> bool:
 
 
 @pytest.fixture
-async def router(tmp_path) -> AsyncIterator[CommandRouter]:
-    storage = await SqliteStorage.open(tmp_path / "t.db")
-    await storage.save_subscription(Subscription(channel=CHANNEL))
-    yield CommandRouter(storage, FakeClock())
-    await storage.close()
+async def store(store: Storage) -> Storage:
+    await store.save_subscription(Subscription(channel=CHANNEL))
+    return store
 
 
 CASES = [

@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import discord
@@ -29,11 +28,12 @@ from bot.delivery import DeliveryWorker
 from bot.digest import digest_reply
 from bot.models import Command, PaperCard, Post, Reply, Subscription
 from bot.ports.chat import ChannelGone, CommandHandler, RateLimited, TemporaryFailure
+from bot.ports.storage import Storage
 from bot.sources.seeds import load_seed_papers
 from bot.subscription_options import SETTING_KEYS
 from storage.sqlite import SqliteStorage
 from tests.fakes.discord import EPHEMERAL, LOADING, FakeDiscord, InteractionRecord
-from tests.support import FakeClock, make_paper
+from tests.support import FakeClock, eventually, make_paper
 
 TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAx.fake.discord-token-for-tests"
 GUILD = 900_000_000_000_000_001
@@ -100,21 +100,10 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 
 
 @pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    store = await SqliteStorage.open(tmp_path / "paperbot.db")
+async def store(store: Storage) -> Storage:
+    """The seeds plus papers written to break Discord's markdown."""
     await store.upsert_papers([*load_seed_papers(), *hostile_papers()])
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def router(storage: SqliteStorage, clock: FakeClock) -> CommandRouter:
-    return CommandRouter(storage, clock)
+    return store
 
 
 def settings_for(fake: FakeDiscord, **overrides: Any) -> DiscordSettings:
@@ -147,15 +136,6 @@ async def running(
 async def bot(fake: FakeDiscord, router: CommandRouter) -> AsyncIterator[DiscordAdapter]:
     async with running(fake, router) as adapter:
         yield adapter
-
-
-async def until(check: Callable[[], object], timeout: float = 5.0) -> None:
-    """Wait until ``check()`` is truthy (follow-ups arrive after the first response)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 async def ask(
@@ -218,6 +198,7 @@ async def test_commands_sync_globally_with_permissions(
         "today",
         "search",
         "paper",
+        "similar",
         "subscribe",
         "unsubscribe",
         "settings",
@@ -241,7 +222,7 @@ async def test_commands_sync_globally_with_permissions(
 async def test_guild_id_syncs_to_that_guild_only(fake: FakeDiscord, router: CommandRouter) -> None:
     async with running(fake, router, {"guild_id": GUILD}):
         assert None not in fake.command_sets
-        assert len(fake.command_sets[GUILD]) == 8
+        assert len(fake.command_sets[GUILD]) == 9
         rec = await ask(fake, "help")
         assert "/search" in rec.response_data["content"]  # type: ignore[index]
 
@@ -264,7 +245,7 @@ async def test_start_fails_loudly_and_cleans_up(fake: FakeDiscord, router: Comma
 
 
 async def test_every_command_is_answered_on_time(
-    fake: FakeDiscord, bot: DiscordAdapter, storage: SqliteStorage
+    fake: FakeDiscord, bot: DiscordAdapter, store: SqliteStorage
 ) -> None:
     helped = await ask(fake, "help")
     assert "/subscribe" in text_of(helped.original or {}) and not helped.ephemeral
@@ -290,7 +271,7 @@ async def test_every_command_is_answered_on_time(
         fake, "subscribe", {"time": "08:30", "timezone": "Europe/Berlin"}, user=ADMIN
     )
     assert "Subscribed: daily digest at 08:30 Europe/Berlin" in text_of(subscribed.original or {})
-    sub = await storage.get_subscription(f"discord:{TEXT}")
+    sub = await store.get_subscription(f"discord:{TEXT}")
     assert (
         sub is not None and sub.timezone == "Europe/Berlin" and sub.created_by == f"discord:{ADMIN}"
     )
@@ -298,7 +279,7 @@ async def test_every_command_is_answered_on_time(
     # A time given as the timezone option is refused as a timezone.
     wrong = await ask(fake, "subscribe", {"time": "06:15", "timezone": "06:15"}, user=ADMIN)
     assert "Unknown timezone '06:15'" in text_of(wrong.original or {})
-    kept = await storage.get_subscription(f"discord:{TEXT}")
+    kept = await store.get_subscription(f"discord:{TEXT}")
     assert kept is not None and kept.timezone == "Europe/Berlin"
     # Anyone may preview the channel's next digest.
     preview = await ask(fake, "preview")
@@ -313,7 +294,7 @@ async def test_every_command_is_answered_on_time(
 
     gone = await ask(fake, "unsubscribe", user=ADMIN)
     assert "Unsubscribed" in text_of(gone.original or {})
-    assert await storage.get_subscription(f"discord:{TEXT}") is None
+    assert await store.get_subscription(f"discord:{TEXT}") is None
 
 
 @pytest.mark.parametrize(
@@ -327,36 +308,36 @@ async def test_every_command_is_answered_on_time(
 async def test_members_without_manage_channels_are_refused(
     fake: FakeDiscord,
     bot: DiscordAdapter,
-    storage: SqliteStorage,
+    store: SqliteStorage,
     command: str,
     options: dict[str, Any] | None,
 ) -> None:
-    await storage.save_subscription(Subscription(channel=f"discord:{NEWS}", top_n=4))
+    await store.save_subscription(Subscription(channel=f"discord:{NEWS}", top_n=4))
     rec = await ask(fake, command, options, user=READER, channel=NEWS)
     assert rec.ephemeral and "Manage Channels" in (rec.response_data or {})["content"]
     assert fake.messages(NEWS) == []  # nothing public
-    sub = await storage.get_subscription(f"discord:{NEWS}")
+    sub = await store.get_subscription(f"discord:{NEWS}")
     assert sub is not None and sub.top_n == 4 and sub.post_time.hour == 9
 
 
 async def test_members_may_view_the_settings(
-    fake: FakeDiscord, bot: DiscordAdapter, storage: SqliteStorage
+    fake: FakeDiscord, bot: DiscordAdapter, store: SqliteStorage
 ) -> None:
     """As in the catalogue, /help and on Telegram: anyone views, Manage Channels changes."""
-    await storage.save_subscription(Subscription(channel=f"discord:{NEWS}", top_n=4))
+    await store.save_subscription(Subscription(channel=f"discord:{NEWS}", top_n=4))
     rec = await ask(fake, "settings", None, user=READER, channel=NEWS)
     assert "top: 4" in text_of(rec.original or {})
     assert "Manage Channels" not in text_of(rec.original or {})
 
 
 async def test_refusal_stores_nothing_and_administrators_pass(
-    fake: FakeDiscord, bot: DiscordAdapter, storage: SqliteStorage
+    fake: FakeDiscord, bot: DiscordAdapter, store: SqliteStorage
 ) -> None:
     await ask(fake, "subscribe", user=READER)
-    assert await storage.get_subscription(f"discord:{TEXT}") is None
+    assert await store.get_subscription(f"discord:{TEXT}") is None
     rec = await ask(fake, "subscribe", user=OWNER_OF_ALL)
     assert not rec.ephemeral
-    assert await storage.get_subscription(f"discord:{TEXT}") is not None
+    assert await store.get_subscription(f"discord:{TEXT}") is not None
 
 
 async def test_timezone_autocomplete(fake: FakeDiscord, bot: DiscordAdapter) -> None:
@@ -375,13 +356,13 @@ async def test_timezone_autocomplete(fake: FakeDiscord, bot: DiscordAdapter) -> 
 
 
 async def test_subscriptions_in_thread_and_announcement_channel_post_there(
-    fake: FakeDiscord, bot: DiscordAdapter, storage: SqliteStorage
+    fake: FakeDiscord, bot: DiscordAdapter, store: SqliteStorage
 ) -> None:
     for channel in (THREAD, NEWS):
         rec = await ask(fake, "subscribe", {"timezone": "Asia/Tokyo"}, user=ADMIN, channel=channel)
         assert not rec.ephemeral
-        assert await storage.get_subscription(f"discord:{channel}") is not None
-    paper = await storage.get_paper("2603.00002")
+        assert await store.get_subscription(f"discord:{channel}") is not None
+    paper = await store.get_paper("2603.00002")
     assert paper is not None
     post = Post(digest_reply([paper], "2026-03-09"), key="paperbot-1-0")
     message_id = await bot.send(f"discord:{THREAD}", post)
@@ -395,7 +376,7 @@ async def test_subscriptions_in_thread_and_announcement_channel_post_there(
 
 
 async def test_hostile_paper_text_pings_nobody_and_stays_in_limits(
-    fake: FakeDiscord, bot: DiscordAdapter, storage: SqliteStorage
+    fake: FakeDiscord, bot: DiscordAdapter, store: SqliteStorage
 ) -> None:
     detail = await ask(fake, "paper", {"id": "2603.00001"})
     [embed] = (detail.original or {})["embeds"]
@@ -409,7 +390,7 @@ async def test_hostile_paper_text_pings_nobody_and_stays_in_limits(
     query = await ask(fake, "search", {"query": "@everyone bold claim"})
     assert "@everyone" not in text_of(query.original or {})
 
-    hostile = await storage.get_paper("2603.00001")
+    hostile = await store.get_paper("2603.00001")
     assert hostile is not None
     await bot.send(f"discord:{TEXT}", Post(digest_reply([hostile], "2026-03-09"), "k-1"))
     [digest] = posts(fake, TEXT)
@@ -437,7 +418,7 @@ async def test_long_reply_is_split_into_valid_messages(fake: FakeDiscord) -> Non
 
     async with running(fake, handler):
         rec = await ask(fake, "today")
-        await until(lambda: sum(len(m["embeds"]) for m in fake.messages(TEXT)) == 25)
+        await eventually(lambda: sum(len(m["embeds"]) for m in fake.messages(TEXT)) == 25)
     messages = fake.messages(TEXT)
     assert messages[0]["source"] == "interaction"
     assert {m["source"] for m in messages[1:]} == {"followup"}
@@ -501,7 +482,7 @@ async def test_buttons_work_after_a_restart(fake: FakeDiscord, router: CommandRo
 
 def slow(handler: CommandHandler, seconds: float) -> CommandHandler:
     async def wrapped(command: Command) -> Reply:
-        await asyncio.sleep(seconds)
+        await asyncio.sleep(seconds)  # the slowness under test
         return await handler(command)
 
     return wrapped
@@ -513,13 +494,13 @@ async def test_slow_commands_are_deferred_then_completed(
     async with running(fake, slow(router, 0.3), reply_budget=0.05):
         rec = await ask(fake, "search", {"query": "model"})
         assert rec.response_type == 5 and not rec.ephemeral
-        await until(lambda: rec.edits)
+        await eventually(lambda: rec.edits)
         results = fake.message((rec.original or {})["id"]) or {}
         assert "page 1" in text_of(results) and not results["flags"] & LOADING
 
         # A private answer (an error) never lands in the public placeholder.
         refused = await ask(fake, "today", {"date": "someday"})
-        await until(lambda: refused.followups)
+        await eventually(lambda: refused.followups)
         assert refused.response_type == 5
         assert refused.original is not None and fake.message(refused.original["id"]) is None
         assert refused.followups[0]["flags"] & EPHEMERAL
@@ -528,13 +509,13 @@ async def test_slow_commands_are_deferred_then_completed(
         next_id = next(cid for cid in custom_ids(results) if cid.endswith(" 2"))
         turned = await click(fake, results, next_id)
         assert turned.response_type == 6
-        await until(lambda: turned.edits)
+        await eventually(lambda: turned.edits)
         assert "page 2" in text_of(fake.message(results["id"]) or {})
 
         details_id = next(cid for cid in custom_ids(results) if cid.startswith("paper "))
         details = await click(fake, results, details_id)
         assert details.response_type == 5 and details.ephemeral
-        await until(lambda: details.edits)
+        await eventually(lambda: details.edits)
         assert len((fake.message((details.original or {})["id"]) or {})["embeds"]) == 1
 
 
@@ -545,7 +526,7 @@ async def test_a_command_slower_than_three_seconds_still_meets_the_deadline(
         rec = await ask(fake, "help")
         assert rec.response_type == 5 and rec.response_delay is not None
         assert rec.response_delay < 2.0
-        await until(lambda: rec.edits, timeout=5)
+        await eventually(lambda: rec.edits, timeout=5)
     assert "/search" in text_of(fake.message((rec.original or {})["id"]) or {})
 
 
@@ -588,7 +569,8 @@ async def test_send_errors_become_delivery_errors(
         assert isinstance(raised.value, ChannelGone) and raised.value.reason == reason
     if kind == 429 and options["retry_after"] == 60.0:
         assert isinstance(raised.value, RateLimited) and raised.value.retry_after == 60.0
-    await asyncio.sleep(options.get("delay", 0))  # let a slow request finish server-side
+    if kind == "slow":  # the fake serves the abandoned request late: let it finish first
+        await eventually(lambda: fake.messages(TEXT), message="the slow request served")
 
 
 async def test_send_to_a_channel_the_bot_cannot_see_is_gone(
@@ -620,7 +602,7 @@ async def test_a_timed_out_send_retried_does_not_double_post(
         fake.set_channel_error(TEXT, "slow", times=1, delay=0.5)
         with pytest.raises(TemporaryFailure):
             await adapter.send(f"discord:{TEXT}", a_post())
-        await until(lambda: fake.messages(TEXT))  # Discord got it after all
+        await eventually(lambda: fake.messages(TEXT))  # Discord got it after all
         message_id = await adapter.send(f"discord:{TEXT}", a_post())
     assert [str(m["id"]) for m in fake.messages(TEXT)] == [message_id]
 
@@ -637,7 +619,7 @@ async def test_send_before_start_is_temporary(fake: FakeDiscord, router: Command
 
 
 async def test_delivery_worker_delivers_once_and_pauses_gone_channels(
-    fake: FakeDiscord, router: CommandRouter, storage: SqliteStorage, clock: FakeClock
+    fake: FakeDiscord, router: CommandRouter, store: SqliteStorage, clock: FakeClock
 ) -> None:
     extra = [GUILD + 200 + n for n in range(4)]  # RATE_LIMITED, FLAKY, NO_ACCESS, NO_PERMS
     for channel_id in extra:
@@ -655,26 +637,31 @@ async def test_delivery_worker_delivers_once_and_pauses_gone_channels(
     delivery_ids = {}
     for channel_id in channels:
         channel = f"discord:{channel_id}"
-        await storage.save_subscription(Subscription(channel=channel))
-        sub_id = await storage.subscription_id(channel)
+        await store.save_subscription(Subscription(channel=channel))
+        sub_id = await store.subscription_id(channel)
         assert sub_id is not None
-        delivery_ids[channel_id] = await storage.create_delivery(
+        delivery_ids[channel_id] = await store.create_delivery(
             sub_id, channel, "2026-03-09", clock.now(), keys
         )
 
     async with running(fake, router, send_timeout=2.0) as adapter:
-        worker = DeliveryWorker(adapter, storage, clock, poll_seconds=0.02, rng=random.Random(3))
+        worker = DeliveryWorker(adapter, store, clock, poll_seconds=0.02, rng=random.Random(3))
         runner = asyncio.create_task(worker.run())
-        for _ in range(30):
-            await asyncio.sleep(0.05)
+
+        async def settled() -> bool:
             await worker.drain()
-            rows = [await storage.get_delivery(i) for i in delivery_ids.values() if i]
+            rows = [await store.get_delivery(i) for i in delivery_ids.values() if i]
             if all(row is not None and row.state in ("sent", "failed") for row in rows):
-                break
+                return True
             clock.advance(minutes=10)  # past any backoff or retry-after
             worker.wake()
-        await worker.stop()
-        runner.cancel()
+            return False
+
+        try:
+            await eventually(settled, timeout=10, interval=0.05, message="every delivery settled")
+        finally:
+            await worker.stop()
+            runner.cancel()
 
     # Attempts: discord.py waits out a short 429 within one send; a persistent one
     # comes back as RateLimited and a 5xx as TemporaryFailure, each retried later.
@@ -683,13 +670,13 @@ async def test_delivery_worker_delivers_once_and_pauses_gone_channels(
         messages = posts(fake, channel_id)
         assert len(messages) == 1, channel_id
         assert "Trending papers — 2026-03-09" in messages[0]["content"]
-        row = await storage.get_delivery(delivery_ids[channel_id] or 0)
+        row = await store.get_delivery(delivery_ids[channel_id] or 0)
         assert row is not None and (row.state, row.attempts) == ("sent", attempts)
     gone = {no_access: "missing_access", no_perms: "missing_permission", deleted: "unknown_channel"}
     for channel_id, reason in gone.items():
-        sub = await storage.get_subscription(f"discord:{channel_id}")
+        sub = await store.get_subscription(f"discord:{channel_id}")
         assert sub is not None and sub.paused and sub.paused_reason == reason
-        row = await storage.get_delivery(delivery_ids[channel_id] or 0)
+        row = await store.get_delivery(delivery_ids[channel_id] or 0)
         assert row is not None and (row.state, row.error) == ("failed", reason)
 
 

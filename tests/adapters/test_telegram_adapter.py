@@ -13,8 +13,7 @@ import random
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import date, timedelta
 from typing import Any
 
 import aiohttp
@@ -34,6 +33,7 @@ from bot.ports.chat import (
     RateLimited,
     TemporaryFailure,
 )
+from bot.ports.storage import Storage
 from bot.ratelimit import RateLimiter
 from bot.sources.seeds import load_seed_papers
 from storage.sqlite import SqliteStorage
@@ -92,24 +92,10 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    """A real store with the seeds plus hostile and long papers."""
-    store = await SqliteStorage.open(tmp_path / "bot.db")
+async def store(store: Storage) -> Storage:
+    """The seeds plus hostile and long papers (the clock's noon: Monday's list has settled)."""
     await store.upsert_papers([*load_seed_papers(), *HOSTILE, *LONG_PAPERS])
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """Tuesday 10 March 2026, noon UTC: Monday's list has settled."""
-    return FakeClock(datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def router(storage: SqliteStorage, clock: FakeClock) -> CommandRouter:
-    """The real command handler."""
-    return CommandRouter(storage, clock)
+    return store
 
 
 def settings_for(fake: FakeTelegram, **overrides: Any) -> TelegramSettings:
@@ -176,14 +162,14 @@ async def test_adapter_satisfies_the_port(adapter: TelegramAdapter) -> None:
     ]
 
 
-async def test_start_registers_the_eight_commands_and_polls(
+async def test_start_registers_every_command_and_polls(
     fake: FakeTelegram, adapter: TelegramAdapter, router: CommandRouter
 ) -> None:
     """setMyCommands carries every command users can type; polling follows deleteWebhook."""
     names = [c["command"] for c in fake.commands()]
     assert names == [
-        "start", "help", "today", "search", "paper", "subscribe", "unsubscribe", "settings",
-        "preview",
+        "start", "help", "today", "search", "paper", "similar", "subscribe", "unsubscribe",
+        "settings", "preview",
     ]  # fmt: skip
     assert set(names) == set(router.command_names)
     assert fake.calls_to("deleteWebhook")
@@ -261,21 +247,21 @@ async def test_every_command_in_a_private_chat(
 
 
 async def test_subscription_flow_in_a_private_chat(
-    fake: FakeTelegram, adapter: TelegramAdapter, storage: SqliteStorage
+    fake: FakeTelegram, adapter: TelegramAdapter, store: SqliteStorage
 ) -> None:
     """subscribe -> settings -> change a setting -> unsubscribe, stored under the chat."""
     channel = f"telegram:{USER}"
     await ask(fake, USER, "/subscribe 08:15 Asia/Tokyo")
-    sub = await storage.get_subscription(channel)
+    sub = await store.get_subscription(channel)
     assert sub is not None and sub.timezone == "Asia/Tokyo" and sub.created_by == channel
     [shown] = await ask(fake, USER, "/settings")
     assert "Digest settings for this channel" in shown["plain_text"]
     [changed] = await ask(fake, USER, "/settings top 3")
     assert changed["plain_text"].startswith("Updated top.")
-    assert (await storage.get_subscription(channel)).top_n == 3  # type: ignore[union-attr]
+    assert (await store.get_subscription(channel)).top_n == 3  # type: ignore[union-attr]
     [gone] = await ask(fake, USER, "/unsubscribe")
     assert gone["plain_text"] == "Unsubscribed. This channel gets no more digests."
-    assert await storage.get_subscription(channel) is None
+    assert await store.get_subscription(channel) is None
 
 
 async def test_group_commands_addressed_to_this_or_another_bot(
@@ -309,7 +295,7 @@ async def test_anyone_may_search_in_a_group_without_an_admin_lookup(
 async def test_only_admins_subscribe_in_groups(
     fake: FakeTelegram,
     adapter: TelegramAdapter,
-    storage: SqliteStorage,
+    store: SqliteStorage,
     status: str,
     accepted: bool,
 ) -> None:
@@ -317,7 +303,7 @@ async def test_only_admins_subscribe_in_groups(
     fake.add_chat(SUPERGROUP, "supergroup")
     fake.set_member(SUPERGROUP, OTHER_USER, status)
     [reply] = await ask(fake, SUPERGROUP, "/subscribe", user_id=OTHER_USER)
-    subscribed = await storage.get_subscription(f"telegram:{SUPERGROUP}")
+    subscribed = await store.get_subscription(f"telegram:{SUPERGROUP}")
     assert (subscribed is not None) is accepted
     if not accepted:
         assert reply["plain_text"] == "Only admins of this chat can subscribe."
@@ -326,50 +312,50 @@ async def test_only_admins_subscribe_in_groups(
 
 
 async def test_members_cannot_change_settings_or_unsubscribe(
-    fake: FakeTelegram, adapter: TelegramAdapter, storage: SqliteStorage
+    fake: FakeTelegram, adapter: TelegramAdapter, store: SqliteStorage
 ) -> None:
     """The admin rule covers unsubscribe and changing a setting too."""
-    await storage.save_subscription(Subscription(channel=f"telegram:{GROUP}"))
+    await store.save_subscription(Subscription(channel=f"telegram:{GROUP}"))
     fake.add_chat(GROUP, "group")
     [changed] = await ask(fake, GROUP, "/settings top 2", user_id=OTHER_USER)
     [stopped] = await ask(fake, GROUP, "/unsubscribe", user_id=OTHER_USER)
     assert changed["plain_text"] == "Only admins of this chat can change settings."
     assert stopped["plain_text"] == "Only admins of this chat can unsubscribe."
-    assert await storage.get_subscription(f"telegram:{GROUP}") is not None
+    assert await store.get_subscription(f"telegram:{GROUP}") is not None
 
 
 async def test_anonymous_admin_counts_as_admin(
-    fake: FakeTelegram, adapter: TelegramAdapter, storage: SqliteStorage
+    fake: FakeTelegram, adapter: TelegramAdapter, store: SqliteStorage
 ) -> None:
     """A message posted as the group itself comes from an admin; no lookup needed."""
     [reply] = await ask(fake, GROUP, "/subscribe", chat_type="group", sender_chat=True)
     assert reply["plain_text"].startswith("Subscribed")
-    sub = await storage.get_subscription(f"telegram:{GROUP}")
+    sub = await store.get_subscription(f"telegram:{GROUP}")
     assert sub is not None and sub.created_by == f"telegram:{GROUP}"
     assert fake.calls_to("getChatMember") == []
 
 
 async def test_admin_lookup_failure_is_explained(
-    fake: FakeTelegram, adapter: TelegramAdapter, storage: SqliteStorage
+    fake: FakeTelegram, adapter: TelegramAdapter, store: SqliteStorage
 ) -> None:
     """If getChatMember fails the user hears why, and nothing changes."""
     fake.add_chat(GROUP, "group")
     fake.set_chat_error(GROUP, "server_error", times=1)
     [reply] = await ask(fake, GROUP, "/subscribe", user_id=OTHER_USER)
     assert "could not check whether you are an admin" in reply["plain_text"]
-    assert await storage.get_subscription(f"telegram:{GROUP}") is None
+    assert await store.get_subscription(f"telegram:{GROUP}") is None
 
 
 async def test_subscription_in_a_forum_topic_posts_into_that_topic(
-    fake: FakeTelegram, adapter: TelegramAdapter, storage: SqliteStorage
+    fake: FakeTelegram, adapter: TelegramAdapter, store: SqliteStorage
 ) -> None:
     """The topic is part of the channel; replies and digests carry message_thread_id."""
     fake.set_member(SUPERGROUP, OTHER_USER, "administrator")
     [reply] = await ask(fake, SUPERGROUP, "/subscribe 09:00", thread_id=99, user_id=OTHER_USER)
     assert reply["message_thread_id"] == 99
     channel = f"telegram:{SUPERGROUP}/99"
-    assert await storage.get_subscription(channel) is not None
-    assert await storage.get_subscription(f"telegram:{SUPERGROUP}") is None
+    assert await store.get_subscription(channel) is not None
+    assert await store.get_subscription(f"telegram:{SUPERGROUP}") is None
 
     message_id = await adapter.send(channel, post_of(HOSTILE))
     digest = fake.sent(SUPERGROUP)[-1]
@@ -380,12 +366,12 @@ async def test_subscription_in_a_forum_topic_posts_into_that_topic(
 
 
 async def test_channel_posts_are_commands_from_an_admin(
-    fake: FakeTelegram, adapter: TelegramAdapter, storage: SqliteStorage
+    fake: FakeTelegram, adapter: TelegramAdapter, store: SqliteStorage
 ) -> None:
     """In a channel the bot administers, posts without ``from`` run as admin commands."""
     [reply] = await ask(fake, CHANNEL, "/subscribe 06:00 UTC", chat_type="channel")
     assert reply["plain_text"].startswith("Subscribed: daily digest at 06:00 UTC")
-    assert await storage.get_subscription(f"telegram:{CHANNEL}") is not None
+    assert await store.get_subscription(f"telegram:{CHANNEL}") is not None
     [helped] = await ask(fake, CHANNEL, f"/help@{fake.bot_username}")
     assert "/paper" in helped["plain_text"]
     assert fake.calls_to("getChatMember") == []
@@ -422,10 +408,10 @@ async def test_hostile_search_text_and_full_abstract(
 
 
 async def test_long_today_splits_on_paper_boundaries(
-    fake: FakeTelegram, adapter: TelegramAdapter, storage: SqliteStorage
+    fake: FakeTelegram, adapter: TelegramAdapter, store: SqliteStorage
 ) -> None:
     """Seven long cards: several messages, each within 4,096, no card cut in two."""
-    await storage.save_subscription(Subscription(channel=f"telegram:{USER}", top_n=7))
+    await store.save_subscription(Subscription(channel=f"telegram:{USER}", top_n=7))
     await ask(fake, USER, "/today 2026-03-02", replies=2)
     await adapter.stop()  # lets the reply finish sending all its parts
     messages = fake.sent(USER)
@@ -442,20 +428,20 @@ async def test_long_today_splits_on_paper_boundaries(
 async def test_long_digest_through_the_worker_splits_and_disables_previews(
     fake: FakeTelegram,
     adapter: TelegramAdapter,
-    storage: SqliteStorage,
+    store: SqliteStorage,
     clock: FakeClock,
 ) -> None:
     """The core splits with the adapter's measure; every part is one valid message."""
     channel = f"telegram:{USER}"
-    sub = await storage.save_subscription(Subscription(channel=channel, top_n=10))
-    sub_id = await storage.subscription_id(sub.channel)
+    sub = await store.save_subscription(Subscription(channel=channel, top_n=10))
+    sub_id = await store.subscription_id(sub.channel)
     assert sub_id is not None
     keys = [p.key for p in (*LONG_PAPERS, *HOSTILE)]
-    await storage.create_delivery(sub_id, channel, "2026-03-10", clock.now(), keys)
-    [delivery] = await storage.claim_deliveries("telegram", clock.now(), 10)
-    await DeliveryWorker(adapter, storage, clock).deliver(delivery)
+    await store.create_delivery(sub_id, channel, "2026-03-10", clock.now(), keys)
+    [delivery] = await store.claim_deliveries("telegram", clock.now(), 10)
+    await DeliveryWorker(adapter, store, clock).deliver(delivery)
     parts = fake.sent(USER)
-    done = await storage.get_delivery(delivery.id)
+    done = await store.get_delivery(delivery.id)
     assert done is not None and done.state == "sent" and done.parts_sent == len(parts) > 1
     assert all(len(p["plain_text"]) <= 4096 for p in parts)
     assert all(p["link_preview_options"] == {"is_disabled": True} for p in parts)
@@ -474,12 +460,13 @@ async def test_search_paging_edits_the_results_message(
     first = buttons(results)
     assert "Next ▶" in first and "◀ Prev" not in first
     assert all(len(data.encode()) <= 64 for data in first.values())
-    assert "Results 1–5 of 26, page 1" in results["plain_text"]
+    # Seeds holding "transformer(s)" (not "transform"/"transformation": no stemming).
+    assert "Results 1–5 of 23, page 1" in results["plain_text"]
 
     answer = await press(fake, USER, first["Next ▶"])
     assert answer.get("text") is None
     [edited] = fake.sent(USER)
-    assert edited["edits"] == 1 and "Results 6–10 of 26, page 2" in edited["plain_text"]
+    assert edited["edits"] == 1 and "Results 6–10 of 23, page 2" in edited["plain_text"]
     second = buttons(edited)
     assert {"◀ Prev", "Next ▶", "6", "10"} <= set(second)
 
@@ -655,12 +642,12 @@ async def test_webhook_mode_checks_the_secret(fake: FakeTelegram, router: Comman
 
 
 async def _deliver_until_settled(
-    worker: DeliveryWorker, storage: SqliteStorage, clock: FakeClock, rounds: int = 6
+    worker: DeliveryWorker, store: SqliteStorage, clock: FakeClock, rounds: int = 6
 ) -> None:
     """Claim and deliver due rows, jumping the clock past every backoff, until none is left."""
     for _ in range(rounds):
-        claimed = await storage.claim_deliveries("telegram", clock.now(), 100)
-        if not claimed and await storage.outbox_depth() == 0:
+        claimed = await store.claim_deliveries("telegram", clock.now(), 100)
+        if not claimed and await store.outbox_depth() == 0:
             return
         await asyncio.gather(*(worker.deliver(d) for d in claimed))
         clock.advance(minutes=30)
@@ -670,7 +657,7 @@ async def _deliver_until_settled(
 async def test_delivery_worker_with_faults(
     fake: FakeTelegram,
     adapter: TelegramAdapter,
-    storage: SqliteStorage,
+    store: SqliteStorage,
     clock: FakeClock,
 ) -> None:
     """429s, a 5xx, blocked and kicked chats and one migration across a fan-out.
@@ -694,27 +681,27 @@ async def test_delivery_worker_with_faults(
     everyone = [*healthy, *limited, flaky, *blocked, kicked, GROUP]
     keys = [p.key for p in HOSTILE]
     for chat in everyone:
-        sub = await storage.save_subscription(Subscription(channel=f"telegram:{chat}"))
-        sub_id = await storage.subscription_id(sub.channel)
+        sub = await store.save_subscription(Subscription(channel=f"telegram:{chat}"))
+        sub_id = await store.subscription_id(sub.channel)
         assert sub_id is not None
-        await storage.create_delivery(sub_id, sub.channel, "2026-03-10", clock.now(), keys)
+        await store.create_delivery(sub_id, sub.channel, "2026-03-10", clock.now(), keys)
 
-    worker = DeliveryWorker(adapter, storage, clock, rng=random.Random(3))
-    await _deliver_until_settled(worker, storage, clock)
+    worker = DeliveryWorker(adapter, store, clock, rng=random.Random(3))
+    await _deliver_until_settled(worker, store, clock)
 
     for chat in [*healthy, *limited, flaky, MIGRATED_TO]:
         [digest] = fake.sent(chat)
         assert "<script>alert(1)</script>" in digest["plain_text"]
     assert fake.sent(GROUP) == []
-    moved = await storage.get_subscription(f"telegram:{MIGRATED_TO}")
+    moved = await store.get_subscription(f"telegram:{MIGRATED_TO}")
     assert moved is not None and not moved.paused
-    assert await storage.get_subscription(f"telegram:{GROUP}") is None
-    last = await storage.last_delivery(f"telegram:{MIGRATED_TO}")
+    assert await store.get_subscription(f"telegram:{GROUP}") is None
+    last = await store.last_delivery(f"telegram:{MIGRATED_TO}")
     assert last is not None and last.state == "sent"
     for chat, reason in [(blocked[0], "blocked"), (blocked[1], "blocked"), (kicked, "kicked")]:
-        paused = await storage.get_subscription(f"telegram:{chat}")
+        paused = await store.get_subscription(f"telegram:{chat}")
         assert paused is not None and paused.paused and paused.paused_reason == reason
-        failed = await storage.last_delivery(f"telegram:{chat}")
+        failed = await store.last_delivery(f"telegram:{chat}")
         assert failed is not None and failed.state == "failed"
     assert fake.count_429 == 2
 
@@ -725,12 +712,12 @@ FAULT_KEYS = [HOSTILE[0].key, HOSTILE[1].key]
 
 
 @pytest.fixture
-def worker(adapter: TelegramAdapter, storage: SqliteStorage, clock: FakeClock) -> DeliveryWorker:
+def worker(adapter: TelegramAdapter, store: SqliteStorage, clock: FakeClock) -> DeliveryWorker:
     """A worker with the grace window as deadline and no pacing of its own: the 429 waits
     are the fake's, and the injected clock jumps past them."""
     return DeliveryWorker(
         adapter,
-        storage,
+        store,
         clock,
         rng=random.Random(5),
         limiter=RateLimiter(lambda channel: []),
@@ -738,21 +725,21 @@ def worker(adapter: TelegramAdapter, storage: SqliteStorage, clock: FakeClock) -
     )
 
 
-async def _queue(storage: SqliteStorage, chat: int, period: str, clock: FakeClock) -> int:
+async def _queue(store: SqliteStorage, chat: int, period: str, clock: FakeClock) -> int:
     channel = f"telegram:{chat}"
-    sub_id = await storage.subscription_id(channel)
+    sub_id = await store.subscription_id(channel)
     if sub_id is None:
-        await storage.save_subscription(Subscription(channel=channel))
-        sub_id = await storage.subscription_id(channel)
+        await store.save_subscription(Subscription(channel=channel))
+        sub_id = await store.subscription_id(channel)
     assert sub_id is not None
-    row = await storage.create_delivery(sub_id, channel, period, clock.now(), FAULT_KEYS)
+    row = await store.create_delivery(sub_id, channel, period, clock.now(), FAULT_KEYS)
     assert row is not None
     return row
 
 
-async def _round(worker: DeliveryWorker, storage: SqliteStorage, clock: FakeClock) -> int:
+async def _round(worker: DeliveryWorker, store: SqliteStorage, clock: FakeClock) -> int:
     """Deliver every ready row once, then move the clock past any wait; how many were ready."""
-    claimed = await storage.claim_deliveries("telegram", clock.now(), 100)
+    claimed = await store.claim_deliveries("telegram", clock.now(), 100)
     for delivery in claimed:
         await worker.deliver(delivery)
     clock.advance(minutes=10)
@@ -760,19 +747,19 @@ async def _round(worker: DeliveryWorker, storage: SqliteStorage, clock: FakeCloc
 
 
 async def test_rate_limits_do_not_use_up_the_retries(
-    fake: FakeTelegram, worker: DeliveryWorker, storage: SqliteStorage, clock: FakeClock
+    fake: FakeTelegram, worker: DeliveryWorker, store: SqliteStorage, clock: FakeClock
 ) -> None:
-    row = await _queue(storage, USER, "2026-03-10", clock)
+    row = await _queue(store, USER, "2026-03-10", clock)
     fake.set_chat_error(USER, "retry_after", retry_after=1, times=7)
     for _ in range(7):
-        assert await _round(worker, storage, clock) == 1
+        assert await _round(worker, store, clock) == 1
     fake.set_chat_error(USER, "server_error", status=500, times=1)
-    assert await _round(worker, storage, clock) == 1
-    limited = await storage.get_delivery(row)
+    assert await _round(worker, store, clock) == 1
+    limited = await store.get_delivery(row)
     assert limited is not None and limited.state == "pending" and limited.failures == 1
-    assert await _round(worker, storage, clock) == 1
+    assert await _round(worker, store, clock) == 1
 
-    done = await storage.get_delivery(row)
+    done = await store.get_delivery(row)
     assert done is not None and done.state == "sent"
     assert (done.attempts, done.failures) == (9, 1)
     assert fake.count_429 == 7
@@ -780,13 +767,13 @@ async def test_rate_limits_do_not_use_up_the_retries(
 
 
 async def test_a_digest_failing_past_the_grace_window_is_failed_with_its_reason(
-    fake: FakeTelegram, worker: DeliveryWorker, storage: SqliteStorage, clock: FakeClock
+    fake: FakeTelegram, worker: DeliveryWorker, store: SqliteStorage, clock: FakeClock
 ) -> None:
-    row = await _queue(storage, USER, "2026-03-10", clock)
+    row = await _queue(store, USER, "2026-03-10", clock)
     fake.set_chat_error(USER, "retry_after", retry_after=1)
-    while await _round(worker, storage, clock):
+    while await _round(worker, store, clock):
         pass  # rate limited every ten minutes, until the six hours are up
-    failed = await storage.get_delivery(row)
+    failed = await store.get_delivery(row)
     assert failed is not None and failed.state == "failed" and failed.failures == 0
     assert failed.error is not None
     assert failed.error.startswith("gave up: not delivered within 6 h of its time; last error:")
@@ -798,32 +785,32 @@ async def test_a_digest_failing_past_the_grace_window_is_failed_with_its_reason(
 async def test_migration_onto_a_chat_with_its_own_subscription(
     fake: FakeTelegram,
     worker: DeliveryWorker,
-    storage: SqliteStorage,
+    store: SqliteStorage,
     clock: FakeClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     fake.set_chat_error(GROUP, "migrated", new_chat_id=MIGRATED_TO)
-    both = await _queue(storage, GROUP, "2026-03-10", clock)  # the supergroup has this one too
-    only_old = await _queue(storage, GROUP, "2026-03-09", clock)
-    own = await _queue(storage, MIGRATED_TO, "2026-03-10", clock)
+    both = await _queue(store, GROUP, "2026-03-10", clock)  # the supergroup has this one too
+    only_old = await _queue(store, GROUP, "2026-03-09", clock)
+    own = await _queue(store, MIGRATED_TO, "2026-03-10", clock)
 
     with caplog.at_level(logging.WARNING):
         for _ in range(4):
-            await _round(worker, storage, clock)
+            await _round(worker, store, clock)
 
-    assert await storage.outbox_depth() == 0
+    assert await store.outbox_depth() == 0
     assert len(fake.sent(MIGRATED_TO)) == 2  # its own digest, and the old chat's other period
     assert fake.sent(GROUP) == []
     merged = f"merged into telegram:{MIGRATED_TO}"
-    old = await storage.get_subscription(f"telegram:{GROUP}")
+    old = await store.get_subscription(f"telegram:{GROUP}")
     assert old is not None and old.paused and old.paused_reason == merged
-    kept = await storage.get_subscription(f"telegram:{MIGRATED_TO}")
+    kept = await store.get_subscription(f"telegram:{MIGRATED_TO}")
     assert kept is not None and not kept.paused
-    skipped = await storage.get_delivery(both)
+    skipped = await store.get_delivery(both)
     assert skipped is not None and skipped.state == "skipped"
     assert skipped.error == f"{merged}, which has its own digest for this period"
     for row in (only_old, own):
-        sent = await storage.get_delivery(row)
+        sent = await store.get_delivery(row)
         assert sent is not None and sent.state == "sent"
         assert sent.channel == f"telegram:{MIGRATED_TO}"
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -32,7 +32,7 @@ from storage.sqlite import SqliteStorage
 from storage.sqlite.connection import to_ts
 from tests.fakes.huggingface import FakeHuggingFace, make_item
 from tests.fakes.telegram import FakeTelegram
-from tests.support import make_paper
+from tests.support import clean_environment, eventually, make_paper
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("CRASH_TEST_SEED", "20250611"))
@@ -89,7 +89,7 @@ async def prepare_database(db: Path, chats: list[int], run_at: datetime) -> None
 
 def bot_environment(db: Path, fake: FakeTelegram, hf: FakeHuggingFace) -> dict[str, str]:
     """The test's environment without any PAPERBOT_ setting, pointed at the fakes."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    env = clean_environment()
     env.update(
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
         PAPERBOT_DB=str(db),
@@ -182,12 +182,12 @@ class BotRuns:
 
     async def poll(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         """Re-check ``condition`` (e.g. on the database) every 50 ms while the bot runs."""
-        deadline = time.monotonic() + timeout
-        while not condition():
-            self.running()
-            if time.monotonic() >= deadline:
-                raise AssertionError(self.context(f"timed out {what}"))
-            await asyncio.sleep(0.05)
+
+        def met() -> bool:
+            self.running()  # fails at once if the bot died
+            return condition()
+
+        await eventually(met, timeout, 0.05, message=lambda: self.context(what))
 
 
 def outbox(db: Path) -> tuple[int, int]:
@@ -251,9 +251,13 @@ async def test_sigkill_mid_delivery_loses_no_digest_and_repeats_at_most_once_per
                 calls_before, sent_before = len(fake.calls), len(fake.sent())
                 await bots.start()
                 if kill == early_at or served() == len(chats):
+
+                    def requested(n: int = calls_before) -> bool:
+                        return len(fake.calls) > n
+
                     await bots.until(
                         fake,
-                        lambda n=calls_before: len(fake.calls) > n,
+                        requested,
                         STARTUP_SECONDS,
                         "waiting for the first request",
                     )
@@ -286,7 +290,7 @@ async def test_sigkill_mid_delivery_loses_no_digest_and_repeats_at_most_once_per
             await bots.poll(
                 lambda: outbox(db) == (len(chats), len(chats)),
                 FINISH_SECONDS,
-                "waiting for every outbox row to be sent",
+                "every outbox row to be sent",
             )
             code = await bots.terminate()
             assert code == 0, bots.context(f"exit code {code} after SIGTERM")

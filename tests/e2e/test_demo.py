@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support import clean_environment
 
 NEWCOMER_SESSION = [
     "/help",
@@ -27,7 +28,7 @@ NEWCOMER_SESSION = [
 
 def run_demo(lines: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """Run the demo with piped input from a clean working directory."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    environment = clean_environment()
     environment.update(env)
     return subprocess.run(
         [sys.executable, "-m", "bot", "demo"],

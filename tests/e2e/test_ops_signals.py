@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
+import asyncio
 import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.support import clean_environment, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 METRICS = (
@@ -30,21 +31,30 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_healthy(url: str, process: subprocess.Popen[str], seconds: float = 30) -> httpx.Response:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        try:
-            return httpx.get(url, timeout=1)
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} never answered")
+async def wait_healthy(
+    url: str, process: asyncio.subprocess.Process, seconds: float = 30
+) -> httpx.Response:
+    """The first answer from ``url``; fails at once if the process exits meanwhile."""
+    async with httpx.AsyncClient(timeout=1) as client:
+
+        async def answer() -> httpx.Response | None:
+            if process.returncode is not None:
+                _, err = await process.communicate()
+                raise AssertionError(f"the bot exited ({process.returncode}): {err.decode()}")
+            try:
+                return await client.get(url)
+            except httpx.TransportError:
+                return None
+
+        response = await eventually(answer, seconds, 0.1, message=f"{url} to answer")
+    assert isinstance(response, httpx.Response)
+    return response
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_run_serves_health_and_metrics_then_stops_cleanly(tmp_path: Path, sig: int) -> None:
+async def test_run_serves_health_and_metrics_then_stops_cleanly(tmp_path: Path, sig: int) -> None:
     port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    environment = clean_environment()
     environment.update(
         PYTHONPATH=str(ROOT),
         PAPERBOT_DB=str(tmp_path / "bot.db"),
@@ -52,29 +62,33 @@ def test_run_serves_health_and_metrics_then_stops_cleanly(tmp_path: Path, sig: i
         PAPERBOT_HTTP_PORT=str(port),
     )
     # stdin stays open (a pipe we never close), so the console adapter keeps running.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         cwd=tmp_path,
         env=environment,
     )
     try:
-        health = wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
+        health = await wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
         assert health.status_code == 200, health.text
         assert health.json()["checks"]["adapters"] == {"console": True}
-        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        async with httpx.AsyncClient(timeout=5) as client:
+            metrics = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
         assert [name for name in METRICS if name not in metrics] == []
         began = time.monotonic()
         process.send_signal(sig)
-        out, err = process.communicate(timeout=10)
+        output, errors = await asyncio.wait_for(process.communicate(), 10)
         elapsed = time.monotonic() - began
     finally:
-        if process.poll() is None:
+        if process.returncode is None:
             process.kill()
-            process.communicate()
+            await process.communicate()
+    out, err = output.decode(), errors.decode()
     assert process.returncode == 0, err
     assert elapsed < 10
     assert f"received {signal.Signals(sig).name}: shutting down" in err

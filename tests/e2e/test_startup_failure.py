@@ -9,12 +9,15 @@ import sys
 from pathlib import Path
 
 from tests.fakes.telegram import FakeTelegram
+from tests.support import clean_environment
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TOKEN = "123456:AAsecretsecretsecretsecretsecretsecret"
 
 
 def test_unreachable_bot_api_is_one_redacted_line(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    env = clean_environment()
     env |= {
         "PAPERBOT_TELEGRAM_TOKEN": TOKEN,
         "PAPERBOT_TELEGRAM_API_URL": "http://127.0.0.1:9",
@@ -43,7 +46,7 @@ def test_unreachable_bot_api_is_one_redacted_line(tmp_path: Path) -> None:
 
 def test_no_token_without_a_terminal_stops_with_one_line(tmp_path: Path) -> None:
     """As in a container started from .env.example unchanged: no token, stdin /dev/null."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    env = clean_environment()
     env |= {"PAPERBOT_DB": str(tmp_path / "bot.db"), "PAPERBOT_HF_ENDPOINT": "http://127.0.0.1:9"}
     for stdin in (subprocess.DEVNULL, None):
         result = subprocess.run(
@@ -71,7 +74,7 @@ def test_no_token_without_a_terminal_stops_with_one_line(tmp_path: Path) -> None
 async def test_a_wrong_bot_api_url_is_reported_as_a_wrong_url(tmp_path: Path) -> None:
     """A URL ending in /bot reaches a server answering 404 (and not JSON): not a token problem."""
     async with FakeTelegram() as fake:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+        env = clean_environment()
         env |= {
             "PAPERBOT_TELEGRAM_TOKEN": fake.token,
             "PAPERBOT_TELEGRAM_API_URL": fake.api_url + "/bot",
@@ -106,3 +109,22 @@ async def test_a_wrong_bot_api_url_is_reported_as_a_wrong_url(tmp_path: Path) ->
                     " PAPERBOT_TELEGRAM_API_URL is the API root, e.g. https://api.telegram.org"
                     " without /bot"
                 ) in last
+
+
+def test_cli_reports_a_bad_setting_in_one_line(tmp_path: Path) -> None:
+    env = clean_environment(PAPERBOT_DEFAULT_TIMEZONE="Mars/Base", PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "demo"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "PAPERBOT_DEFAULT_TIMEZONE" in lines[0] and "Mars/Base" in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout

@@ -9,13 +9,12 @@ import os
 import signal
 import sys
 import textwrap
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.models import Subscription
 from storage.sqlite import SqliteStorage
-from tests.support import make_paper
+from tests.support import clean_environment, eventually, make_paper
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -144,7 +143,7 @@ async def test_an_installed_third_party_adapter_is_served_end_to_end(tmp_path: P
     folder.mkdir()
     (folder / "inbox.txt").write_text("/today\n/settings\n")
     await prepare_database(tmp_path / "paperbot.db")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    env = clean_environment()
     env.update(
         PYTHONPATH=os.pathsep.join([str(tmp_path / "site"), str(ROOT)]),
         PAPERBOT_ECHO_FOLDER=str(folder),
@@ -157,11 +156,13 @@ async def test_an_installed_third_party_adapter_is_served_end_to_end(tmp_path: P
             sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path, stdout=log, stderr=log
         )
     try:
-        deadline = time.monotonic() + 30
-        while len(lines_of(folder / "replies.jsonl")) < 2 or not lines_of(folder / "posts.jsonl"):
+
+        def served() -> bool:
             assert bot.returncode is None, (tmp_path / "output.log").read_text()
-            assert time.monotonic() < deadline, (tmp_path / "output.log").read_text()
-            await asyncio.sleep(0.05)
+            replies, posts = lines_of(folder / "replies.jsonl"), lines_of(folder / "posts.jsonl")
+            return len(replies) >= 2 and bool(posts)
+
+        await eventually(served, 30, 0.05, message=lambda: (tmp_path / "output.log").read_text())
         bot.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(bot.wait(), 10) == 0
     finally:

@@ -21,6 +21,7 @@ import pytest
 
 from bot.sources.seeds import load_seed_papers
 from storage.sqlite import SqliteStorage
+from tests.support import clean_environment
 
 BUDGET_SECONDS = 2.0
 # What starting Python and importing the bot takes on an idle machine. On a
@@ -52,7 +53,7 @@ def _make_db(path: Path) -> None:
 
 def _run(cwd: Path, db: Path, command: list[str]) -> tuple[int, list[str], float]:
     """(exit code, non-empty output lines, seconds) of ``paperbot <command>``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    env = clean_environment()
     # Nothing listens on port 9: remote checks fail at once instead of waiting.
     env |= {"PAPERBOT_DB": str(db), "PAPERBOT_HF_ENDPOINT": "http://127.0.0.1:9"}
     (cwd / "subs.json").write_text(EXPORT, encoding="utf-8")

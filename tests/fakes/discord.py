@@ -40,9 +40,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
-from aiohttp import WSMsgType, web
+from aiohttp import BodyPartReader, WSMsgType, web
 
 __all__ = [
     "DEFAULT_BOT_PERMISSIONS",
@@ -819,7 +819,7 @@ class FakeDiscord:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> FakeDiscord:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -892,7 +892,7 @@ class FakeDiscord:
             self.bot_user_id, self.bot_name, [bot_role_id], bot=True
         )
         for m in members:
-            spec = {"id": m} if isinstance(m, int) else m
+            spec: dict[str, Any] = {"id": m} if isinstance(m, int) else m
             mid = int(spec["id"])
             guild.members[mid] = FakeMember(
                 mid, spec.get("name", f"user{mid}"), list(spec.get("roles", [])), spec.get("nick")
@@ -1555,10 +1555,12 @@ class FakeDiscord:
             files: list[dict[str, Any]] = []
             reader = await request.multipart()
             async for part in reader:
+                if not isinstance(part, BodyPartReader):
+                    raise ValueError("nested multipart")  # Discord accepts flat parts only
                 if part.name == "payload_json":
-                    body = json.loads(await part.text())  # type: ignore[union-attr]
+                    body = json.loads(await part.text())
                 else:
-                    data = await part.read()  # type: ignore[union-attr]
+                    data = await part.read()
                     files.append({"field": part.name, "filename": part.filename, "size": len(data)})
             return body, files
         raw = await request.read()

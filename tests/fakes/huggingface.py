@@ -7,7 +7,6 @@ Items are built from a real captured daily item (``hf_daily_item.json``) with
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections import defaultdict, deque
@@ -18,6 +17,8 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 from aiohttp import web
+
+from tests.fakes import take_fault
 
 TEMPLATE_PATH = Path(__file__).with_name("hf_daily_item.json")
 
@@ -267,11 +268,8 @@ class FakeHuggingFace:
     async def _intercept(self, route: str, request: web.Request) -> web.StreamResponse | None:
         """Record the request and play the next queued failure, if any."""
         self.requests.append(SeenRequest(request.path, dict(request.query)))
-        if not self._failures[route]:
-            return None
-        failure = self._failures[route].popleft()
-        if failure.kind == "slow":
-            await asyncio.sleep(failure.delay)
+        failure = await take_fault(self._failures[route])
+        if failure is None:
             return None
         if failure.kind == "drop":
             assert request.transport is not None

@@ -49,7 +49,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from aiohttp import web
 
@@ -502,7 +502,7 @@ class FakeTelegram:
         """What to pass to ``ApplicationBuilder().base_file_url`` (files are not served)."""
         return f"{self.api_url}/file/bot"
 
-    async def start(self) -> FakeTelegram:
+    async def start(self) -> Self:
         """Bind a free port (unless one was given) and start serving."""
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
@@ -524,7 +524,7 @@ class FakeTelegram:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> FakeTelegram:
+    async def __aenter__(self) -> Self:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -1629,6 +1629,16 @@ def _member_json(user: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
     if info.get("custom_title") and status in ("creator", "administrator"):
         out["custom_title"] = info["custom_title"]
     return out
+
+
+class TokenCheckingTelegram(FakeTelegram):
+    """FakeTelegram answering 401 for any token but its own, as the real Bot API does."""
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            body = {"ok": False, "error_code": 401, "description": "Unauthorized"}
+            return web.json_response(body, status=401)
+        return await super()._handle(request)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.commands import CommandRouter, Defaults, paper_key_from
+from bot.commands import CommandRouter, paper_key_from
 from bot.models import Paper
+from bot.ports.storage import Storage
 from bot.sources.seeds import load_seed_papers
 from storage.sqlite import SqliteStorage
 from tests.support import FakeClock, command, make_paper
@@ -17,21 +17,14 @@ DAY = date(2026, 3, 9)
 
 
 @pytest.fixture
-async def store(tmp_path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(tmp_path / "t.db")
-    await storage.upsert_papers(load_seed_papers())
-    yield storage
-    await storage.close()
+async def store(store: Storage) -> Storage:
+    await store.upsert_papers(load_seed_papers())
+    return store
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 3, 10, 6, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def router(store: SqliteStorage, clock: FakeClock) -> CommandRouter:
-    return CommandRouter(store, clock, Defaults())
 
 
 async def test_help_lists_every_command(router: CommandRouter) -> None:
@@ -197,7 +190,7 @@ async def test_paper_live_lookup_is_stored_and_bounded(store: SqliteStorage, clo
             Lookup.calls += 1
             return make_paper(arxiv_id, "Fetched live", day=DAY)
 
-    router = CommandRouter(store, clock, lookup=Lookup())
+    router = CommandRouter(store, clock, lookup=Lookup())  # type: ignore[arg-type]  # no search
     reply = await router(command("paper", "2603.12345"))
     assert reply.cards[0].title == "Fetched live"
     assert await store.get_paper("2603.12345") is not None
@@ -206,7 +199,8 @@ async def test_paper_live_lookup_is_stored_and_bounded(store: SqliteStorage, clo
         async def fetch_paper(self, arxiv_id: str) -> Paper | None:
             raise ConnectionError("down")
 
-    broken = await CommandRouter(store, clock, lookup=Broken())(command("paper", "2603.99999"))
+    router = CommandRouter(store, clock, lookup=Broken())  # type: ignore[arg-type]  # no search
+    broken = await router(command("paper", "2603.99999"))
     assert broken.is_error and broken.text.startswith("I don't know paper 2603.99999 yet")
     assert "Hugging Face cannot be reached right now" in broken.text
 
@@ -314,7 +308,7 @@ async def test_internal_failure_is_an_apology_not_a_crash(clock: FakeClock) -> N
 
             return boom
 
-    router = CommandRouter(Exploding(), clock)  # type: ignore[arg-type]
+    router = CommandRouter(Exploding(), clock)
     reply = await router(command("today"))
     assert reply.is_error and "something went wrong" in reply.text
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, date, datetime, timedelta
 
@@ -17,7 +18,7 @@ from bot.ports.chat import (
     TemporaryFailure,
 )
 from bot.ports.storage import Delivery, Storage
-from tests.support import FakeClock, RecordingAdapter, make_paper
+from tests.support import FakeClock, eventually, make_paper
 
 DAY = date(2026, 3, 9)
 
@@ -34,11 +35,6 @@ async def store(store: Storage) -> Storage:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 3, 10, 8, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def adapter() -> RecordingAdapter:
-    return RecordingAdapter()
 
 
 @pytest.fixture
@@ -159,14 +155,11 @@ async def test_one_dead_channel_does_not_block_others(store, clock, adapter) -> 
         assert sub_id is not None
         await store.create_delivery(sub_id, channel, "2026-03-10", clock.now(), ["2603.00001"])
     worker = DeliveryWorker(adapter, store, clock, poll_seconds=0.01)
-    import asyncio
-
     task = asyncio.create_task(worker.run())
-    for _ in range(300):
-        if len(adapter.sent) == 2:
-            break
-        await asyncio.sleep(0.01)
-    await worker.stop()
-    task.cancel()
+    try:
+        await eventually(lambda: len(adapter.sent) == 2, message="the two live channels' posts")
+    finally:
+        await worker.stop()
+        task.cancel()
     assert sorted(channel for channel, _ in adapter.sent) == ["test:b", "test:c"]
     assert await store.outbox_depth() == 0

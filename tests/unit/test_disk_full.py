@@ -31,7 +31,7 @@ from bot.models import Post, Subscription
 from bot.sources.huggingface import HuggingFaceSource
 from storage.sqlite import SqliteStorage
 from tests.fakes.huggingface import FakeHuggingFace, make_item
-from tests.support import FakeClock, RecordingAdapter, command, make_paper
+from tests.support import FakeClock, RecordingAdapter, command, eventually, make_paper
 
 # The scheduler runs on real time, so the bot's clock starts now.
 START = datetime.now(UTC)
@@ -39,15 +39,6 @@ TODAY = START.date()
 YESTERDAY = TODAY - timedelta(days=1)
 SUBSCRIBERS = 17
 TICK = 0.3
-
-
-async def until(check: Callable[[], object], timeout: float, what: str) -> None:
-    """Wait until ``check()`` is true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def _fill_up(filler: Path) -> None:
@@ -127,17 +118,16 @@ async def store(disk: Disk) -> AsyncIterator[SqliteStorage]:
 
 
 @pytest.fixture
-async def hf() -> AsyncIterator[FakeHuggingFace]:
-    async with FakeHuggingFace() as fake:
-        # Long abstracts: storing them needs new pages whatever the simulation.
-        fake.add_papers(
-            TODAY,
-            [
-                make_item(f"2603.1{n:04d}", f"Fresh paper {n}", day=TODAY, summary="words " * 400)
-                for n in range(40)
-            ],
-        )
-        yield fake
+def hf(hf: FakeHuggingFace) -> FakeHuggingFace:
+    # Long abstracts: storing them needs new pages whatever the simulation.
+    hf.add_papers(
+        TODAY,
+        [
+            make_item(f"2603.1{n:04d}", f"Fresh paper {n}", day=TODAY, summary="words " * 400)
+            for n in range(40)
+        ],
+    )
+    return hf
 
 
 class FillingAdapter(RecordingAdapter):
@@ -170,7 +160,7 @@ async def test_full_disk_then_freed_the_running_bot_recovers_without_restart(
     refills: list[str] = []
 
     async def free_later() -> None:
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # the disk stays full while delivery goes on
         await disk.free()
         refills.append("freed")
 
@@ -186,6 +176,15 @@ async def test_full_disk_then_freed_the_running_bot_recovers_without_restart(
     source = HuggingFaceSource(hf.endpoint)
     jobs = Jobs(settings, store, [adapter], source=source, clock=clock)
     health = Health([adapter], store, jobs, clock)
+    ticks: list[int] = []
+    tick = jobs.tick
+
+    async def counted_tick() -> int:
+        due = await tick()
+        ticks.append(due)
+        return due
+
+    jobs.tick = counted_tick  # type: ignore[method-assign]  # the scheduler runs it
 
     await disk.fill()
     with caplog.at_level(logging.DEBUG, logger="paperbot"):
@@ -195,7 +194,7 @@ async def test_full_disk_then_freed_the_running_bot_recovers_without_restart(
         assert not healthy and "database is not writable" in body["problems"]
         await jobs.start()
         try:
-            await asyncio.sleep(4 * TICK)  # several ticks against the full disk
+            await eventually(lambda: len(ticks) >= 4, 10, message="ticks against the full disk")
             if disk.tmpfs:  # every write fails, the tick's too
                 healthy, body = await health.report()
                 assert not healthy and "database is not writable" in body["problems"]
@@ -207,12 +206,16 @@ async def test_full_disk_then_freed_the_running_bot_recovers_without_restart(
 
             await disk.free()
             freed = time.monotonic()
-            await until(lambda: len(adapter.sent) >= SUBSCRIBERS, 10, "every digest")
+            await eventually(lambda: len(adapter.sent) >= SUBSCRIBERS, 10, message="every digest")
             recovered = time.monotonic() - freed
             # Within one tick (sends go on while the disk is refilled below).
             assert recovered < TICK + 1.0, recovered
-            await until(lambda: refills == ["filled", "freed"], 5, "the disk filled and freed")
-            await until(lambda: not jobs.workers["test"]._unrecorded, 10, "outcomes recorded")
+            await eventually(
+                lambda: refills == ["filled", "freed"], message="the disk filled, freed"
+            )
+            await eventually(
+                lambda: not jobs.workers["test"]._unrecorded, 10, message="outcomes recorded"
+            )
             if disk.tmpfs:
                 assert "test outbox failed: WriteFailed: database or disk is full" in caplog.text
             await jobs.ingest()  # what the next scheduled ingest does

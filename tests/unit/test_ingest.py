@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-import os
-import sys
-from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 
 from bot.ingest import ingest_days, recent_days
 from bot.models import Paper
+from bot.ports.storage import Storage
 from bot.sources.clean import MAX_COUNT, BadValue, bounded_count, clean_text
 from bot.sources.huggingface import HuggingFaceSource
 from storage.sqlite import SqliteStorage
@@ -23,19 +18,6 @@ from tests.fakes.huggingface import MISSING, FakeHuggingFace, make_item
 from tests.support import ingest_one_at_a_time
 
 DAY = date(2026, 3, 6)
-
-
-@pytest.fixture
-async def hf() -> AsyncIterator[FakeHuggingFace]:
-    async with FakeHuggingFace() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(tmp_path / "t.db")
-    yield storage
-    await storage.close()
 
 
 async def _no_sleep(_: float) -> None:
@@ -81,63 +63,6 @@ async def test_a_failing_day_is_skipped_and_reported(hf, store) -> None:
     assert seen == [(DAY, 0)]
 
 
-async def _run_cli(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=cwd,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
-
-
-async def test_cli_ingest_and_search_json(hf, tmp_path: Path) -> None:
-    today = datetime.now(UTC).date()
-    hf.add_papers(today, [make_item("2603.00007", "Sparse <b>attention</b> for all", day=today)])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
-    env |= {"PAPERBOT_HF_ENDPOINT": hf.endpoint, "PAPERBOT_DB": str(tmp_path / "bot.db")}
-    code, out, err = await _run_cli("ingest", "--days", "2", env=env, cwd=tmp_path)
-    assert code == 0, err
-    assert out.strip() == "stored 1 papers from 2 day(s)"
-    assert "100%" in err  # the progress bar
-    code, out, _ = await _run_cli("search", "attention", "--json", env=env, cwd=tmp_path)
-    assert code == 0
-    rows = json.loads(out)
-    assert [row["arxiv_id"] for row in rows] == ["2603.00007"]
-    assert rows[0]["title"] == "Sparse <b>attention</b> for all"
-    code, out, _ = await _run_cli("ingest", "--source", "seeds", env=env, cwd=tmp_path)
-    assert code == 0 and out.startswith("loaded 79 seed papers")
-
-
-async def test_cli_ingest_with_source_down_exits_nonzero_without_traceback(
-    hf, tmp_path: Path
-) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
-    env |= {"PAPERBOT_HF_ENDPOINT": "http://127.0.0.1:9", "PAPERBOT_DB": str(tmp_path / "b.db")}
-    code, out, err = await _run_cli("ingest", "--date", "2026-03-06", env=env, cwd=tmp_path)
-    assert code == 1
-    assert out.strip() == "stored 0 papers from 0 day(s)"
-    assert "failed 2026-03-06:" in err and "Traceback" not in err
-
-
-async def test_unreachable_host_fails_the_run_in_one_line(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
-    env |= {"PAPERBOT_HF_ENDPOINT": "http://127.0.0.1:9", "PAPERBOT_DB": str(tmp_path / "b.db")}
-    code, _, err = await _run_cli("ingest", "--days", "3", env=env, cwd=tmp_path)
-    assert code == 1 and "Traceback" not in err
-    lines = [line for line in err.replace("\r", "\n").splitlines() if "Hugging Face" in line]
-    # One warning when it gives up, one summary naming every day: no line per attempt or day.
-    assert len(lines) == 2, lines
-    assert "WARNING" in lines[0] and "cannot reach Hugging Face at http://127.0.0.1:9" in lines[0]
-    assert lines[1].startswith("failed ") and lines[1].count("-") >= 6
-
-
 async def test_unreachable_host_is_asked_for_one_day_only(store: SqliteStorage, caplog) -> None:
     asked: list[str] = []
 
@@ -155,13 +80,13 @@ async def test_unreachable_host_is_asked_for_one_day_only(store: SqliteStorage, 
 
 
 async def test_index_upkeep_stops_at_its_budget_and_finishes_later(
-    store: SqliteStorage,
+    sqlite_store: SqliteStorage,
 ) -> None:
-    await ingest_one_at_a_time(store)
+    await ingest_one_at_a_time(sqlite_store)
     # A zero budget still makes one step, then reports unfinished work.
-    assert await store.upkeep(0) is False
-    assert await store.upkeep(None) is True
-    assert await store.merge_search_index(1000) is False
+    assert await sqlite_store.upkeep(0) is False
+    assert await sqlite_store.upkeep(None) is True
+    assert await sqlite_store.merge_search_index(1000) is False
 
 
 # --- malformed items ---------------------------------------------------------------
@@ -176,7 +101,7 @@ def _poison(day: date) -> list[Any]:
         make_item("2603.09001", "Huge upvotes", day=day, upvotes=10**30),
         make_item("2603.09002", "\u200b\u200c\u200d\ufeff \u2060", day=day),
         make_item("2603.09003", "Upvotes as words", day=day, upvotes="lots"),
-        make_item("2603.09004", 42, day=day),
+        make_item("2603.09004", 42, day=day),  # type: ignore[arg-type]  # a title not text
         make_item("2603.09005", "Negative", day=day, upvotes=-3),
     ]
 
@@ -255,13 +180,14 @@ def test_clean_text_and_bounded_count() -> None:
     assert bounded_count(" 12 ", "n") == 12
     assert bounded_count(7.0, "n") == 7
     assert bounded_count(MAX_COUNT, "n") == MAX_COUNT
+    bad: object
     for bad in (True, 1.5, float("nan"), "1e3", [], MAX_COUNT + 1, -1, 2**64):
         with pytest.raises(BadValue):
             bounded_count(bad, "n")
 
 
 async def test_storage_skips_a_paper_it_cannot_encode_and_keeps_the_batch(
-    store: SqliteStorage, caplog: pytest.LogCaptureFixture
+    store: Storage, caplog: pytest.LogCaptureFixture
 ) -> None:
     batch = [
         Paper(title="Fine one", arxiv_id="2603.00001", featured_on=DAY),
@@ -274,5 +200,7 @@ async def test_storage_skips_a_paper_it_cannot_encode_and_keeps_the_batch(
         "2603.00001",
         "2603.00004",
     ]
-    assert "skipping paper 2603.00002: UnicodeEncodeError" in caplog.text
-    assert "skipping paper 2603.00003: OverflowError" in caplog.text
+    # Each skipped paper is named with its reason (the error's type differs by backend).
+    assert "skipping paper 2603.00002: " in caplog.text and "can't encode" in caplog.text
+    assert "skipping paper 2603.00003: " in caplog.text
+    assert "2603.00001" not in caplog.text and "2603.00004" not in caplog.text

@@ -14,7 +14,13 @@ from bot.jobs import Jobs
 from bot.models import Paper, Subscription
 from bot.ports.storage import Storage
 from bot.schedule import next_run
-from tests.support import FakeClock, RecordingAdapter, ingest_one_at_a_time, make_paper
+from tests.support import (
+    FakeClock,
+    RecordingAdapter,
+    eventually,
+    ingest_one_at_a_time,
+    make_paper,
+)
 
 CHANNEL = "test:1"
 MON = date(2026, 3, 9)  # a Monday
@@ -23,11 +29,6 @@ MON = date(2026, 3, 9)  # a Monday
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 3, 10, 7, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def adapter() -> RecordingAdapter:
-    return RecordingAdapter()
 
 
 @pytest.fixture
@@ -224,10 +225,7 @@ async def test_start_and_stop_run_jobs_in_the_loop(store, adapter) -> None:
     await store.save_subscription(sub)
     await jobs.start()
     try:
-        for _ in range(200):
-            if adapter.sent:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: adapter.sent, message="the due digest")
     finally:
         await jobs.stop()
     assert len(adapter.sent) == 1
@@ -259,18 +257,18 @@ async def test_one_tick_reads_the_day_once_for_every_due_subscription(
 
 
 # SQLite's FTS5 segments; PostgreSQL's upkeep is tested in test_postgres_storage.py.
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-async def test_index_upkeep_merges_what_ingest_left(jobs, store) -> None:
-    await ingest_one_at_a_time(store)
-    assert await store.merge_search_index(1) is True  # work is waiting
+async def test_index_upkeep_merges_what_ingest_left(sqlite_store, adapter, clock) -> None:
+    jobs = Jobs(Settings(), sqlite_store, [adapter], source=None, clock=clock)
+    await ingest_one_at_a_time(sqlite_store)
+    assert await sqlite_store.merge_search_index(1) is True  # work is waiting
     await jobs.merge_index()
-    assert await store.merge_search_index(1000) is False
+    assert await sqlite_store.merge_search_index(1000) is False
 
 
 async def test_stopping_right_after_start_logs_no_traceback(store, adapter, caplog) -> None:
     class SlowSource:
         async def fetch_day(self, day: date) -> list[Paper]:
-            await asyncio.sleep(5)
+            await asyncio.sleep(5)  # an ingest still running when the stop comes
             return []
 
     clock = FakeClock(datetime.now(UTC))

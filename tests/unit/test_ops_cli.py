@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli import main, search_argv
 from bot.models import Subscription
 from bot.status import as_json, as_table, collect
 from storage.sqlite import SqliteStorage
@@ -173,3 +173,36 @@ def test_a_bad_file_changes_nothing(environment: Path, tmp_path: Path, capsys) -
 def test_a_missing_file_is_a_usage_error(environment: Path, capsys) -> None:
     assert main(["import", "nope.json"]) == 2
     assert capsys.readouterr().err.startswith("paperbot: cannot read nope.json: ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--source", "arxiv"], "name at least one arXiv category"),
+        (["--source", "arxiv", "--categories", " , "], "name at least one arXiv category"),
+        (["--source", "arxiv", "--categories", "cs.CL", "--days", "2"], "--days and --date"),
+        (["--categories", "cs.CL"], "--categories goes with --source arxiv"),
+    ],
+)
+def test_arxiv_ingest_usage_errors_exit_2_without_touching_the_database(
+    environment: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(["ingest", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not environment.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["search", "pre-training", "-video"], ["search", "--", "pre-training", "-video"]),
+        (["search", "-llm", "--json"], ["search", "--json", "--", "-llm"]),
+        (["search", "llm", "--limit", "3"], ["search", "--limit", "3", "--", "llm"]),
+        (["search", "--limit=2", "a", "-b"], ["search", "--limit=2", "--", "a", "-b"]),
+        (["search", "--", "-x", "y"], ["search", "--", "-x", "y"]),
+        (["status", "--json"], ["status", "--json"]),
+    ],
+)
+def test_search_words_go_after_the_options(argv: list[str], expected: list[str]) -> None:
+    assert search_argv(argv) == expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -132,13 +133,13 @@ def test_env_example_is_all_comments_and_values_parse() -> None:
     differs = set()
     for cls in settings_classes():
         prefix = cls.model_config.get("env_prefix", "")
-        values = {
+        values: dict[str, Any] = {
             key.removeprefix(prefix).lower(): shlex.split(value)[0]
             for key, value in assignments.items()
             if value and key.removeprefix(prefix).lower() in cls.model_fields
         }
-        settings = cls(_env_file=None, **values)  # type: ignore[call-arg]
-        defaults = cls(_env_file=None)  # type: ignore[call-arg]
+        settings = cls(_env_file=None, **values)
+        defaults = cls(_env_file=None)
         differs |= {k for k in values if getattr(settings, k) != getattr(defaults, k)}
     # The example documents the default of everything except the port it suggests.
     assert differs == {"http_port"}

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import socket
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from adapters.discord.settings import DiscordSettings
 from adapters.telegram.settings import TelegramSettings
@@ -23,20 +19,10 @@ from storage.postgresql import available_migrations as postgres_migrations
 from storage.sqlite import SqliteStorage, available_migrations
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.huggingface import FakeHuggingFace
-from tests.fakes.telegram import FakeTelegram
+from tests.fakes.telegram import TokenCheckingTelegram
 
 ROOT = Path(__file__).resolve().parents[2]
 DISCORD_TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.Gfake0.discord-token-for-doctor-tests"
-
-
-class TokenCheckingTelegram(FakeTelegram):
-    """FakeTelegram answering 401 for any token but its own, as the real Bot API does."""
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        if request.match_info["token"] != self.token:
-            body = {"ok": False, "error_code": 401, "description": "Unauthorized"}
-            return web.json_response(body, status=401)
-        return await super()._handle(request)
 
 
 def closed_port() -> int:
@@ -180,46 +166,6 @@ async def test_unreachable_postgresql_fails_without_showing_its_password(
     assert found[1].startswith(f"FAIL database: cannot use PAPERBOT_DATABASE_URL={shown}: ")
     assert "refused" in found[1] or "connect" in found[1].lower(), found[1]
     assert not any("s3cret-pw" in line for line in found)
-
-
-async def doctor_process(tmp_path: Path, env: dict[str, str]) -> tuple[int, str, str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "doctor",
-        cwd=tmp_path,
-        env={**environment, "PYTHONPATH": str(ROOT), **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
-
-
-async def test_the_command_exits_1_when_a_check_fails(fakes, tmp_path: Path) -> None:
-    hf, telegram, _ = fakes
-    env = {
-        "PAPERBOT_DB": str(tmp_path / "cli.db"),
-        "PAPERBOT_HF_ENDPOINT": hf.endpoint,
-        "PAPERBOT_TELEGRAM_API_URL": telegram.api_url,
-        "PAPERBOT_TELEGRAM_TOKEN": telegram.token,
-    }
-    code, out, err = await doctor_process(tmp_path, env)
-    assert (code, err) == (0, "")
-    assert out.splitlines()[-1] == "ok  telegram: token accepted (bot @paperbot_test_bot)"
-    env["PAPERBOT_TELEGRAM_TOKEN"] = "7000000001:AAWrongTokenWrongTokenWrongToken0000"
-    code, out, err = await doctor_process(tmp_path, env)
-    assert (code, err) == (1, "")
-    assert out.splitlines()[-1] == "FAIL telegram: token rejected: HTTP 401 (Unauthorized)"
-
-
-async def test_the_command_reports_a_bad_setting_as_a_failed_check(tmp_path: Path) -> None:
-    code, out, err = await doctor_process(tmp_path, {"PAPERBOT_TICK_SECONDS": "99"})
-    assert code == 1 and err == ""
-    assert out.startswith("FAIL configuration: PAPERBOT_TICK_SECONDS: ")
 
 
 async def test_wrong_api_urls_are_reported_as_wrong_urls(fakes, tmp_path: Path) -> None:

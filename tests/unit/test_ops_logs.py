@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from pydantic import SecretStr
 
 from adapters.discord.settings import DiscordSettings
 from adapters.telegram.settings import TelegramSettings
@@ -105,10 +106,10 @@ def test_secrets_of_lists_every_secret_setting() -> None:
     config = load_config(Settings(_env_file=None))  # type: ignore[call-arg]
     config.platforms["telegram"] = TelegramSettings(
         _env_file=None,  # type: ignore[call-arg]
-        token=TELEGRAM_TOKEN,
-        webhook_secret="webhook-secret",
+        token=SecretStr(TELEGRAM_TOKEN),
+        webhook_secret=SecretStr("webhook-secret"),
     )
-    config.platforms["discord"] = DiscordSettings(_env_file=None, token=DISCORD_TOKEN)  # type: ignore[call-arg]
+    config.platforms["discord"] = DiscordSettings(_env_file=None, token=SecretStr(DISCORD_TOKEN))  # type: ignore[call-arg]
     assert sorted(config.secrets()) == sorted([TELEGRAM_TOKEN, DISCORD_TOKEN, "webhook-secret"])
 
 

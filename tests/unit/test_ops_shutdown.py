@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +15,7 @@ from bot.config import Settings
 from bot.jobs import Jobs
 from bot.models import Post, Subscription
 from bot.ports.chat import StopsIntake
+from bot.ports.storage import Storage
 from storage.sqlite import SqliteStorage
 from tests.support import FakeClock, RecordingAdapter, make_paper
 
@@ -36,28 +35,27 @@ class SlowAdapter(RecordingAdapter):
         self.events.append("intake stopped")
 
     async def stop(self) -> None:
-        await asyncio.sleep(self.stop_seconds)
+        await asyncio.sleep(self.stop_seconds)  # a slow disconnect, under test
         self.events.append("stopped")
 
     async def send(self, channel: str, post: Post) -> str:
         self.events.append("send started")
         self.sending.set()
-        await asyncio.sleep(self.send_seconds)
+        await asyncio.sleep(self.send_seconds)  # a send still in flight at shutdown
         self.events.append("send finished")
         return await super().send(channel, post)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(tmp_path / "t.db")
+async def store(store: Storage) -> Storage:
+    """One delivery waiting in the outbox."""
     clock_now = datetime.now(UTC)
-    await storage.upsert_papers([make_paper("2603.00001", "A paper", day=clock_now.date())])
-    await storage.save_subscription(Subscription(channel=CHANNEL))
-    sub_id = await storage.subscription_id(CHANNEL)
+    await store.upsert_papers([make_paper("2603.00001", "A paper", day=clock_now.date())])
+    await store.save_subscription(Subscription(channel=CHANNEL))
+    sub_id = await store.subscription_id(CHANNEL)
     assert sub_id is not None
-    await storage.create_delivery(sub_id, CHANNEL, "2026-03-10", clock_now, ["2603.00001"])
-    yield storage
-    await storage.close()
+    await store.create_delivery(sub_id, CHANNEL, "2026-03-10", clock_now, ["2603.00001"])
+    return store
 
 
 async def started_send(adapter: SlowAdapter, store: SqliteStorage) -> Jobs:

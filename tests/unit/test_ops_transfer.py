@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,10 +48,9 @@ SUBS = [
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(tmp_path / "subs.db")
-    yield storage
-    await storage.close()
+def store(sqlite_store: SqliteStorage) -> SqliteStorage:
+    """SQLite itself: the tests compare raw rows."""
+    return sqlite_store
 
 
 async def table(store: SqliteStorage) -> list[tuple[Any, ...]]:

@@ -39,7 +39,7 @@ def telegram_like(channel: str) -> list[RateWindow]:
     return windows
 
 
-def limiter(windows_for, fake: FakeTime, **options: float) -> RateLimiter:  # type: ignore[no-untyped-def]
+def limiter(windows_for, fake: FakeTime, **options: float) -> RateLimiter:
     return RateLimiter(windows_for, clock=fake.clock, sleep=fake.sleep, **options)
 
 
@@ -180,3 +180,41 @@ def test_forgetting_old_keys_keeps_recent_ones(monkeypatch: pytest.MonkeyPatch) 
     assert rl.reserve("recent") == pytest.approx(1 / MARGIN)
     assert len(rl._slots) <= 7
     assert rl.reserve("old1") == 0
+
+
+async def test_a_send_woken_late_books_again_instead_of_bursting() -> None:
+    """A stalled event loop wakes a sleeper late; it must not go out with the next send."""
+    fake = FakeTime()
+    rl = limiter(lambda _: [RateWindow("global", 30, 1.0)], fake)
+    spacing = 1.0 / (30 * MARGIN)
+    stalled = False
+
+    async def stalling_sleep(seconds: float) -> None:
+        nonlocal stalled
+        fake.slept.append(seconds)
+        fake.now += seconds if stalled else seconds + 10 * spacing  # the first wake is late
+        stalled = True
+
+    rl._sleep = stalling_sleep
+    rl.reserve("a")
+    await rl.acquire("b")  # booked one spacing ahead, woke ten spacings late: books again
+    assert fake.slept == [pytest.approx(spacing)]
+    # The next send is spaced from b's real send time, not from b's stale slot.
+    assert rl.reserve("c") == pytest.approx(spacing)
+
+
+async def test_a_late_send_books_again_only_once() -> None:
+    fake = FakeTime()
+    rl = limiter(lambda _: [RateWindow("global", 30, 1.0)], fake)
+    spacing = 1.0 / (30 * MARGIN)
+
+    async def always_late(seconds: float) -> None:
+        fake.slept.append(seconds)
+        fake.now += seconds + 10 * spacing
+        rl.reserve("other")  # another task booked the next slot meanwhile
+
+    rl._sleep = always_late
+    rl.reserve("a")
+    await rl.acquire("c")
+    # Slept, woke late, booked again behind "other", slept, woke late again, went.
+    assert fake.slept == [pytest.approx(spacing), pytest.approx(spacing)]

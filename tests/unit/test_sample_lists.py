@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
 from bot import status
-from bot.commands import CommandRouter, Defaults
+from bot.commands import CommandRouter
 from bot.config import Settings
 from bot.jobs import Jobs
+from bot.models import Defaults
+from bot.ports.storage import Storage
 from bot.sources.seeds import DEFAULT_LISTS, load_sample_lists, load_seed_papers, store_seeds
 from storage.sqlite import SqliteStorage
 from tests.support import FakeClock, RecordingAdapter, command
@@ -23,21 +24,14 @@ LATEST = date(2025, 3, 14)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(tmp_path / "t.db")
-    await store_seeds(storage)
-    yield storage
-    await storage.close()
+async def store(store: Storage) -> Storage:
+    await store_seeds(store)
+    return store
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 3, 10, 6, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def router(store: SqliteStorage, clock: FakeClock) -> CommandRouter:
-    return CommandRouter(store, clock, Defaults())
 
 
 def _page_titles(name: str) -> list[str]:

@@ -13,8 +13,8 @@ from bot.schedule import describe_days, format_local, local_instant, next_run, p
 BERLIN = "Europe/Berlin"
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def sub(at: time = time(9, 0), zone: str = BERLIN, **extra: object) -> Subscription:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.commands import LOOKUP_TIMEOUT, CommandRouter
+from bot.ports.storage import Storage
 from bot.sources.huggingface import HuggingFaceSource
 from bot.sources.seeds import load_seed_papers
 from storage.sqlite import SqliteStorage
@@ -20,18 +21,15 @@ DAY = date(2026, 3, 6)
 
 
 @pytest.fixture
-async def hf() -> AsyncIterator[FakeHuggingFace]:
-    async with FakeHuggingFace() as fake:
-        fake.add_papers(DAY, [make_item("2603.04242", "Quokka reasoning at scale", day=DAY)])
-        yield fake
+def hf(hf: FakeHuggingFace) -> FakeHuggingFace:
+    hf.add_papers(DAY, [make_item("2603.04242", "Quokka reasoning at scale", day=DAY)])
+    return hf
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(tmp_path / "t.db")
-    await storage.upsert_papers(load_seed_papers())
-    yield storage
-    await storage.close()
+async def store(store: Storage) -> Storage:
+    await store.upsert_papers(load_seed_papers())
+    return store
 
 
 @pytest.fixture

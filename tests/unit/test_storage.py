@@ -129,6 +129,24 @@ async def test_upsert_update_never_erases_with_empty_fields(store: Storage) -> N
     assert await store.count_papers() == 1
 
 
+async def test_unknown_upvotes_keep_the_stored_count(store: Storage) -> None:
+    # An arXiv listing knows no upvotes: it must not reset Hugging Face's count,
+    # while a known count (even 0) is the latest value and replaces it.
+    await store.upsert_papers([FULL])
+    from_arxiv = Paper(title="Diffusion Transformers, revised", arxiv_id=FULL.arxiv_id)
+    from_arxiv = replace(from_arxiv, upvotes=None)
+    await store.upsert_papers([from_arxiv])
+    stored = await store.get_paper(FULL.key)
+    assert stored == replace(FULL, title="Diffusion Transformers, revised")
+    await store.upsert_papers([replace(FULL, upvotes=0)])
+    assert (await store.get_paper(FULL.key)) == replace(FULL, upvotes=0)
+    # A paper first seen without upvotes is stored with none yet.
+    await store.upsert_papers([Paper(title="Only on arXiv", arxiv_id="2603.05555", upvotes=None)])
+    assert (await store.get_paper("2603.05555")) == Paper(
+        title="Only on arXiv", arxiv_id="2603.05555", upvotes=0
+    )
+
+
 async def test_upsert_updates_fields_that_are_given(store: Storage) -> None:
     await store.upsert_papers([FULL])
     newer = replace(
@@ -209,7 +227,7 @@ async def test_upvote_refresh_leaves_the_index_untouched(
     batch = [paper(f"2603.{n:05d}", f"Paper about topic {n}") for n in range(20)]
     await store.upsert_papers(batch)
     _, before = _index_state(tmp_path)
-    await store.upsert_papers(replace(p, upvotes=p.upvotes + 5) for p in batch)
+    await store.upsert_papers(replace(p, upvotes=(p.upvotes or 0) + 5) for p in batch)
     assert _index_state(tmp_path) == ("ok", before)
     stored = await store.get_paper("2603.00007")
     assert stored is not None and stored.upvotes == 5
@@ -261,6 +279,7 @@ async def test_one_batch_becomes_one_index_segment(
 async def test_merge_search_index_until_done_keeps_every_match(
     backend: Backend, store: Storage, tmp_path: Path
 ) -> None:
+    assert isinstance(store, SqliteStorage)
     await ingest_one_at_a_time(store)
     before = await titles(store, "graph")
     segments = _segments(tmp_path)
@@ -544,7 +563,7 @@ async def test_paging(store: Storage) -> None:
         assert page.has_more is more
         assert len(page.papers) == (10 if more else 5)
         seen += [p.key for p in page.papers]
-    assert seen == [p.key for p in sorted(many, key=lambda p: -p.upvotes)]
+    assert seen == [p.key for p in sorted(many, key=lambda p: -(p.upvotes or 0))]
     exact = await store.search(query, 15, 10)
     assert len(exact.papers) == 10 and exact.has_more is False
     past = await store.search(query, 40, 10)
@@ -768,6 +787,7 @@ async def test_claim_only_ready_rows_of_that_platform(store: Storage) -> None:
     dc = await _subscribed(store, "discord:1")
     tgx = await _subscribed(store, "telegramx:1")
     ready = await store.create_delivery(tg, "telegram:1", "p", T0 - timedelta(minutes=1), ["a"])
+    assert ready is not None
     exact = await store.create_delivery(tg2, "telegram:2", "p", T0, ["b"])
     later = await store.create_delivery(tg, "telegram:1", "q", T0 + timedelta(seconds=1), [])
     await store.create_delivery(dc, "discord:1", "p", T0 - timedelta(hours=1), [])

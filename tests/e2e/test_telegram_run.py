@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
 
 from tests.fakes.telegram import FakeTelegram
 from tests.postgres import Backend
+from tests.support import clean_environment
 
 USER = 5551234
 STARTUP_SECONDS = 30
@@ -18,7 +18,7 @@ PASSWORD = "s3cret-db-pw"
 
 def bot_environment(database_url: str, **extra: str) -> dict[str, str]:
     """The test's environment without any PAPERBOT_ setting, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    env = clean_environment()
     env.update(PAPERBOT_DATABASE_URL=database_url, **extra)
     return env
 
@@ -74,7 +74,7 @@ async def test_paperbot_run_serves_telegram_and_stops_cleanly(
     assert "/search <query>" in helped["plain_text"]
     assert "Results for “transformers”" in found["plain_text"]
     assert found["reply_markup"]["inline_keyboard"]
-    assert len(commands) == 9
+    assert len(commands) == 10
     assert fake.token not in logs and fake.token.split(":", 1)[1] not in logs
     assert PASSWORD not in logs
     assert "Traceback" not in logs, logs[-3000:]

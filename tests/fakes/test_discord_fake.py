@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 import discord
@@ -18,6 +19,7 @@ import pytest
 from discord import app_commands
 
 from tests.fakes.discord import FakeDiscord
+from tests.support import eventually
 
 GUILD = 900_000_000_000_000_001
 CHANNEL = 900_000_000_000_000_101
@@ -54,7 +56,7 @@ class _Latest(discord.ui.View):
         await interaction.response.edit_message(content="more papers", view=None)
 
 
-def make_client(**kwargs: object) -> tuple[discord.Client, app_commands.CommandTree]:
+def make_client(**kwargs: Any) -> tuple[discord.Client, app_commands.CommandTree]:
     """The production shape: no mentions ever, short guild_ready_timeout for tests."""
     client = discord.Client(
         intents=discord.Intents.default(),
@@ -81,7 +83,7 @@ def make_client(**kwargs: object) -> tuple[discord.Client, app_commands.CommandT
 
     @tree.command(name="slow", description="Answers too late")
     async def slow(interaction: discord.Interaction) -> None:
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # past the deadline the test sets: the lateness under test
         await interaction.response.send_message("late")
 
     @tree.command(name="ignore", description="Never answers")
@@ -284,11 +286,16 @@ async def test_interaction_rules(fake: FakeDiscord) -> None:
         await tree.sync()
         late = await fake.push_interaction(GUILD, CHANNEL, USER, "slow")
         ignored = await fake.push_interaction(GUILD, CHANNEL, USER, "ignore")
-        await asyncio.sleep(0.8)
+
+        def kinds() -> set[str]:
+            return {v.kind for v in fake.violations}
+
+        await eventually(
+            lambda: late.callbacks and {"interaction_late", "interaction_unanswered"} <= kinds(),
+            message="the late answer refused and the ignored one reported",
+        )
         assert late.late and not late.acknowledged
         assert late.callbacks[0]["status"] == 404
-        kinds = [v.kind for v in fake.violations]
-        assert "interaction_late" in kinds and "interaction_unanswered" in kinds
         assert {r.id for r in fake.unanswered_interactions()} == {late.id, ignored.id}
 
         # discord.py refuses a second response locally, so send the duplicate by hand.
@@ -313,10 +320,7 @@ async def test_defer_followup_component_and_autocomplete(fake: FakeDiscord) -> N
         rec = await fake.push_interaction(GUILD, CHANNEL, USER, "latest", {"count": 5})
         await rec.wait_response(3)
         assert rec.response_type == 5
-        for _ in range(50):
-            if rec.edits:
-                break
-            await asyncio.sleep(0.02)
+        await eventually(lambda: rec.edits, message="the original response edited")
         assert rec.followups[0]["content"] == "5 papers"
         assert rec.original is not None and rec.original["content"] == "done"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.discord import FakeDiscord
+from tests.support import clean_environment, eventually
 
 TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAx.run-test.super-secret-discord-token"
 GUILD = 900_000_000_000_000_001
@@ -29,7 +29,7 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 
 
 def bot_env(fake: FakeDiscord, db: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    env = clean_environment()
     env.update(
         PAPERBOT_DISCORD_TOKEN=TOKEN,
         PAPERBOT_DISCORD_API_URL=fake.api_url,
@@ -65,11 +65,12 @@ async def test_paperbot_run_serves_slash_commands_and_stops_on_sigterm(
 
     bot = await run_bot(env, tmp_path, "run")
     try:
-        deadline = time.monotonic() + 20
-        while None not in fake.command_sets:  # synced: the bot is ready
+
+        def synced() -> bool:  # the global command set is written: the bot is ready
             assert bot.returncode is None, "paperbot run exited early"
-            assert time.monotonic() < deadline, "paperbot run never synced its commands"
-            await asyncio.sleep(0.05)
+            return None in fake.command_sets
+
+        await eventually(synced, 20, 0.05, message="paperbot run to sync its commands")
 
         rec = await fake.push_interaction(GUILD, CHANNEL, USER, "search", {"query": "transformer"})
         await rec.wait_response(3)

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from bot.cli import search_argv
+from tests.support import clean_environment
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("search")
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
+    environment = clean_environment()
     environment["PAPERBOT_DB"] = str(folder / "bot.db")
     loaded = _paperbot(["ingest", "--source", "seeds"], environment, folder)
     assert loaded.returncode == 0, loaded.stderr
@@ -37,21 +36,6 @@ def _paperbot(
     )
 
 
-@pytest.mark.parametrize(
-    ("argv", "expected"),
-    [
-        (["search", "pre-training", "-video"], ["search", "--", "pre-training", "-video"]),
-        (["search", "-llm", "--json"], ["search", "--json", "--", "-llm"]),
-        (["search", "llm", "--limit", "3"], ["search", "--limit", "3", "--", "llm"]),
-        (["search", "--limit=2", "a", "-b"], ["search", "--limit=2", "--", "a", "-b"]),
-        (["search", "--", "-x", "y"], ["search", "--", "-x", "y"]),
-        (["status", "--json"], ["status", "--json"]),
-    ],
-)
-def test_search_words_go_after_the_options(argv: list[str], expected: list[str]) -> None:
-    assert search_argv(argv) == expected
-
-
 def test_exclusions_work_unquoted(env: dict[str, str]) -> None:
     found = _paperbot(["search", "pre-training", "-video", "--json", "--limit", "100"], env)
     assert found.returncode == 0, found.stderr
@@ -68,17 +52,17 @@ def test_only_an_exclusion_is_a_query_error_not_a_missing_query(env: dict[str, s
 
 
 def test_a_closed_pipe_ends_quietly(env: dict[str, str]) -> None:
-    search = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "bot", "search", "pre-training", "--limit", "100"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
         cwd=Path(env["PAPERBOT_DB"]).parent,
-    )
-    assert search.stdout is not None and search.stderr is not None
-    # Like `| head -1` that has had its line: the reader is gone before the
-    # results are written (start-up alone takes longer than this close).
-    search.stdout.close()
-    err = search.stderr.read().decode()
-    assert search.wait(timeout=60) == 0
+    ) as search:  # closes the pipes it opened, whatever happens
+        assert search.stdout is not None and search.stderr is not None
+        # Like `| head -1` that has had its line: the reader is gone before the
+        # results are written (start-up alone takes longer than this close).
+        search.stdout.close()
+        err = search.stderr.read().decode()
+        assert search.wait(timeout=60) == 0
     assert "Traceback" not in err and "BrokenPipeError" not in err

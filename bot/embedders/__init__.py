@@ -1,0 +1,1 @@
+"""Embedder plugins shipped with paperbot (entry points ``paperbot.embedders``)."""

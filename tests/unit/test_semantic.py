@@ -1,0 +1,176 @@
+"""The embedding port, stored vectors, the in-memory index and hybrid search."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+
+from bot.config import ConfigError
+from bot.hybrid import HybridSearch
+from bot.plugins import load_embedder, open_semantic
+from bot.ports.embedder import Embedder
+from bot.ports.storage import Storage
+from bot.query import parse_query
+from bot.semantic import EMBED_BATCH, Semantic, VectorIndex
+from tests.support import make_paper
+
+PAPERS = [
+    make_paper(
+        "2601.00001",
+        "Quantizing weights of large language models to four bits",
+        summary="Low-precision integer weights and activations cut inference memory.",
+        authors=("Ada Lovelace",),
+        day=date(2025, 6, 1),
+    ),
+    make_paper(
+        "2601.00002",
+        "Protein structure prediction with deep learning",
+        summary="Folding amino-acid chains into 3D structures.",
+        authors=("Grace Hopper",),
+        day=date(2024, 1, 1),
+    ),
+    make_paper(
+        "2601.00003",
+        "Speech recognition for low-resource languages",
+        summary="Transcribing spoken audio with little labeled data.",
+        authors=("Alan Turing",),
+        day=date(2025, 3, 1),
+    ),
+    make_paper(
+        "2601.00004",
+        "Compressing neural networks with low-bit integer arithmetic",
+        summary="Post-training quantization of model weights.",
+        authors=("Barbara Liskov",),
+        day=date(2023, 5, 1),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    loaded = load_embedder("wordllama")
+    assert loaded is not None
+    return loaded
+
+
+@pytest.fixture
+async def store(store: Storage) -> Storage:
+    """The conftest's store on each backend, with the papers above."""
+    await store.upsert_papers(PAPERS)
+    return store
+
+
+def test_wordllama_gives_unit_vectors_in_batches(embedder: Embedder) -> None:
+    vectors = embedder.embed(["speech recognition", "protein folding", ""])
+    assert vectors.shape == (3, embedder.dimensions) == (3, 256)
+    assert vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors[:2], axis=1), 1.0, atol=1e-3)
+    assert not vectors[2].any()  # no words: a zero vector, similar to nothing (not NaN)
+    assert embedder.embed([]).shape == (0, 256)
+    similar = embedder.embed(["transcribing spoken audio", "folding amino acid chains"])
+    assert float(similar[0] @ vectors[0]) > float(similar[0] @ vectors[1])
+
+
+def test_embedder_choice() -> None:
+    assert load_embedder("none") is None
+    with pytest.raises(ConfigError, match=r"unknown embedder 'nope'.*wordllama"):
+        load_embedder("nope")
+    with pytest.raises(ConfigError, match="sentence-transformers:<directory"):
+        load_embedder("sentence-transformers:/no/such/model")
+    with pytest.raises(ConfigError, match="takes no argument"):
+        load_embedder("wordllama:big")
+
+
+def test_vector_index_nearest_and_replace() -> None:
+    index = VectorIndex(2)
+    index.add(["a", "b", "c"], np.array([[1, 0], [0, 1], [0.6, 0.8]], np.float32))
+    assert [key for key, _ in index.nearest(np.array([1, 0], np.float32), 2)] == ["a", "c"]
+    index.add(["a"], np.array([[0, 1]], np.float32))
+    assert len(index) == 3
+    assert index.nearest(np.array([1, 0], np.float32), 1)[0][0] == "c"
+    assert VectorIndex(2).nearest(np.array([1, 0], np.float32), 3) == []
+
+
+async def test_vectors_are_stored_resumed_and_reloaded(store: Storage, embedder: Embedder) -> None:
+    model = embedder.name
+    assert len(await store.papers_without_vectors(model, 10)) == 4
+    first = await store.papers_without_vectors(model, 1)
+    await store.save_vectors(model, [first[0].key], embedder.embed([first[0].title]))
+    # An interrupted backfill resumes: only the three others are embedded.
+    semantic = Semantic(store, embedder)
+    seen: list[int] = []
+    assert await semantic.embed_missing(seen.append) == 3
+    assert seen == [3] and await store.count_vectors(model) == 4
+    assert await store.papers_without_vectors(model, 10) == []
+    reloaded = Semantic(store, embedder)
+    assert await reloaded.load() == 4
+    page = await store.vectors_after(model, 0, 2)
+    assert len(page.keys) == 2 and page.vectors.shape == (2, 256)
+    rest = await store.vectors_after(model, page.cursor, 10)
+    assert len(rest.keys) == 2 and not set(rest.keys) & set(page.keys)
+    # Another model's vectors are separate.
+    assert await store.count_vectors("other/model") == 0
+
+
+async def test_changed_text_is_embedded_again(store: Storage, embedder: Embedder) -> None:
+    semantic = Semantic(store, embedder)
+    await semantic.embed_missing()
+    changed = make_paper("2601.00002", "Protein structure", summary="A new abstract.")
+    await store.upsert_papers([changed])
+    assert [p.key for p in await store.papers_without_vectors(embedder.name, 10)] == [changed.key]
+    # An upvote refresh (same text) keeps the vector.
+    await semantic.embed_missing()
+    await store.upsert_papers([changed])
+    assert await store.papers_without_vectors(embedder.name, 10) == []
+    assert EMBED_BATCH >= 100
+
+
+async def test_open_semantic_loads_stored_vectors(store: Storage) -> None:
+    assert await open_semantic(store, "none") is None
+    semantic = await open_semantic(store, "wordllama")
+    assert semantic is not None and len(semantic.index) == 0
+    await semantic.embed_missing()
+    again = await open_semantic(store, "wordllama")
+    assert again is not None and len(again.index) == 4
+
+
+@pytest.fixture
+async def hybrid(store: Storage, embedder: Embedder) -> HybridSearch:
+    semantic = Semantic(store, embedder)
+    await semantic.embed_missing()
+    return HybridSearch(store, semantic)
+
+
+async def keys(search: HybridSearch, text: str, limit: int = 4) -> list[str | None]:
+    page = await search.search(parse_query(text), 0, limit)
+    return [paper.arxiv_id for paper in page.papers]
+
+
+async def test_a_question_without_the_titles_words_finds_the_paper(hybrid: HybridSearch) -> None:
+    keyword_only = HybridSearch(hybrid.storage, None)
+    text = "how do I transcribe spoken recordings"
+    assert await keys(keyword_only, text) == []
+    assert (await keys(hybrid, text))[0] == "2601.00003"
+
+
+async def test_keyword_matches_stay_first(hybrid: HybridSearch) -> None:
+    found = await keys(hybrid, "quantization")
+    assert found[0] == "2601.00004"  # the only literal match
+    assert "2601.00001" in found  # about the same thing, in other words
+
+
+async def test_explicit_syntax_filters_semantic_results(hybrid: HybridSearch) -> None:
+    assert "2601.00004" not in await keys(hybrid, "low precision weights -arithmetic")
+    assert await keys(hybrid, "low precision weights author:Lovelace") == ["2601.00001"]
+    recent = await keys(hybrid, "low precision weights since:2025-01-01")
+    assert "2601.00001" in recent and set(recent) <= {"2601.00001", "2601.00003"}
+    assert await keys(hybrid, 'low precision weights "integer arithmetic"') == ["2601.00004"]
+    page = await hybrid.search(parse_query("low precision weights sort:recent"), 0, 4)
+    days = [paper.published_at or date.min for paper in page.papers]
+    assert len(days) >= 2 and days == sorted(days, reverse=True)
+
+
+async def test_off_topic_query_finds_nothing(hybrid: HybridSearch) -> None:
+    assert await keys(hybrid, "pizza recipe") == []
