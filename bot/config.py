@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The password of a URL (postgresql://user:password@host).
+URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@/\s]+@")
 TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -164,7 +166,17 @@ class Settings(BaseSettings):
         """Where the database is, for messages: the path, or the URL with its password masked."""
         if self.database_url is None:
             return str(self.db)
-        return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", self.database_url)
+        return mask_url_passwords(self.database_url)
+
+    @property
+    def storage_password(self) -> str | None:
+        """The password in ``PAPERBOT_DATABASE_URL``, if any (a secret for the log redaction)."""
+        if self.database_url is None:
+            return None
+        try:
+            return urlsplit(self.database_url).password
+        except ValueError:  # a malformed URL: its storage plugin reports it
+            return None
 
     @property
     def storage_label(self) -> str:
@@ -176,6 +188,11 @@ class Settings(BaseSettings):
     def storage_url(self) -> str:
         """Where the database is: ``PAPERBOT_DATABASE_URL``, else the path ``PAPERBOT_DB``."""
         return self.database_url if self.database_url is not None else str(self.db)
+
+
+def mask_url_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it shown as ``***``."""
+    return URL_PASSWORD.sub(r"\1***@", text)
 
 
 S = TypeVar("S", bound=BaseSettings)

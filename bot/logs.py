@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from bot.config import mask_url_passwords
 from bot.plugins import secret_patterns
 
 REDACTED = "[REDACTED]"
@@ -32,7 +33,8 @@ class RedactingFilter(logging.Filter):
             text = text.replace(secret, REDACTED)
         for pattern in self._patterns:
             text = pattern.sub(REDACTED, text)
-        return text
+        # A URL's password, however short (a database URL in an error message, say).
+        return mask_url_passwords(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Render the message (and traceback) now, redacted, so handlers see no secret."""

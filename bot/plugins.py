@@ -67,13 +67,15 @@ class Config:
         ]
 
     def secrets(self) -> list[str]:
-        """Every secret value set, for the log redaction."""
-        return [
+        """Every secret value set (the database password too), for the log redaction."""
+        found = [
             secret
             for plugin in adapter_plugins()
             if plugin.name in self.platforms
             for secret in plugin.secrets(self.platforms[plugin.name])
         ]
+        password = self.core.storage_password
+        return [*found, password] if password else found
 
 
 def load_config(core: Settings | None = None) -> Config:

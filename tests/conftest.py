@@ -8,7 +8,7 @@ needs them seeded or set differently overrides the fixture by name and asks for 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from bot.commands import CommandRouter
 from bot.ports.storage import Storage
 from storage.sqlite import SqliteStorage
 from tests.fakes.huggingface import FakeHuggingFace
+from tests.postgres import Backend, fresh_schema, postgres_server
 from tests.support import FakeClock, RecordingAdapter
 
 
@@ -29,17 +30,46 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
     await storage.close()
 
 
-# ---------------------------------------------------------------- the store under test
-# One plain SQLite store. This block is meant to be replaced by the fixture that runs
-# each test over every storage backend; tests that need SQLite itself ask for
-# ``sqlite_store`` instead.
+# --- storage backends (pgport) ----------------------------------------------
+# Tests that take ``store`` (or ``backend``) run once per storage backend:
+# SQLite in the test's folder, PostgreSQL in a fresh schema of one server per
+# session (tests/postgres.py). A test of one engine's internals narrows it with
+# ``@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)``.
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """One PostgreSQL server for the whole session (embedded, or PAPERBOT_TEST_DATABASE_URL)."""
+    with postgres_server() as url:
+        yield url
+
+
 @pytest.fixture
-def store(sqlite_store: SqliteStorage) -> Storage:
-    """An empty store."""
-    return sqlite_store
+async def postgres_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """A database URL of this test's own, empty schema."""
+    async with fresh_schema(postgres_server_url) as url:
+        yield url
 
 
-# ---------------------------------------------------------------- end of the store block
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """Each storage backend in turn, on a database of this test's own."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'paperbot.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    return Backend(request.param, url)
+
+
+@pytest.fixture
+async def store(backend: Backend) -> AsyncIterator[Storage]:
+    """The test's database on each backend, open (through the backend's plugin)."""
+    opened = await backend.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+# --- end of storage backends ------------------------------------------------
 
 
 @pytest.fixture
@@ -71,9 +101,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the search-quality figures measured by tests/unit/test_relevance.py."""
     from tests.unit.test_relevance import RESULTS
 
-    for name in ("keyword", "natural"):
-        if name in RESULTS:
-            terminalreporter.write_line(
-                f"search relevance ({name} set): nDCG@5 = {RESULTS[name]:.3f}"
-                f" over {RESULTS[name + ' queries']:.0f} labeled queries"
-            )
+    for name, (score, queries) in sorted(RESULTS.items()):
+        terminalreporter.write_line(
+            f"search relevance ({name}): nDCG@5 = {score:.3f} over {queries} labeled queries"
+        )

@@ -10,12 +10,12 @@ import sqlite3
 import threading
 import time
 from contextlib import suppress
-from importlib import resources
 from pathlib import Path
 
 import aiosqlite
 
 from bot.ports.storage import DatabaseUnusable, WriteFailed
+from storage.migrations import bundled_migrations
 from storage.sqlite.connection import WRITE_FAILURE_MEMORY, _cause, _now
 from storage.sqlite.outbox import SqliteOutbox
 from storage.sqlite.papers import SqlitePapers
@@ -204,10 +204,4 @@ class SqliteStorage(SqlitePapers, SqliteSubscriptions, SqliteOutbox, SqliteSessi
 
 def available_migrations() -> list[tuple[int, str]]:
     """(version, sql) of every bundled migration, in order."""
-    folder = resources.files("storage.sqlite") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:3].isdigit():
-            found.append((int(name[:3]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
+    return bundled_migrations("storage.sqlite")

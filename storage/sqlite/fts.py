@@ -26,14 +26,16 @@ from typing import Any
 
 from bot.query import SearchQuery
 from bot.spelling import compound_pairs, word_variants
+from storage.ranking import (
+    ABSTRACT,
+    AUTHORS,
+    KEYWORDS,
+    SEARCH_WINDOW,
+    TITLE,
+    TITLE_PHRASE_BONUS,
+    word_stem,
+)
 
-# Scoring looks at the most recent matches only: ids grow with ingest and the
-# index is keyed by the negative id, so the lowest rowids are the newest
-# papers. A query with fewer matches than this is ranked over all of them.
-SEARCH_WINDOW = 300
-TITLE, KEYWORDS, AUTHORS, ABSTRACT = 10, 6, 3, 1
-TITLE_PHRASE_BONUS = 20
-_SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ed", "es", "s")
 # Words in nearly every abstract; their doclists are the longest in the index.
 # fmt: off
 STOPWORDS = frozenset({
@@ -42,7 +44,6 @@ STOPWORDS = frozenset({
     "which", "with",
 })
 # fmt: on
-_MIN_STEM = 4
 
 # {t} names the ranked row set, which the page's final read joins to papers.
 _ORDER = {
@@ -89,21 +90,6 @@ _SCORED_FIELDS = (
     f", {_TITLE} AS title_words, {_words('p.keywords')} AS keyword_words,"
     f" {_words('p.authors')} AS author_words"
 )
-
-
-def word_stem(term: str) -> str:
-    """``term`` with a common English ending cut from its last word.
-
-    Only used to look for a query word inside a title or keyword list, where
-    "transformers" should also find "Transformer"; matching itself uses the
-    word's variants.
-    """
-    head, _, last = term.rpartition(" ")
-    for suffix in _SUFFIXES:
-        if last.endswith(suffix) and len(last) - len(suffix) >= _MIN_STEM:
-            last = last[: -len(suffix)]
-            break
-    return f"{head} {last}" if head else last
 
 
 def quote(term: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -17,10 +16,10 @@ from bot.models import Paper
 from bot.ports.embedder import Vectors
 from bot.ports.storage import SearchPage, VectorPage
 from bot.query import SearchQuery
+from storage.batches import upsert_each
+from storage.ranking import SEARCH_WINDOW
 from storage.sqlite.connection import SqliteConnection, _now
-from storage.sqlite.fts import SEARCH_WINDOW, search_sql, word_group
-
-log = logging.getLogger("paperbot.storage")
+from storage.sqlite.fts import search_sql, word_group
 
 AUTHOR_SEP = "; "
 
@@ -157,20 +156,9 @@ class SqlitePapers(SqliteConnection):
         """
         now = _now()
         rows = [(*paper_row(paper), now) for paper in papers]
-        try:
-            return await self._upsert_rows(rows)
-        except _PAPER_ERRORS:
-            if len(rows) < 2:
-                raise
-        # One paper's values were refused (text SQLite cannot encode, a number
-        # beyond 64 bits): store the others one by one and skip only that one.
-        stored = 0
-        for row in rows:
-            try:
-                stored += await self._upsert_rows([row])
-            except _PAPER_ERRORS as exc:
-                log.warning("skipping paper %s: %s: %s", row[0], type(exc).__name__, exc)
-        return stored
+        # One paper's values may be refused (text SQLite cannot encode, a number
+        # beyond 64 bits): the others are then stored and only that one skipped.
+        return await upsert_each(rows, self._upsert_rows, _PAPER_ERRORS)
 
     async def _reindex_changed(self, old: list[aiosqlite.Row]) -> None:
         """Replace the index entries of updated papers whose indexed text changed."""

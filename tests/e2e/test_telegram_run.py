@@ -8,36 +8,42 @@ import sys
 from pathlib import Path
 
 from tests.fakes.telegram import FakeTelegram
+from tests.postgres import Backend
 from tests.support import clean_environment
 
 USER = 5551234
 STARTUP_SECONDS = 30
+PASSWORD = "s3cret-db-pw"
 
 
-def bot_environment(db: Path, **extra: str) -> dict[str, str]:
+def bot_environment(database_url: str, **extra: str) -> dict[str, str]:
     """The test's environment without any PAPERBOT_ setting, plus ``extra``."""
     env = clean_environment()
-    env.update(PAPERBOT_DB=str(db), **extra)
+    env.update(PAPERBOT_DATABASE_URL=database_url, **extra)
     return env
 
 
-async def test_paperbot_run_serves_telegram_and_stops_cleanly(tmp_path: Path) -> None:
+async def test_paperbot_run_serves_telegram_and_stops_cleanly(
+    tmp_path: Path, backend: Backend
+) -> None:
     """Token and API URL from the environment; /help and /search answered; SIGTERM exits 0.
 
     Hugging Face is unreachable (port 9): the bot must keep serving chat anyway.
-    The token must never reach the logs, even at DEBUG level.
+    Runs on SQLite and on PostgreSQL, selected by PAPERBOT_DATABASE_URL.
+    The token and the database password must never reach the logs, even at DEBUG level.
     """
-    db = tmp_path / "bot.db"
+    # The test server trusts local connections, so any password gets in.
+    url = backend.url.replace("postgresql://postgres:@", f"postgresql://postgres:{PASSWORD}@")
     ingest = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "ingest", "--source", "seeds",
-        env=bot_environment(db), cwd=tmp_path, stderr=asyncio.subprocess.PIPE,
+        env=bot_environment(url), cwd=tmp_path, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, ingest_errors = await asyncio.wait_for(ingest.communicate(), 60)
     assert ingest.returncode == 0, ingest_errors
 
     async with FakeTelegram() as fake:
         env = bot_environment(
-            db,
+            url,
             PAPERBOT_TELEGRAM_TOKEN=fake.token,
             PAPERBOT_TELEGRAM_API_URL=fake.api_url,
             PAPERBOT_HF_ENDPOINT="http://127.0.0.1:9",
@@ -70,4 +76,5 @@ async def test_paperbot_run_serves_telegram_and_stops_cleanly(tmp_path: Path) ->
     assert found["reply_markup"]["inline_keyboard"]
     assert len(commands) == 10
     assert fake.token not in logs and fake.token.split(":", 1)[1] not in logs
+    assert PASSWORD not in logs
     assert "Traceback" not in logs, logs[-3000:]

@@ -18,7 +18,6 @@ from bot.ports.chat import (
     TemporaryFailure,
 )
 from bot.ports.storage import Delivery, Storage
-from storage.sqlite import SqliteStorage
 from tests.support import FakeClock, eventually, make_paper
 
 DAY = date(2026, 3, 9)
@@ -26,6 +25,7 @@ DAY = date(2026, 3, 9)
 
 @pytest.fixture
 async def store(store: Storage) -> Storage:
+    """The conftest's store on each backend, with ten papers."""
     await store.upsert_papers(
         [make_paper(f"2603.{n:05d}", f"Paper {n}", day=DAY, upvotes=n) for n in range(1, 11)]
     )
@@ -42,7 +42,7 @@ def worker(adapter, store, clock) -> DeliveryWorker:
     return DeliveryWorker(adapter, store, clock, rng=random.Random(7))
 
 
-async def queue(store: SqliteStorage, clock: FakeClock, channel: str, keys: int = 3) -> Delivery:
+async def queue(store: Storage, clock: FakeClock, channel: str, keys: int = 3) -> Delivery:
     await store.save_subscription(Subscription(channel=channel))
     sub_id = await store.subscription_id(channel)
     assert sub_id is not None

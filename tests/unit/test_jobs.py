@@ -12,8 +12,8 @@ import pytest
 from bot.config import Settings
 from bot.jobs import Jobs
 from bot.models import Paper, Subscription
+from bot.ports.storage import Storage
 from bot.schedule import next_run
-from storage.sqlite import SqliteStorage
 from tests.support import (
     FakeClock,
     RecordingAdapter,
@@ -32,18 +32,18 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def jobs(store: SqliteStorage, adapter: RecordingAdapter, clock: FakeClock) -> Jobs:
+def jobs(store: Storage, adapter: RecordingAdapter, clock: FakeClock) -> Jobs:
     return Jobs(Settings(), store, [adapter], source=None, clock=clock)
 
 
-async def subscribe(store: SqliteStorage, clock: FakeClock, **options: object) -> Subscription:
+async def subscribe(store: Storage, clock: FakeClock, **options: object) -> Subscription:
     sub = Subscription(channel=CHANNEL, post_time=time(9, 0), timezone="Europe/Berlin")
     sub = replace(sub, **options)  # type: ignore[arg-type]
     sub = replace(sub, next_run_at=next_run(sub, clock.now()))
     return await store.save_subscription(sub)
 
 
-async def papers_on(store: SqliteStorage, day: date, count: int, start: int = 1) -> list[Paper]:
+async def papers_on(store: Storage, day: date, count: int, start: int = 1) -> list[Paper]:
     papers = [
         make_paper(f"2603.{n:05d}", f"Paper {n}", day=day, upvotes=n * 10)
         for n in range(start, start + count)
@@ -52,7 +52,7 @@ async def papers_on(store: SqliteStorage, day: date, count: int, start: int = 1)
     return papers
 
 
-async def deliver_all(jobs: Jobs, store: SqliteStorage, clock: FakeClock) -> None:
+async def deliver_all(jobs: Jobs, store: Storage, clock: FakeClock) -> None:
     worker = jobs.workers["test"]
     for delivery in await store.claim_deliveries("test", clock.now(), 100):
         await worker.deliver(delivery)
@@ -256,6 +256,7 @@ async def test_one_tick_reads_the_day_once_for_every_due_subscription(
     assert len(adapter.sent) == 5
 
 
+# SQLite's FTS5 segments; PostgreSQL's upkeep is tested in test_postgres_storage.py.
 async def test_index_upkeep_merges_what_ingest_left(sqlite_store, adapter, clock) -> None:
     jobs = Jobs(Settings(), sqlite_store, [adapter], source=None, clock=clock)
     await ingest_one_at_a_time(sqlite_store)

@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.doctor import check_database, run_checks
 from bot.models import Paper, Subscription
 from bot.plugins import Config, load_config
+from storage.postgresql import available_migrations as postgres_migrations
 from storage.sqlite import SqliteStorage, available_migrations
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.huggingface import FakeHuggingFace
@@ -139,6 +140,32 @@ async def test_database_that_cannot_be_opened_fails(fakes, tmp_path: Path) -> No
     assert found[1] == (
         f"FAIL database: cannot use PAPERBOT_DB={path}: folder {path.parent} does not exist"
     )
+
+
+async def test_postgresql_database_is_checked_without_showing_its_password(
+    fakes, tmp_path: Path, postgres_url: str
+) -> None:
+    # The test server trusts local connections, so any password gets in.
+    url = postgres_url.replace("postgresql://postgres:@", "postgresql://postgres:s3cret-pw@")
+    assert "s3cret-pw" in url
+    found = await lines(settings_for(fakes, tmp_path, database_url=url))
+    schema = max(version for version, _ in postgres_migrations())
+    masked = url.replace("s3cret-pw", "***")
+    assert found[1] == (
+        f"ok  database: {masked} (schema {schema}, writable, 0 papers, 0 subscriptions)"
+    )
+    assert not any("s3cret-pw" in line for line in found)
+
+
+async def test_unreachable_postgresql_fails_without_showing_its_password(
+    fakes, tmp_path: Path
+) -> None:
+    url = f"postgresql://bot:s3cret-pw@127.0.0.1:{closed_port()}/paperbot"
+    found = await lines(settings_for(fakes, tmp_path, database_url=url))
+    shown = url.replace("s3cret-pw", "***")
+    assert found[1].startswith(f"FAIL database: cannot use PAPERBOT_DATABASE_URL={shown}: ")
+    assert "refused" in found[1] or "connect" in found[1].lower(), found[1]
+    assert not any("s3cret-pw" in line for line in found)
 
 
 async def test_wrong_api_urls_are_reported_as_wrong_urls(fakes, tmp_path: Path) -> None:

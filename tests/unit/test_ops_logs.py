@@ -111,3 +111,18 @@ def test_secrets_of_lists_every_secret_setting() -> None:
     )
     config.platforms["discord"] = DiscordSettings(_env_file=None, token=SecretStr(DISCORD_TOKEN))  # type: ignore[call-arg]
     assert sorted(config.secrets()) == sorted([TELEGRAM_TOKEN, DISCORD_TOKEN, "webhook-secret"])
+
+
+def test_database_password_is_a_secret_and_url_credentials_are_redacted(
+    stderr: io.StringIO,
+) -> None:
+    url = "postgresql://bot:pw-9f3k2@db.internal:5432/paperbot"
+    config = load_config(Settings(_env_file=None, database_url=url))  # type: ignore[call-arg]
+    assert config.secrets() == ["pw-9f3k2"]
+    setup(stderr, config.secrets(), "text")
+    logging.getLogger("paperbot.storage").warning("password pw-9f3k2 refused")
+    # A URL with a short password still loses its credentials.
+    logging.getLogger("paperbot.storage").warning("cannot reach postgres://u:pw@db/x")
+    out = stderr.getvalue()
+    assert "pw-9f3k2" not in out and f"password {REDACTED} refused" in out
+    assert "cannot reach postgres://u:***@db/x" in out

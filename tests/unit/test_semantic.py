@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +11,9 @@ from bot.config import ConfigError
 from bot.hybrid import HybridSearch
 from bot.plugins import load_embedder, open_semantic
 from bot.ports.embedder import Embedder
+from bot.ports.storage import Storage
 from bot.query import parse_query
 from bot.semantic import EMBED_BATCH, Semantic, VectorIndex
-from storage.sqlite import SqliteStorage
 from tests.support import make_paper
 
 PAPERS = [
@@ -58,11 +56,10 @@ def embedder() -> Embedder:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(tmp_path / "v.db")
-    await storage.upsert_papers(PAPERS)
-    yield storage
-    await storage.close()
+async def store(store: Storage) -> Storage:
+    """The conftest's store on each backend, with the papers above."""
+    await store.upsert_papers(PAPERS)
+    return store
 
 
 def test_wordllama_gives_unit_vectors_in_batches(embedder: Embedder) -> None:
@@ -96,9 +93,7 @@ def test_vector_index_nearest_and_replace() -> None:
     assert VectorIndex(2).nearest(np.array([1, 0], np.float32), 3) == []
 
 
-async def test_vectors_are_stored_resumed_and_reloaded(
-    store: SqliteStorage, embedder: Embedder
-) -> None:
+async def test_vectors_are_stored_resumed_and_reloaded(store: Storage, embedder: Embedder) -> None:
     model = embedder.name
     assert len(await store.papers_without_vectors(model, 10)) == 4
     first = await store.papers_without_vectors(model, 1)
@@ -119,7 +114,7 @@ async def test_vectors_are_stored_resumed_and_reloaded(
     assert await store.count_vectors("other/model") == 0
 
 
-async def test_changed_text_is_embedded_again(store: SqliteStorage, embedder: Embedder) -> None:
+async def test_changed_text_is_embedded_again(store: Storage, embedder: Embedder) -> None:
     semantic = Semantic(store, embedder)
     await semantic.embed_missing()
     changed = make_paper("2601.00002", "Protein structure", summary="A new abstract.")
@@ -132,7 +127,7 @@ async def test_changed_text_is_embedded_again(store: SqliteStorage, embedder: Em
     assert EMBED_BATCH >= 100
 
 
-async def test_open_semantic_loads_stored_vectors(store: SqliteStorage) -> None:
+async def test_open_semantic_loads_stored_vectors(store: Storage) -> None:
     assert await open_semantic(store, "none") is None
     semantic = await open_semantic(store, "wordllama")
     assert semantic is not None and len(semantic.index) == 0
@@ -142,7 +137,7 @@ async def test_open_semantic_loads_stored_vectors(store: SqliteStorage) -> None:
 
 
 @pytest.fixture
-async def hybrid(store: SqliteStorage, embedder: Embedder) -> HybridSearch:
+async def hybrid(store: Storage, embedder: Embedder) -> HybridSearch:
     semantic = Semantic(store, embedder)
     await semantic.embed_missing()
     return HybridSearch(store, semantic)

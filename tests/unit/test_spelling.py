@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
+from bot.ports.storage import Storage
 from bot.query import parse_query
 from bot.spelling import compound_pairs, split_compound, word_variants
-from storage.sqlite import SqliteStorage
 from tests.support import make_paper
 
 PAPERS = [
@@ -26,22 +23,19 @@ PAPERS = [
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(tmp_path / "s.db")
-    await storage.upsert_papers(PAPERS)
-    yield storage
-    await storage.close()
+async def store(store: Storage) -> Storage:
+    """The conftest's store on each backend, with the papers above."""
+    await store.upsert_papers(PAPERS)
+    return store
 
 
-async def ids(store: SqliteStorage, text: str) -> set[str | None]:
+async def ids(store: Storage, text: str) -> set[str | None]:
     page = await store.search(parse_query(text), 0, 20)
     return {paper.arxiv_id for paper in page.papers}
 
 
 @pytest.mark.parametrize("text", ["pretraining", "pre-training", "pre training", "Pre-Training"])
-async def test_compounds_joined_hyphenated_or_apart_are_one_word(
-    store: SqliteStorage, text: str
-) -> None:
+async def test_compounds_joined_hyphenated_or_apart_are_one_word(store: Storage, text: str) -> None:
     assert await ids(store, text) == {"2601.00001", "2601.00002", "2601.00003"}
 
 
@@ -57,22 +51,22 @@ async def test_compounds_joined_hyphenated_or_apart_are_one_word(
     ],
 )
 async def test_british_and_american_spellings_match(
-    store: SqliteStorage, text: str, expected: set[str]
+    store: Storage, text: str, expected: set[str]
 ) -> None:
     assert await ids(store, text) == expected
 
 
-async def test_no_stemming_into_a_different_word(store: SqliteStorage) -> None:
+async def test_no_stemming_into_a_different_word(store: Storage) -> None:
     assert await ids(store, "tokenizer") == {"2601.00007"}
     assert await ids(store, "tokenizers") == {"2601.00007"}
     assert await ids(store, "token") == {"2601.00008"}
 
 
-async def test_exclusions_exclude_every_variant(store: SqliteStorage) -> None:
+async def test_exclusions_exclude_every_variant(store: Storage) -> None:
     assert await ids(store, "training -pretraining") == {"2601.00004"}
 
 
-async def test_separate_words_still_match_anywhere(store: SqliteStorage) -> None:
+async def test_separate_words_still_match_anywhere(store: Storage) -> None:
     # "post" and "training" are far apart here, yet both present: still a match.
     assert await ids(store, "post training") == {"2601.00004"}
     assert compound_pairs(("post", "training", "data")) == [

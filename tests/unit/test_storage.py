@@ -1,18 +1,17 @@
 """One suite for the storage port (bot/ports/storage.py), run against every backend.
 
-To add a backend (PostgreSQL), write an ``_open_<name>`` factory, register it in
-``BACKENDS`` and add its name to the ``backend`` fixture's params. Tests that
-look at one engine's internals (SQLite's WAL, its migration table) say so with
-``sqlite_only``.
+The ``backend`` and ``store`` fixtures (tests/conftest.py) run each test on
+SQLite and on PostgreSQL. Tests that look at one engine's internals (SQLite's
+WAL, its migration table) say so with ``sqlite_only``; PostgreSQL's own are in
+tests/unit/test_postgres_storage.py.
 """
 
 from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import closing
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -21,45 +20,17 @@ import pytest
 from bot.models import Paper, Subscription
 from bot.ports.storage import SearchSession, Storage
 from bot.query import QueryError, parse_query
+from storage.ranking import SEARCH_WINDOW
 from storage.sqlite import SqliteStorage, available_migrations
 from storage.sqlite.fts import search_sql
+from tests.postgres import Backend
 from tests.support import ingest_one_at_a_time, make_paper
 
 T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class Backend:
-    """How to open (and reopen) one storage implementation in a test's directory."""
-
-    name: str
-    open: Callable[[Path], Awaitable[Storage]]
-
-
-async def _open_sqlite(folder: Path) -> Storage:
-    return await SqliteStorage.open(folder / "paperbot.db")
-
-
-BACKENDS = {"sqlite": Backend("sqlite", _open_sqlite)}
-
-
-@pytest.fixture(params=["sqlite"])
-def backend(request: pytest.FixtureRequest) -> Backend:
-    return BACKENDS[request.param]
-
-
-@pytest.fixture
-async def store(backend: Backend, tmp_path: Path) -> AsyncIterator[Storage]:
-    opened = await backend.open(tmp_path)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-def sqlite_only(backend: Backend) -> None:
-    if backend.name != "sqlite":
-        pytest.skip("SQLite internals")
+# A test of SQLite's own internals (its WAL, FTS5 segments, migration table).
+sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
 # Storage tests default to no abstract and one fixed featured day.
@@ -72,10 +43,10 @@ async def titles(store: Storage, text: str, limit: int = 50) -> list[str]:
 
 
 # migrations and connection ---------------------------------------------------
+@sqlite_only
 async def test_migrations_applied_once_and_idempotent_on_reopen(
     backend: Backend, tmp_path: Path
 ) -> None:
-    sqlite_only(backend)
     versions = [version for version, _ in available_migrations()]
     assert versions and versions == sorted(set(versions))
     first = await SqliteStorage.open(tmp_path / "paperbot.db")
@@ -100,10 +71,10 @@ async def test_migrations_applied_once_and_idempotent_on_reopen(
     assert after == before
 
 
+@sqlite_only
 async def test_new_database_is_wal_with_16k_pages(
     backend: Backend, store: Storage, tmp_path: Path
 ) -> None:
-    sqlite_only(backend)
     db = sqlite3.connect(tmp_path / "paperbot.db")
     try:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -113,11 +84,11 @@ async def test_new_database_is_wal_with_16k_pages(
 
 
 async def test_data_survives_reopen(backend: Backend, tmp_path: Path) -> None:
-    first = await backend.open(tmp_path)
+    first = await backend.open()
     await first.upsert_papers([paper("2603.00001", "Persistent")])
     await first.save_subscription(Subscription(channel="telegram:1"))
     await first.close()
-    second = await backend.open(tmp_path)
+    second = await backend.open()
     try:
         assert (await second.get_paper("2603.00001")) is not None
         assert (await second.get_subscription("telegram:1")) is not None
@@ -225,10 +196,10 @@ def _index_state(folder: Path) -> tuple[str, list[tuple[object, ...]]]:
         return ("ok" if words[0] == words[1] else "index differs from papers"), records
 
 
+@sqlite_only
 async def test_index_matches_papers_after_inserts_updates_and_repeats(
     backend: Backend, store: Storage, tmp_path: Path
 ) -> None:
-    sqlite_only(backend)
     await store.upsert_papers(paper(f"2603.{n:05d}", f"Paper about topic {n}") for n in range(30))
     renamed = paper("2603.00003", "Renamed about graphs")
     # One batch: new papers, a changed one, an unchanged one, and one key twice.
@@ -249,10 +220,10 @@ async def test_index_matches_papers_after_inserts_updates_and_repeats(
     assert await store.count_papers() == 32
 
 
+@sqlite_only
 async def test_upvote_refresh_leaves_the_index_untouched(
     backend: Backend, store: Storage, tmp_path: Path
 ) -> None:
-    sqlite_only(backend)
     batch = [paper(f"2603.{n:05d}", f"Paper about topic {n}") for n in range(20)]
     await store.upsert_papers(batch)
     _, before = _index_state(tmp_path)
@@ -262,10 +233,10 @@ async def test_upvote_refresh_leaves_the_index_untouched(
     assert stored is not None and stored.upvotes == 5
 
 
+@sqlite_only
 async def test_a_refused_paper_is_skipped_and_the_rest_of_its_batch_stored(
     backend: Backend, store: Storage, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sqlite_only(backend)
     await store.upsert_papers([paper("2603.00001", "Already here")])
     db = sqlite3.connect(tmp_path / "paperbot.db")
     db.execute(
@@ -293,10 +264,10 @@ def _segments(folder: Path) -> int:
         return int(db.execute("SELECT count(DISTINCT segid) FROM papers_fts_idx").fetchone()[0])
 
 
+@sqlite_only
 async def test_one_batch_becomes_one_index_segment(
     backend: Backend, store: Storage, tmp_path: Path
 ) -> None:
-    sqlite_only(backend)
     # FTS5 starts a new segment whenever a row's key is out of order; a batch
     # written in the wrong order would leave dozens of them to merge.
     await store.upsert_papers(paper(f"2603.{n:05d}", f"Graph paper {n}") for n in range(50))
@@ -304,10 +275,10 @@ async def test_one_batch_becomes_one_index_segment(
     assert len(await titles(store, "graph")) == 50
 
 
+@sqlite_only
 async def test_merge_search_index_until_done_keeps_every_match(
     backend: Backend, store: Storage, tmp_path: Path
 ) -> None:
-    sqlite_only(backend)
     assert isinstance(store, SqliteStorage)
     await ingest_one_at_a_time(store)
     before = await titles(store, "graph")
@@ -322,10 +293,10 @@ async def test_merge_search_index_until_done_keeps_every_match(
     assert _index_state(tmp_path)[0] == "ok"
 
 
+@sqlite_only
 async def test_search_window_holds_the_most_recently_stored_matches(
     backend: Backend, store: Storage, tmp_path: Path
 ) -> None:
-    sqlite_only(backend)
     for n in range(4):  # one ingest after another, oldest first
         await store.upsert_papers([paper(f"2603.{n:05d}", f"Graph study {n}")])
     assert _window_titles(tmp_path, "graph", 2) == {"Graph study 2", "Graph study 3"}
@@ -949,3 +920,99 @@ async def test_search_sessions(store: Storage) -> None:
     assert await store.get_search_session("old") is None
     assert await store.get_search_session("new") == new
     assert await store.purge_search_sessions(T0) == 0
+
+
+# what the port gained since the first backend ------------------------------------
+async def test_search_counts_every_match_up_to_the_window(store: Storage) -> None:
+    await store.upsert_papers([paper(f"2603.{n:05d}", f"Graph study {n}") for n in range(5)])
+    page = await store.search(parse_query("graph"), 0, 2)
+    assert (len(page.papers), page.has_more, page.total, page.total_capped) == (2, True, 5, False)
+    none = await store.search(parse_query("nothingmatches"), 0, 2)
+    assert (none.papers, none.total, none.total_capped) == ((), 0, False)
+    await store.upsert_papers(
+        [paper(f"2604.{n:05d}", f"Graph survey {n}") for n in range(SEARCH_WINDOW)]
+    )
+    capped = await store.search(parse_query("graph"), 0, 2)
+    assert (capped.total, capped.total_capped) == (SEARCH_WINDOW, True)
+
+
+async def test_upvotes_are_the_latest_count(store: Storage) -> None:
+    await store.upsert_papers([paper("2603.00001", "Counted", upvotes=40)])
+    await store.upsert_papers([paper("2603.00001", "Counted", upvotes=12)])
+    stored = await store.get_paper("2603.00001")
+    assert stored is not None and stored.upvotes == 12
+
+
+async def test_a_paper_listed_on_several_days_belongs_to_each(store: Storage) -> None:
+    first, second = date(2026, 3, 6), date(2026, 3, 9)
+    await store.upsert_papers([paper("2603.00001", "Twice", day=second)])
+    await store.upsert_papers([paper("2603.00001", "Twice", day=first)])
+    for day in (first, second):
+        assert [p.title for p in await store.papers_featured_between(day, day)] == ["Twice"]
+    stored = await store.get_paper("2603.00001")
+    assert stored is not None and stored.featured_on == second  # the latest, for display
+    assert await store.latest_featured_day(second) == first
+
+
+async def test_sample_lists_keep_their_order(store: Storage) -> None:
+    day = date(2026, 2, 2)
+    await store.upsert_papers(
+        [paper("2603.00001", "First stored", day=None), paper("2603.00002", "Second", day=None)]
+    )
+    assert await store.save_sample_list(day, ["2603.00002", "missing", "2603.00001"]) == 2
+    assert await store.is_sample_day(day) and not await store.is_sample_day(date(2026, 2, 3))
+    found = await store.papers_featured_between(day, day)
+    assert [p.title for p in found] == ["Second", "First stored"]
+    assert await store.latest_featured_day(date(2026, 2, 3)) == day
+    assert await store.save_sample_list(day, ["2603.00001"]) == 1  # replaced, not added
+    assert [p.title for p in await store.papers_featured_between(day, day)] == ["First stored"]
+
+
+async def test_moving_onto_a_subscribed_channel_merges_into_it(store: Storage) -> None:
+    old, new = "telegram:1", "telegram:2"
+    await store.save_subscriptions([Subscription(channel=old), Subscription(channel=new)])
+    old_id, new_id = await store.subscription_id(old), await store.subscription_id(new)
+    assert old_id is not None and new_id is not None
+    shared = await store.create_delivery(old_id, old, "2026-03-10", T0, ["2603.00001"])
+    own = await store.create_delivery(old_id, old, "2026-03-11", T0, ["2603.00002"])
+    await store.create_delivery(new_id, new, "2026-03-10", T0, ["2603.00003"])
+    assert shared is not None and own is not None
+    await store.move_subscription(old, new)
+    kept = await store.get_subscription(new)
+    paused = await store.get_subscription(old)
+    assert kept is not None and not kept.paused
+    assert paused is not None and paused.paused and paused.paused_reason == f"merged into {new}"
+    skipped, moved = await store.get_delivery(shared), await store.get_delivery(own)
+    assert skipped is not None and skipped.state == "skipped" and skipped.channel == old
+    assert moved is not None and (moved.channel, moved.subscription_id) == (new, new_id)
+    assert moved.state == "pending"
+
+
+async def test_only_temporary_failures_count_toward_the_retry_limit(store: Storage) -> None:
+    await store.save_subscription(Subscription(channel="test:1"))
+    sub_id = await store.subscription_id("test:1")
+    assert sub_id is not None
+    delivery = await store.create_delivery(sub_id, "test:1", "2026-03-10", T0, ["k"])
+    assert delivery is not None
+    for failure in (False, True, False, True):
+        (claimed,) = await store.claim_deliveries("test", T0 + timedelta(hours=1), 10)
+        await store.retry_delivery(claimed.id, T0, "later", failure=failure)
+    row = await store.get_delivery(delivery)
+    assert row is not None and (row.attempts, row.failures, row.state) == (4, 2, "pending")
+
+
+async def test_a_paper_the_database_refuses_is_skipped_alone(
+    store: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
+    papers = [paper(f"2603.{n:05d}", f"Batch paper {n}") for n in range(3)]
+    papers[1] = replace(papers[1], upvotes=2**70)  # beyond any integer column
+    assert await store.upsert_papers(papers) == 2
+    assert [p.key for p in await store.get_papers([p.key for p in papers])] == [
+        "2603.00000",
+        "2603.00002",
+    ]
+    assert "skipping paper 2603.00001" in caplog.text
+
+
+async def test_a_healthy_database_is_writable(store: Storage) -> None:
+    assert await store.is_writable() is True

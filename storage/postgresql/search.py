@@ -1,0 +1,268 @@
+"""Translate a :class:`~bot.query.SearchQuery` into PostgreSQL full-text SQL.
+
+Matching. Papers carry a weighted ``tsvector`` (title A, Hugging Face keywords
+B, authors C, abstract D; migration 002) with a GIN index, built with the
+``simple`` configuration: words as written, no stemmer ("tokenizer" is not
+"token"), as SQLite's index. The query is one ``to_tsquery('simple', ...)``
+built here from the parsed terms only: every term is a quoted lexeme string
+(quotes and backslashes escaped), so operators typed by a user (``&``, ``|``,
+``!``, ``<->``, ``:*``) are only ever text. As on SQLite
+(storage/sqlite/fts.py), each query word matches any of its spelling variants
+(:func:`bot.spelling.word_variants`) as an OR group, two words that also make a
+compound match apart or joined, phrases match any of their variants with
+adjacent words, ``author:`` matches weight C only, exclusions NOT every variant
+and an unfinished last word is a prefix or one of its variants.
+
+Ranking follows the SQLite backend's rules exactly (storage/ranking.py): the
+newest ``SEARCH_WINDOW`` matches are scored per query word 10 (title), 6
+(keywords), 3 (authors) or 1 (abstract), any variant counting, plus a bonus
+when the title holds all words in order; upvotes, then recency, break ties.
+Quoted phrases are checked as typed (or as a variant) on the candidates, as on
+SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from bot.ports.storage import SearchPage
+from bot.query import SearchQuery
+from bot.spelling import compound_pairs, word_variants
+from storage.postgresql.connection import PgConnection, to_paper
+from storage.ranking import (
+    ABSTRACT,
+    AUTHORS,
+    KEYWORDS,
+    SEARCH_WINDOW,
+    TITLE,
+    TITLE_PHRASE_BONUS,
+    word_stem,
+)
+
+CONFIG = "'simple'"
+_ORDER = {
+    "relevance": "{t}score DESC, {t}upvotes DESC, {t}published_at DESC NULLS LAST, {t}id DESC",
+    "recent": "coalesce({t}published_at, {t}featured_on) DESC NULLS LAST, {t}upvotes DESC,"
+    " {t}id DESC",
+    "upvotes": "{t}upvotes DESC, coalesce({t}published_at, {t}featured_on) DESC NULLS LAST,"
+    " {t}id DESC",
+}
+
+
+def _normalized(column: str) -> str:
+    """SQL for ``column`` lower-cased with hyphens, slashes and apostrophes as spaces."""
+    return f"replace(replace(replace(lower({column}), '-', ' '), '/', ' '), '''', ' ')"
+
+
+def _words(column: str) -> str:
+    """SQL for ``column`` normalised, with a leading space and '(' as a space.
+
+    Field checks look for ' ' + stem, so a word only counts where it starts.
+    """
+    return f"' ' || replace({_normalized(column)}, '(', ' ')"
+
+
+_SCORED_FIELDS = (
+    f", {_words('p.title')} AS title_words,"
+    f" {_words('p.keywords')} AS keyword_words,"
+    f" {_words('p.authors')} AS author_words"
+)
+# Phrases are matched on the parser's tokens; this re-checks the words as typed
+# (or a variant) across title and abstract, as SQLite does.
+_TEXT = "p.title || ' ' || p.summary"
+_PHRASE_CHECK = "strpos(" + _normalized(_TEXT) + ", {}) > 0"
+
+
+def lexemes(term: str, weight: str = "") -> str:
+    """A ``to_tsquery`` operand matching the words of ``term`` as a phrase.
+
+    ``weight`` is a suffix such as ``:C`` (one field) or ``:*`` (prefix).
+    """
+    escaped = term.replace("\\", "\\\\").replace("'", "''")
+    return f"'{escaped}'{weight}"
+
+
+def _any_of(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else "(" + " | ".join(parts) + ")"
+
+
+def word_group(word: str) -> str:
+    """The ``to_tsquery`` operand for one word: any of its spelling variants."""
+    return _any_of([lexemes(form) for form in word_variants(word)])
+
+
+def tsquery_text(query: SearchQuery) -> str:
+    """The ``to_tsquery`` input for ``query``: positive parts AND-ed, exclusions NOT-ed.
+
+    Each word and phrase is an OR group of its spelling variants; an
+    unfinished last word is its prefix or one of its variants.
+    """
+    parts: list[str] = []
+    groups = compound_pairs(query.words)
+    last = len(groups) - 1
+    for index, (word, joined) in enumerate(groups):
+        if query.prefix_last and index == last and joined is None:
+            forms = word_variants(word)
+            parts.append(_any_of([_prefix(word), *(lexemes(form) for form in forms[1:])]))
+        elif joined is not None:
+            first, second = word.split()
+            apart = f"({word_group(first)} & {word_group(second)})"
+            parts.append(f"({apart} | {word_group(joined)})")
+        else:
+            parts.append(word_group(word))
+    for phrase in query.phrases:
+        parts.append(_any_of([lexemes(form) for form in word_variants(phrase)]))
+    parts.extend(lexemes(name, ":C") for name in query.authors)
+    parts.extend(f"!{word_group(term)}" for term in query.excluded)
+    return " & ".join(f"({part})" for part in parts)
+
+
+def _prefix(term: str) -> str:
+    """``term`` whose last word may be unfinished."""
+    head, _, last = term.rpartition(" ")
+    return (f"{lexemes(head)} <-> " if head else "") + lexemes(last, ":*")
+
+
+def _contains_any(column: str, marks: list[str]) -> str:
+    """SQL: ``column`` holds any of the parameters ``marks``."""
+    return " OR ".join(f"strpos({column}, {mark}) > 0" for mark in marks)
+
+
+class _Params:
+    """Positional parameters ($1, $2...) collected while SQL is written."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+def search_sql(
+    query: SearchQuery, hits: Sequence[int], offset: int, limit: int
+) -> tuple[str, list[Any]]:
+    """The SQL statement and positional parameters that rank ``query``'s ``hits``.
+
+    ``hits`` are the ids of the newest matches (:meth:`PgSearch._newest_matches`).
+    """
+    params = _Params()
+    ids = params.add(list(hits))
+    where: list[str] = []
+    if query.since:
+        where.append(f"coalesce(p.published_at, p.featured_on) >= {params.add(query.since)}")
+    for phrase in query.phrases:
+        # Kept ASCII-only like SQLite's check, so both backends filter alike.
+        if phrase.isascii():
+            forms = word_variants(phrase)
+            checks = " OR ".join(_PHRASE_CHECK.format(params.add(form)) for form in forms)
+            where.append(f"({checks})")
+    scores = []
+    # Only relevance order reads the score; other orders skip the string work.
+    terms = (*query.words, *query.phrases) if query.sort == "relevance" else ()
+    for term in terms:
+        stems = [
+            params.add(stem)
+            for stem in dict.fromkeys(" " + word_stem(form) for form in word_variants(term))
+        ]
+        scores.append(
+            f"greatest({TITLE} * ({_contains_any('c.title_words', stems)})::int,"
+            f" {KEYWORDS} * ({_contains_any('c.keyword_words', stems)})::int,"
+            f" {AUTHORS} * ({_contains_any('c.author_words', stems)})::int, {ABSTRACT})"
+        )
+    if len(scores) > 1:
+        together = params.add(" " + word_stem(" ".join(terms)))
+        scores.append(f"{TITLE_PHRASE_BONUS} * (strpos(c.title_words, {together}) > 0)::int")
+    score = " + ".join(scores) or "0"
+    # The same steps as on SQLite: the newest matches (found beforehand), their
+    # fields normalised once each, and only the page's rows read in full.
+    sql = (
+        # = any(array): the planner knows how many ids there are and reads them
+        # through the primary key (a join to unnest() was planned as a scan of
+        # every paper).
+        "WITH candidates AS MATERIALIZED (SELECT p.id, p.upvotes, p.published_at, p.featured_on"
+        + (_SCORED_FIELDS if scores else "")
+        + f" FROM papers p WHERE p.id = any({ids}::bigint[])"
+        + "".join(f" AND {condition}" for condition in where)
+        + "),"
+        f" page AS (SELECT c.*, {score} AS score, count(*) OVER () AS total FROM candidates c"
+        f" ORDER BY {_ORDER[query.sort].format(t='')}"
+        f" LIMIT {params.add(limit)} OFFSET {params.add(offset)})"
+        " SELECT p.*, page.score, page.total FROM page JOIN papers p ON p.id = page.id"
+        f" ORDER BY {_ORDER[query.sort].format(t='page.')}"
+    )
+    return sql, params.values
+
+
+# How many of the newest papers are checked one by one before the GIN index is asked.
+RECENT_PAPERS = 3000
+# Read before the plans are forced: under them max(id) could not use the index.
+_NEWEST_ID = "SELECT coalesce(max(id), 0) FROM papers"
+_RECENT_MATCHES = (
+    "SELECT id FROM papers WHERE id > $2"
+    f" AND document @@ to_tsquery({CONFIG}, $1) ORDER BY id DESC LIMIT $3"
+)
+_OLDER_MATCHES = (
+    "SELECT id FROM papers WHERE id <= $2"
+    f" AND document @@ to_tsquery({CONFIG}, $1) ORDER BY id DESC LIMIT $3"
+)
+# Plans forced for the rest of the transaction. The planner cannot tell which
+# step is cheap from its estimates (a phrase of common words looks common, and
+# the newest papers' id range is a subquery), so each step says how to read:
+# walking the primary key from the newest paper down ...
+_IN_ID_ORDER = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off"
+# ... or through bitmap scans of the indexes (GIN), never in order.
+_INDEX_ONLY = (
+    "SET LOCAL enable_bitmapscan = on; SET LOCAL enable_seqscan = off;"
+    " SET LOCAL enable_indexscan = off"
+)
+
+
+class PgSearch(PgConnection):
+    """Full-text search of the storage port."""
+
+    async def search(self, query: SearchQuery, offset: int, limit: int) -> SearchPage:
+        """Full-text search; fetches one extra row to learn whether more exist.
+
+        The last word is expanded as a prefix only when it matches nothing as
+        a whole word, as on SQLite.
+        """
+        if query.prefix_last and await self._matches_anything(word_group(query.words[-1])):
+            query = replace(query, prefix_last=False)
+        hits = await self._newest_matches(tsquery_text(query), SEARCH_WINDOW)
+        sql, params = search_sql(query, hits, offset, limit + 1)
+        rows = await self._pool.fetch(sql, *params)
+        # Past the last page nothing tells the total; page one without rows has none.
+        total = rows[0]["total"] if rows else (0 if offset == 0 else None)
+        return SearchPage(
+            tuple(to_paper(row) for row in rows[:limit]),
+            len(rows) > limit,
+            total,
+            total_capped=total is not None and total >= SEARCH_WINDOW,
+        )
+
+    async def _newest_matches(self, match: str, window: int) -> list[int]:
+        """The ids of the newest ``window`` papers matching ``match``, newest first.
+
+        In two steps, so neither a common nor a rare query reads much: the
+        newest ``RECENT_PAPERS`` papers are checked in id order (a common
+        word fills the window there), and only if that leaves the window short
+        are the older matches found through the GIN index (a rare word or
+        phrase: few matches to sort). Walking all papers in id order for a
+        rare phrase, as the planner may choose, read every paper's document.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            floor = int(await conn.fetchval(_NEWEST_ID)) - RECENT_PAPERS
+            await conn.execute(_IN_ID_ORDER)
+            found = [row[0] for row in await conn.fetch(_RECENT_MATCHES, match, floor, window)]
+            if len(found) < window:
+                await conn.execute(_INDEX_ONLY)
+                rows = await conn.fetch(_OLDER_MATCHES, match, floor, window - len(found))
+                found += [row[0] for row in rows]
+        return found
+
+    async def _matches_anything(self, expression: str) -> bool:
+        """Whether any paper matches ``expression`` (the newest match, found as above)."""
+        return bool(await self._newest_matches(expression, 1))
