@@ -15,7 +15,10 @@ from pathlib import Path
 
 from bot.models import Command, Paper, Post, Reply
 from bot.ports.chat import DeliveryError, RateWindow, RenderLimits
-from bot.ports.storage import Storage
+from bot.ports.storage import OutboxLease, Storage
+
+# A claim of outbox rows that never expires within a test (tests of one process).
+TEST_LEASE = OutboxLease("test-host:1:test", datetime(2100, 1, 1, tzinfo=UTC))
 
 Check = Callable[[], object] | Callable[[], Awaitable[object]]
 

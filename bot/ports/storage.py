@@ -1,7 +1,7 @@
 """The storage port: everything the core needs from a database, split by concern.
 
-:class:`Storage` combines the four parts (papers and search, subscriptions,
-the outbox, search sessions) with the lifecycle of one open database. The
+:class:`Storage` combines the five parts (papers and search, subscriptions,
+the outbox, search sessions, role leases) with the lifecycle of one open database. The
 SQLite backend (``storage/sqlite/``) implements it; another backend
 implements the same protocols without touching the core, and is found as a
 plugin of the ``paperbot.storage`` entry-point group.
@@ -9,7 +9,7 @@ plugin of the ``paperbot.storage`` entry-point group.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -76,6 +76,34 @@ class Delivery:
     error: str | None
     # Temporary failures so far; only these count toward the retry limit.
     failures: int = 0
+    # The process sending it ('sending' rows) and until when its claim holds.
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxLease:
+    """Who claims outbox rows, and until when they stay theirs unless renewed.
+
+    With ``role`` set, a claim succeeds only while ``owner`` holds that role's
+    lease (see :class:`LeaseStore`): a process that lost its sender role
+    cannot claim rows any more, even if it has not noticed yet.
+    """
+
+    owner: str
+    until: datetime
+    role: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A role held by one process: ``owner`` until ``expires_at`` unless it renews."""
+
+    name: str
+    owner: str
+    expires_at: datetime
+    renewed_at: datetime
+    acquired_at: datetime
 
 
 class DatabaseUnusable(Exception):
@@ -203,14 +231,35 @@ class OutboxStore(Protocol):
     ) -> int | None:
         """Add an outbox row; None when this subscription already has one for ``period``."""
 
-    async def claim_deliveries(self, platform: str, now: datetime, limit: int) -> list[Delivery]:
-        """Move up to ``limit`` ready pending rows of ``platform`` to 'sending' and return them."""
+    async def claim_deliveries(
+        self, platform: str, now: datetime, limit: int, lease: OutboxLease
+    ) -> list[Delivery]:
+        """Lease up to ``limit`` ready rows of ``platform`` to ``lease.owner`` and return them.
 
-    async def recover_deliveries(self) -> int:
-        """After a restart, return rows left in 'sending' to 'pending'; returns how many."""
+        Ready: pending rows whose ``next_attempt_at`` has come, and rows whose
+        sender's lease expired before ``now`` (it died mid-send; they go back
+        to pending first). Rows another live process is sending are never
+        taken. Nothing is claimed when ``lease.role`` is not held by the owner.
+        """
 
-    async def record_part_sent(self, delivery_id: int, parts_sent: int) -> None:
-        """Remember that the first ``parts_sent`` message parts were accepted."""
+    async def renew_deliveries(self, owner: str, until: datetime) -> int:
+        """Extend the lease of every row ``owner`` is still sending to ``until``; how many."""
+
+    async def release_deliveries(self, platform: str, owner: str) -> int:
+        """Return ``owner``'s rows of ``platform`` still 'sending' to pending; how many.
+
+        For a sender that stops (or lost its role) with none of them in flight
+        any more: another process may claim them at once.
+        """
+
+    async def record_part_sent(
+        self, delivery_id: int, parts_sent: int, *, owner: str | None = None
+    ) -> bool:
+        """Remember that the first ``parts_sent`` message parts were accepted.
+
+        With ``owner``, only while that owner's lease on the row holds (as for
+        every outcome write below); returns whether the row was written.
+        """
 
     async def finish_delivery(
         self,
@@ -219,17 +268,25 @@ class OutboxStore(Protocol):
         error: str | None = None,
         *,
         parts_sent: int | None = None,
-    ) -> None:
+        owner: str | None = None,
+    ) -> bool:
         """Set a terminal state (and ``parts_sent`` when given); 'sent' also
-        records the papers as sent to the channel."""
+        records the papers as sent to the channel. Fenced by ``owner`` when given."""
 
     async def retry_delivery(
-        self, delivery_id: int, at: datetime, error: str, *, failure: bool = False
-    ) -> None:
+        self,
+        delivery_id: int,
+        at: datetime,
+        error: str,
+        *,
+        failure: bool = False,
+        owner: str | None = None,
+    ) -> bool:
         """Put a row back to 'pending' for another attempt at ``at``.
 
         ``failure`` marks a temporary send failure, which counts toward the
-        retry limit (rate-limit waits and channel moves do not).
+        retry limit (rate-limit waits and channel moves do not). Fenced by
+        ``owner`` when given.
         """
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
@@ -258,7 +315,29 @@ class SearchSessionStore(Protocol):
         """Delete sessions created before ``older_than``; returns how many."""
 
 
-class Storage(PaperStore, SubscriptionStore, OutboxStore, SearchSessionStore, Protocol):
+class LeaseStore(Protocol):
+    """Roles that one process at a time holds (a token's sender, the tick...), as leases.
+
+    A lease is taken when free or expired and renewed by its owner before it
+    expires; a holder that dies loses it at ``expires_at``. Times come from
+    the callers' clocks, so hosts sharing a database keep them in sync (NTP).
+    """
+
+    async def acquire_lease(self, name: str, owner: str, now: datetime, until: datetime) -> bool:
+        """Take or renew ``name`` for ``owner`` until ``until``; False while another holds it."""
+
+    async def release_lease(self, name: str, owner: str) -> bool:
+        """Give ``name`` up if ``owner`` holds it, so another process takes it at once."""
+
+    async def list_leases(self) -> list[Lease]:
+        """Every role lease, expired ones included, by name."""
+
+    async def watch_outbox(self, wake: Callable[[str], None]) -> bool:
+        """Call ``wake(platform)`` whenever a row of that platform becomes pending, in
+        any process, until :meth:`Storage.close`; False if this backend cannot (poll it)."""
+
+
+class Storage(PaperStore, SubscriptionStore, OutboxStore, SearchSessionStore, LeaseStore, Protocol):
     """One open database: every part of the port plus its lifecycle.
 
     All datetimes are timezone-aware UTC.

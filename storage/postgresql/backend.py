@@ -12,6 +12,7 @@ import asyncpg
 from bot.ports.storage import DatabaseUnusable, WriteFailed
 from storage.migrations import bundled_migrations
 from storage.postgresql.connection import WRITE_FAILURE_MEMORY, cause, utc_now
+from storage.postgresql.leases import PgLeases
 from storage.postgresql.outbox import PgOutbox
 from storage.postgresql.papers import PgPapers
 from storage.postgresql.search import PgSearch
@@ -37,7 +38,7 @@ ANALYZE_AFTER_ROWS = 1000
 _OPEN_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, WriteFailed)
 
 
-class PostgresStorage(PgPapers, PgSearch, PgSubscriptions, PgOutbox, PgSessions):
+class PostgresStorage(PgPapers, PgSearch, PgSubscriptions, PgOutbox, PgSessions, PgLeases):
     """The storage port on an asyncpg connection pool.
 
     Open it with :meth:`open`, which applies pending numbered migrations from
@@ -59,7 +60,7 @@ class PostgresStorage(PgPapers, PgSearch, PgSubscriptions, PgOutbox, PgSessions)
             )
         except _OPEN_ERRORS as exc:
             raise DatabaseUnusable(cause(exc)) from exc
-        store = cls(pool)
+        store = cls(pool, url)
         try:
             await store._migrate()
             # A database that cannot take a write is unusable for every
@@ -73,7 +74,8 @@ class PostgresStorage(PgPapers, PgSearch, PgSubscriptions, PgOutbox, PgSessions)
         return store
 
     async def close(self) -> None:
-        """Close every pooled connection."""
+        """Stop listening and close every pooled connection."""
+        await self._stop_listening()
         await self._pool.close()
 
     async def _migrate(self) -> None:

@@ -4,7 +4,7 @@ and its handling of refused writes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -111,14 +111,20 @@ def to_delivery(row: Any) -> Delivery:
         parts_sent=row["parts_sent"],
         error=row["error"],
         failures=row["failures"],
+        lease_owner=row["lease_owner"],
+        lease_until=row["lease_until"],
     )
 
 
 class PgConnection:
     """The pool and the write helpers every part of the backend shares."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         self._pool = pool
+        # For connections of their own beside the pool (LISTEN).
+        self._url = url
+        self._outbox_watchers: list[Callable[[str], None]] = []
+        self._listener: asyncio.Task[None] | None = None
         # (loop time, cause) of the last refused write, until a write succeeds.
         self._write_failure: tuple[float, str] | None = None
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.ports.storage import Delivery
+from bot.ports.storage import Delivery, OutboxLease
 from storage.postgresql.connection import PgConnection, affected, to_delivery, utc_now
 
 # SKIP LOCKED: rows another transaction is claiming right now are passed over
 # instead of waited for, so concurrent claimers never get the same row.
 # starts_with is an exact prefix test (LIKE would read "_" as a wildcard).
 _CLAIM_SQL = """
-UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = $1
+UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = $1,
+    lease_owner = $5, lease_until = $6
 WHERE id IN (
     SELECT id FROM deliveries
     WHERE state = 'pending' AND next_attempt_at <= $2 AND starts_with(channel, $3)
@@ -20,6 +21,24 @@ WHERE id IN (
     FOR UPDATE SKIP LOCKED
 ) RETURNING *
 """
+# Rows whose sender stopped renewing its lease (it died mid-send) are ready again.
+_EXPIRED_SQL = """
+UPDATE deliveries SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = $1
+WHERE state = 'sending' AND starts_with(channel, $2)
+    AND (lease_until IS NULL OR lease_until <= $3)
+"""
+# FOR SHARE: a process taking the role over waits until this claim commits,
+# so rows are never claimed under a role lease that has just changed hands.
+_HOLDS_SQL = """
+SELECT 1 FROM leases WHERE name = $1 AND owner = $2 AND expires_at > $3 FOR SHARE
+"""
+# Outcome writes of a sender touch a row only while it still holds the row's
+# lease (see storage/sqlite/outbox.py); no owner given: unfenced.
+_FENCE = " AND ($OWNER::text IS NULL OR (state = 'sending' AND lease_owner = $OWNER))"
+
+
+def _fence(number: int) -> str:
+    return _FENCE.replace("$OWNER", f"${number}")
 
 
 class PgOutbox(PgConnection):
@@ -54,28 +73,56 @@ class PgOutbox(PgConnection):
             )
         return int(created) if created is not None else None
 
-    async def claim_deliveries(self, platform: str, now: datetime, limit: int) -> list[Delivery]:
-        """Atomically move ready rows of ``platform`` to 'sending'."""
+    async def claim_deliveries(
+        self, platform: str, now: datetime, limit: int, lease: OutboxLease
+    ) -> list[Delivery]:
+        """Lease ready rows of ``platform`` to ``lease.owner`` (skipping rows others lock)."""
+        prefix = platform + ":"
+        moment = utc_now()
         async with self._transaction() as conn:
-            rows = await conn.fetch(_CLAIM_SQL, utc_now(), now, platform + ":", limit)
+            if lease.role is not None and not await conn.fetchval(
+                _HOLDS_SQL, lease.role, lease.owner, now
+            ):
+                return []
+            await conn.execute(_EXPIRED_SQL, moment, prefix, now)
+            rows = await conn.fetch(
+                _CLAIM_SQL, moment, now, prefix, limit, lease.owner, lease.until
+            )
         return sorted((to_delivery(row) for row in rows), key=lambda d: (d.due_at, d.id))
 
-    async def recover_deliveries(self) -> int:
-        """Return rows stuck in 'sending' (the process died mid-send) to 'pending'."""
+    async def renew_deliveries(self, owner: str, until: datetime) -> int:
+        """Extend the leases of the rows ``owner`` is sending."""
         status = await self._write(
-            "UPDATE deliveries SET state = 'pending', updated_at = $1 WHERE state = 'sending'",
-            utc_now(),
+            "UPDATE deliveries SET lease_until = $1 WHERE state = 'sending' AND lease_owner = $2",
+            until,
+            owner,
         )
         return affected(status)
 
-    async def record_part_sent(self, delivery_id: int, parts_sent: int) -> None:
-        """Persist progress through a multi-part digest."""
-        await self._write(
-            "UPDATE deliveries SET parts_sent = $1, updated_at = $2 WHERE id = $3",
+    async def release_deliveries(self, platform: str, owner: str) -> int:
+        """Give ``owner``'s unsent rows of ``platform`` back to pending."""
+        status = await self._write(
+            "UPDATE deliveries SET state = 'pending', lease_owner = NULL, lease_until = NULL,"
+            " updated_at = $1 WHERE state = 'sending' AND lease_owner = $2"
+            " AND starts_with(channel, $3)",
+            utc_now(),
+            owner,
+            platform + ":",
+        )
+        return affected(status)
+
+    async def record_part_sent(
+        self, delivery_id: int, parts_sent: int, *, owner: str | None = None
+    ) -> bool:
+        """Persist progress through a multi-part digest (while ``owner`` holds the row)."""
+        status = await self._write(
+            "UPDATE deliveries SET parts_sent = $1, updated_at = $2 WHERE id = $3" + _fence(4),
             parts_sent,
             utc_now(),
             delivery_id,
+            owner,
         )
+        return affected(status) > 0
 
     async def finish_delivery(
         self,
@@ -84,19 +131,24 @@ class PgOutbox(PgConnection):
         error: str | None = None,
         *,
         parts_sent: int | None = None,
-    ) -> None:
+        owner: str | None = None,
+    ) -> bool:
         """Close a delivery; on 'sent' the papers join the channel's sent set."""
         moment = utc_now()
         async with self._transaction() as conn:
-            await conn.execute(
+            status = await conn.execute(
                 "UPDATE deliveries SET state = $1, error = $2, updated_at = $3,"
-                " parts_sent = coalesce($4, parts_sent) WHERE id = $5",
+                " parts_sent = coalesce($4, parts_sent), lease_owner = NULL, lease_until = NULL"
+                " WHERE id = $5" + _fence(6),
                 state,
                 error,
                 moment,
                 parts_sent,
                 delivery_id,
+                owner,
             )
+            if affected(status) == 0:
+                return False
             if state == "sent":
                 await conn.execute(
                     "INSERT INTO sent_papers (channel, paper_key, sent_at)"
@@ -106,20 +158,30 @@ class PgOutbox(PgConnection):
                     moment,
                     delivery_id,
                 )
+        return True
 
     async def retry_delivery(
-        self, delivery_id: int, at: datetime, error: str, *, failure: bool = False
-    ) -> None:
+        self,
+        delivery_id: int,
+        at: datetime,
+        error: str,
+        *,
+        failure: bool = False,
+        owner: str | None = None,
+    ) -> bool:
         """Schedule another attempt; ``failure`` counts a temporary failure toward the limit."""
-        await self._write(
+        status = await self._write(
             "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, error = $2,"
-            " failures = failures + $3, updated_at = $4 WHERE id = $5",
+            " failures = failures + $3, updated_at = $4, lease_owner = NULL, lease_until = NULL"
+            " WHERE id = $5" + _fence(6),
             at,
             error,
             int(failure),
             utc_now(),
             delivery_id,
+            owner,
         )
+        return affected(status) > 0
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
         """One outbox row."""

@@ -17,6 +17,7 @@ import aiosqlite
 from bot.ports.storage import DatabaseUnusable, WriteFailed
 from storage.migrations import bundled_migrations
 from storage.sqlite.connection import WRITE_FAILURE_MEMORY, _cause, _now
+from storage.sqlite.leases import SqliteLeases
 from storage.sqlite.outbox import SqliteOutbox
 from storage.sqlite.papers import SqlitePapers
 from storage.sqlite.sessions import SqliteSessions
@@ -76,7 +77,7 @@ async def _thread_stopped(conn: aiosqlite.Connection) -> None:
         await asyncio.to_thread(thread.join, 1.0)
 
 
-class SqliteStorage(SqlitePapers, SqliteSubscriptions, SqliteOutbox, SqliteSessions):
+class SqliteStorage(SqlitePapers, SqliteSubscriptions, SqliteOutbox, SqliteSessions, SqliteLeases):
     """The storage port on one aiosqlite connection in WAL mode.
 
     Open it with :meth:`open`, which applies pending numbered migrations from

@@ -8,10 +8,14 @@ from datetime import datetime
 
 import aiosqlite
 
-from bot.ports.storage import Delivery
+from bot.ports.storage import Delivery, OutboxLease
 from storage.sqlite.connection import SqliteConnection, _now, from_ts, to_ts
 
 PENDING_STATES = ("pending", "sending")
+# Outcome writes of a sender touch a row only while it still holds the row's
+# lease: a process that lost it (another recovered the row) cannot overwrite
+# the new sender's outcome. No owner given: unfenced (operators, moves).
+_FENCE = " AND (? IS NULL OR (state = 'sending' AND lease_owner = ?))"
 
 
 def _delivery(row: aiosqlite.Row) -> Delivery:
@@ -30,6 +34,8 @@ def _delivery(row: aiosqlite.Row) -> Delivery:
         parts_sent=row["parts_sent"],
         error=row["error"],
         failures=row["failures"],
+        lease_owner=row["lease_owner"],
+        lease_until=from_ts(row["lease_until"]),
     )
 
 
@@ -69,31 +75,71 @@ class SqliteOutbox(SqliteConnection):
             )
         return cur.lastrowid if cur.rowcount > 0 else None
 
-    async def claim_deliveries(self, platform: str, now: datetime, limit: int) -> list[Delivery]:
-        """Atomically move ready rows of ``platform`` to 'sending'."""
-        async with self._transaction():
+    async def claim_deliveries(
+        self, platform: str, now: datetime, limit: int, lease: OutboxLease
+    ) -> list[Delivery]:
+        """Lease ready rows of ``platform`` in one short immediate transaction.
+
+        BEGIN IMMEDIATE takes the write lock first, so processes sharing the
+        file claim one after another and never read the same rows as free.
+        """
+        stamp, moment = _now(), to_ts(now)
+        # An exact prefix test: LIKE would fold case and read "_" as a wildcard.
+        prefix = (len(platform) + 1, platform + ":")
+        async with self._transaction() as db:
+            await db.execute("BEGIN IMMEDIATE")
+            if lease.role is not None and not await self._holds(lease.role, lease.owner, moment):
+                return []
+            # Rows whose sender stopped renewing (it died mid-send) are ready again.
+            await db.execute(
+                "UPDATE deliveries SET state = 'pending', lease_owner = NULL, lease_until = NULL,"
+                " updated_at = ? WHERE state = 'sending' AND substr(channel, 1, ?) = ?"
+                " AND coalesce(lease_until, '') <= ?",
+                (stamp, *prefix, moment),
+            )
             rows = await self._all(
-                "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?"
+                "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?,"
+                " lease_owner = ?, lease_until = ?"
                 " WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending'"
                 " AND next_attempt_at <= ? AND substr(channel, 1, ?) = ?"
                 " ORDER BY next_attempt_at LIMIT ?) RETURNING *",
-                # An exact prefix test: LIKE would fold case and read "_" as a wildcard.
-                (_now(), to_ts(now), len(platform) + 1, platform + ":", limit),
+                (stamp, lease.owner, to_ts(lease.until), moment, *prefix, limit),
             )
         return sorted((_delivery(row) for row in rows), key=lambda d: d.due_at)
 
-    async def recover_deliveries(self) -> int:
-        """Return rows stuck in 'sending' (the process died mid-send) to 'pending'."""
+    async def _holds(self, role: str, owner: str, moment: str) -> bool:
+        row = await self._one(
+            "SELECT 1 FROM leases WHERE name = ? AND owner = ? AND expires_at > ?",
+            (role, owner, moment),
+        )
+        return row is not None
+
+    async def renew_deliveries(self, owner: str, until: datetime) -> int:
+        """Extend the leases of the rows ``owner`` is sending."""
         return await self._write(
-            "UPDATE deliveries SET state = 'pending', updated_at = ? WHERE state = 'sending'",
-            (_now(),),
+            "UPDATE deliveries SET lease_until = ? WHERE state = 'sending' AND lease_owner = ?",
+            (to_ts(until), owner),
         )
 
-    async def record_part_sent(self, delivery_id: int, parts_sent: int) -> None:
-        """Persist progress through a multi-part digest."""
-        await self._write(
-            "UPDATE deliveries SET parts_sent = ?, updated_at = ? WHERE id = ?",
-            (parts_sent, _now(), delivery_id),
+    async def release_deliveries(self, platform: str, owner: str) -> int:
+        """Give ``owner``'s unsent rows of ``platform`` back to pending."""
+        return await self._write(
+            "UPDATE deliveries SET state = 'pending', lease_owner = NULL, lease_until = NULL,"
+            " updated_at = ? WHERE state = 'sending' AND lease_owner = ?"
+            " AND substr(channel, 1, ?) = ?",
+            (_now(), owner, len(platform) + 1, platform + ":"),
+        )
+
+    async def record_part_sent(
+        self, delivery_id: int, parts_sent: int, *, owner: str | None = None
+    ) -> bool:
+        """Persist progress through a multi-part digest (while ``owner`` holds the row)."""
+        return (
+            await self._write(
+                "UPDATE deliveries SET parts_sent = ?, updated_at = ? WHERE id = ?" + _FENCE,
+                (parts_sent, _now(), delivery_id, owner, owner),
+            )
+            > 0
         )
 
     async def finish_delivery(
@@ -103,15 +149,19 @@ class SqliteOutbox(SqliteConnection):
         error: str | None = None,
         *,
         parts_sent: int | None = None,
-    ) -> None:
+        owner: str | None = None,
+    ) -> bool:
         """Close a delivery; on 'sent' the papers join the channel's sent set."""
         now = _now()
         async with self._transaction() as db:
-            await db.execute(
+            cur = await db.execute(
                 "UPDATE deliveries SET state = ?, error = ?, updated_at = ?,"
-                " parts_sent = coalesce(?, parts_sent) WHERE id = ?",
-                (state, error, now, parts_sent, delivery_id),
+                " parts_sent = coalesce(?, parts_sent), lease_owner = NULL, lease_until = NULL"
+                " WHERE id = ?" + _FENCE,
+                (state, error, now, parts_sent, delivery_id, owner, owner),
             )
+            if cur.rowcount == 0:
+                return False
             if state == "sent":
                 await db.execute(
                     "INSERT OR IGNORE INTO sent_papers (channel, paper_key, sent_at)"
@@ -119,15 +169,26 @@ class SqliteOutbox(SqliteConnection):
                     " WHERE d.id = ?",
                     (now, delivery_id),
                 )
+        return True
 
     async def retry_delivery(
-        self, delivery_id: int, at: datetime, error: str, *, failure: bool = False
-    ) -> None:
+        self,
+        delivery_id: int,
+        at: datetime,
+        error: str,
+        *,
+        failure: bool = False,
+        owner: str | None = None,
+    ) -> bool:
         """Schedule another attempt; ``failure`` counts a temporary failure toward the limit."""
-        await self._write(
-            "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, error = ?,"
-            " failures = failures + ?, updated_at = ? WHERE id = ?",
-            (to_ts(at), error, int(failure), _now(), delivery_id),
+        return (
+            await self._write(
+                "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, error = ?,"
+                " failures = failures + ?, updated_at = ?, lease_owner = NULL, lease_until = NULL"
+                " WHERE id = ?" + _FENCE,
+                (to_ts(at), error, int(failure), _now(), delivery_id, owner, owner),
+            )
+            > 0
         )
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:

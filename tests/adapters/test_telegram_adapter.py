@@ -38,7 +38,7 @@ from bot.ratelimit import RateLimiter
 from bot.sources.seeds import load_seed_papers
 from storage.sqlite import SqliteStorage
 from tests.fakes.telegram import FakeTelegram
-from tests.support import FakeClock, make_paper
+from tests.support import TEST_LEASE, FakeClock, make_paper
 
 # PTB 22 itself warns when it builds a RetryAfter; nothing the adapter can change.
 pytestmark = pytest.mark.filterwarnings(
@@ -438,7 +438,7 @@ async def test_long_digest_through_the_worker_splits_and_disables_previews(
     assert sub_id is not None
     keys = [p.key for p in (*LONG_PAPERS, *HOSTILE)]
     await store.create_delivery(sub_id, channel, "2026-03-10", clock.now(), keys)
-    [delivery] = await store.claim_deliveries("telegram", clock.now(), 10)
+    [delivery] = await store.claim_deliveries("telegram", clock.now(), 10, TEST_LEASE)
     await DeliveryWorker(adapter, store, clock).deliver(delivery)
     parts = fake.sent(USER)
     done = await store.get_delivery(delivery.id)
@@ -646,7 +646,7 @@ async def _deliver_until_settled(
 ) -> None:
     """Claim and deliver due rows, jumping the clock past every backoff, until none is left."""
     for _ in range(rounds):
-        claimed = await store.claim_deliveries("telegram", clock.now(), 100)
+        claimed = await store.claim_deliveries("telegram", clock.now(), 100, TEST_LEASE)
         if not claimed and await store.outbox_depth() == 0:
             return
         await asyncio.gather(*(worker.deliver(d) for d in claimed))
@@ -739,7 +739,7 @@ async def _queue(store: SqliteStorage, chat: int, period: str, clock: FakeClock)
 
 async def _round(worker: DeliveryWorker, store: SqliteStorage, clock: FakeClock) -> int:
     """Deliver every ready row once, then move the clock past any wait; how many were ready."""
-    claimed = await store.claim_deliveries("telegram", clock.now(), 100)
+    claimed = await store.claim_deliveries("telegram", clock.now(), 100, TEST_LEASE)
     for delivery in claimed:
         await worker.deliver(delivery)
     clock.advance(minutes=10)

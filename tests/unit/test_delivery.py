@@ -18,7 +18,7 @@ from bot.ports.chat import (
     TemporaryFailure,
 )
 from bot.ports.storage import Delivery, Storage
-from tests.support import FakeClock, eventually, make_paper
+from tests.support import TEST_LEASE, FakeClock, eventually, make_paper
 
 DAY = date(2026, 3, 9)
 
@@ -48,7 +48,7 @@ async def queue(store: Storage, clock: FakeClock, channel: str, keys: int = 3) -
     assert sub_id is not None
     paper_keys = [f"2603.{n:05d}" for n in range(1, keys + 1)]
     await store.create_delivery(sub_id, channel, "2026-03-10", clock.now(), paper_keys)
-    (claimed,) = [d for d in await store.claim_deliveries("test", clock.now(), 100)]
+    (claimed,) = [d for d in await store.claim_deliveries("test", clock.now(), 100, TEST_LEASE)]
     return claimed
 
 
@@ -84,10 +84,10 @@ async def test_rate_limited_retries_after_the_given_time(worker, store, clock, a
     row = await store.get_delivery(delivery.id)
     assert row is not None and row.state == "pending"
     assert row.next_attempt_at == clock.now() + timedelta(seconds=7)
-    assert await store.claim_deliveries("test", clock.now(), 10) == []
+    assert await store.claim_deliveries("test", clock.now(), 10, TEST_LEASE) == []
     del adapter.failures["test:a"]
     clock.advance(seconds=7)
-    (again,) = await store.claim_deliveries("test", clock.now(), 10)
+    (again,) = await store.claim_deliveries("test", clock.now(), 10, TEST_LEASE)
     await worker.deliver(again)
     assert len(adapter.sent) == 1
 
@@ -109,7 +109,7 @@ async def test_channel_moved_rekeys_and_resends(worker, store, clock, adapter) -
     await worker.deliver(delivery)
     assert await store.get_subscription("test:-100") is None
     assert await store.get_subscription("test:-200") is not None
-    (moved,) = await store.claim_deliveries("test", clock.now(), 10)
+    (moved,) = await store.claim_deliveries("test", clock.now(), 10, TEST_LEASE)
     assert moved.channel == "test:-200"
     await worker.deliver(moved)
     assert [channel for channel, _ in adapter.sent] == ["test:-200"]
@@ -128,7 +128,7 @@ async def test_temporary_failures_back_off_then_give_up(worker, store, clock, ad
         assert row.next_attempt_at is not None
         delays.append((row.next_attempt_at - clock.now()).total_seconds())
         clock.set(row.next_attempt_at)
-        (delivery,) = await store.claim_deliveries("test", clock.now(), 10)
+        (delivery,) = await store.claim_deliveries("test", clock.now(), 10, TEST_LEASE)
     assert (
         row.state == "failed"
         and row.error == f"gave up after {MAX_FAILURES} temporary failures: 502"

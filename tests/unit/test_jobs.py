@@ -15,6 +15,7 @@ from bot.models import Paper, Subscription
 from bot.ports.storage import Storage
 from bot.schedule import next_run
 from tests.support import (
+    TEST_LEASE,
     FakeClock,
     RecordingAdapter,
     eventually,
@@ -54,7 +55,7 @@ async def papers_on(store: Storage, day: date, count: int, start: int = 1) -> li
 
 async def deliver_all(jobs: Jobs, store: Storage, clock: FakeClock) -> None:
     worker = jobs.workers["test"]
-    for delivery in await store.claim_deliveries("test", clock.now(), 100):
+    for delivery in await store.claim_deliveries("test", clock.now(), 100, TEST_LEASE):
         await worker.deliver(delivery)
 
 
@@ -172,7 +173,7 @@ async def test_restart_between_due_and_send_delivers_once(store, clock, adapter)
     sub_id, sub = (await store.due_subscriptions(clock.now(), 10))[0]
     # Crash after the outbox row was written but before next_run_at was booked:
     await store.create_delivery(sub_id, CHANNEL, "2026-03-10", clock.now(), ["2603.00002"])
-    claimed = await store.claim_deliveries("test", clock.now(), 10)
+    claimed = await store.claim_deliveries("test", clock.now(), 10, TEST_LEASE)
     assert [d.state for d in claimed] == ["sending"]
     # ...and the process dies with the row in 'sending'. A new process starts:
     second = Jobs(Settings(), store, [adapter], source=None, clock=clock)

@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 
 from bot.models import Paper, Subscription
-from bot.ports.storage import SearchSession, Storage
+from bot.ports.storage import OutboxLease, SearchSession, Storage
 from bot.query import QueryError, parse_query
 from storage.ranking import SEARCH_WINDOW
 from storage.sqlite import SqliteStorage, available_migrations
 from storage.sqlite.fts import search_sql
 from tests.postgres import Backend
-from tests.support import ingest_one_at_a_time, make_paper
+from tests.support import TEST_LEASE, eventually, ingest_one_at_a_time, make_paper
 
 T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 
@@ -778,7 +778,7 @@ async def test_create_delivery_with_state(store: Storage) -> None:
     row = await store.get_delivery(skipped)
     assert row is not None and row.state == "skipped" and row.error == "no papers"
     assert await store.outbox_depth() == 0
-    assert await store.claim_deliveries("telegram", T0 + timedelta(days=1), 10) == []
+    assert await store.claim_deliveries("telegram", T0 + timedelta(days=1), 10, TEST_LEASE) == []
 
 
 async def test_claim_only_ready_rows_of_that_platform(store: Storage) -> None:
@@ -793,19 +793,20 @@ async def test_claim_only_ready_rows_of_that_platform(store: Storage) -> None:
     await store.create_delivery(dc, "discord:1", "p", T0 - timedelta(hours=1), [])
     await store.create_delivery(tgx, "telegramx:1", "p", T0 - timedelta(hours=1), [])
 
-    claimed = await store.claim_deliveries("telegram", T0, 10)
+    claimed = await store.claim_deliveries("telegram", T0, 10, TEST_LEASE)
     assert [d.id for d in claimed] == [ready, exact]
     assert all(d.state == "sending" and d.attempts == 1 for d in claimed)
     assert all(d.channel.startswith("telegram:") for d in claimed)
     stored = await store.get_delivery(ready)
     assert stored is not None and stored.state == "sending"
     # Claimed rows are not handed out twice; the future one is not ready yet.
-    assert await store.claim_deliveries("telegram", T0, 10) == []
+    assert await store.claim_deliveries("telegram", T0, 10, TEST_LEASE) == []
     assert later is not None
     later_row = await store.get_delivery(later)
     assert later_row is not None and later_row.state == "pending"
     assert [
-        d.id for d in await store.claim_deliveries("telegram", T0 + timedelta(hours=1), 10)
+        d.id
+        for d in await store.claim_deliveries("telegram", T0 + timedelta(hours=1), 10, TEST_LEASE)
     ] == [later]
     assert await store.outbox_depth() == 5
 
@@ -818,33 +819,101 @@ async def test_claim_platform_is_matched_exactly(store: Storage) -> None:
     await store.create_delivery(odd, "a_b:1", "p", T0, [])
     await store.create_delivery(other, "axb:1", "p", T0, [])
     await store.create_delivery(upper, "A_B:1", "p", T0, [])
-    claimed = await store.claim_deliveries("a_b", T0, 10)
+    claimed = await store.claim_deliveries("a_b", T0, 10, TEST_LEASE)
     assert [d.channel for d in claimed] == ["a_b:1"]
-    assert await store.claim_deliveries("%", T0, 10) == []
+    assert await store.claim_deliveries("%", T0, 10, TEST_LEASE) == []
 
 
 async def test_claim_limit(store: Storage) -> None:
     for n in range(5):
         sub_id = await _subscribed(store, f"telegram:{n}")
         await store.create_delivery(sub_id, f"telegram:{n}", "p", T0 - timedelta(minutes=n), [])
-    first = await store.claim_deliveries("telegram", T0, 2)
+    first = await store.claim_deliveries("telegram", T0, 2, TEST_LEASE)
     assert len(first) == 2
-    rest = await store.claim_deliveries("telegram", T0, 10)
+    rest = await store.claim_deliveries("telegram", T0, 10, TEST_LEASE)
     assert len(rest) == 3
     assert {d.id for d in first}.isdisjoint(d.id for d in rest)
 
 
-async def test_recover_returns_sending_to_pending(store: Storage) -> None:
+async def test_a_live_lease_is_never_recovered_an_expired_one_is(store: Storage) -> None:
     sub_id = await _subscribed(store, "telegram:1")
     delivery = await store.create_delivery(sub_id, "telegram:1", "p", T0, ["a"])
     assert delivery is not None
-    assert await store.recover_deliveries() == 0
-    await store.claim_deliveries("telegram", T0, 10)
-    assert await store.recover_deliveries() == 1
+    mine = OutboxLease("host:1:a", T0 + timedelta(seconds=10))
+    other = OutboxLease("host:2:b", T0 + timedelta(minutes=5))
+    (claimed,) = await store.claim_deliveries("telegram", T0, 10, mine)
+    assert (claimed.lease_owner, claimed.lease_until) == ("host:1:a", mine.until)
+    # Another process starting while the first still sends takes nothing...
+    assert await store.claim_deliveries("telegram", T0 + timedelta(seconds=9), 10, other) == []
+    # ...a renewed lease holds longer...
+    assert await store.renew_deliveries("host:1:a", T0 + timedelta(seconds=30)) == 1
+    assert await store.claim_deliveries("telegram", T0 + timedelta(seconds=29), 10, other) == []
+    # ...and once it expires (its sender died) the row is claimed again.
+    (again,) = await store.claim_deliveries("telegram", T0 + timedelta(seconds=31), 10, other)
+    assert (again.id, again.attempts, again.lease_owner) == (delivery, 2, "host:2:b")
+    # The dead sender's late outcome writes are fenced off; the new owner's are not.
+    assert not await store.record_part_sent(delivery, 1, owner="host:1:a")
+    assert not await store.finish_delivery(delivery, "sent", owner="host:1:a")
+    assert not await store.retry_delivery(delivery, T0, "late", owner="host:1:a")
+    assert await store.renew_deliveries("host:1:a", T0 + timedelta(hours=1)) == 0
     row = await store.get_delivery(delivery)
-    assert row is not None and row.state == "pending"
-    again = await store.claim_deliveries("telegram", T0, 10)
-    assert [d.id for d in again] == [delivery] and again[0].attempts == 2
+    assert row is not None and (row.state, row.lease_owner) == ("sending", "host:2:b")
+    assert await store.record_part_sent(delivery, 1, owner="host:2:b")
+    assert await store.finish_delivery(delivery, "sent", parts_sent=1, owner="host:2:b")
+    row = await store.get_delivery(delivery)
+    assert row is not None and (row.state, row.lease_owner, row.lease_until) == ("sent", None, None)
+    assert await store.sent_paper_keys("telegram:1", ["a"]) == {"a"}
+
+
+async def test_release_returns_only_that_owners_rows_of_that_platform(store: Storage) -> None:
+    ids = {}
+    for channel in ("telegram:1", "telegram:2", "discord:1"):
+        sub_id = await _subscribed(store, channel)
+        ids[channel] = await store.create_delivery(sub_id, channel, "p", T0, [])
+    far = T0 + timedelta(hours=1)
+    await store.claim_deliveries("telegram", T0, 1, OutboxLease("a", far))
+    await store.claim_deliveries("telegram", T0, 1, OutboxLease("b", far))
+    await store.claim_deliveries("discord", T0, 1, OutboxLease("a", far))
+    assert await store.release_deliveries("telegram", "a") == 1
+    states = {c: (await store.get_delivery(i)).state for c, i in ids.items()}  # type: ignore[arg-type, union-attr]
+    assert sorted(states.values()) == ["pending", "sending", "sending"]
+    assert states["discord:1"] == "sending"
+    (retaken,) = await store.claim_deliveries("telegram", T0, 10, OutboxLease("c", far))
+    assert retaken.lease_owner == "c" and retaken.attempts == 2
+
+
+async def test_claims_are_fenced_by_the_role_lease(store: Storage) -> None:
+    sub_id = await _subscribed(store, "telegram:1")
+    await store.create_delivery(sub_id, "telegram:1", "p", T0, [])
+    role = "sender:telegram:abc"
+    lease = OutboxLease("a", T0 + timedelta(minutes=1), role=role)
+    assert await store.claim_deliveries("telegram", T0, 10, lease) == []  # role not held
+    assert await store.acquire_lease(role, "b", T0, T0 + timedelta(seconds=10))
+    assert await store.claim_deliveries("telegram", T0, 10, lease) == []  # held by another
+    assert await store.acquire_lease(
+        role, "a", T0 + timedelta(seconds=11), T0 + timedelta(seconds=21)
+    )
+    assert len(await store.claim_deliveries("telegram", T0 + timedelta(seconds=12), 10, lease)) == 1
+
+
+async def test_role_leases_are_taken_renewed_released_and_expire(store: Storage) -> None:
+    ten = timedelta(seconds=10)
+    assert await store.list_leases() == []
+    assert await store.acquire_lease("tick", "a", T0, T0 + ten)
+    assert not await store.acquire_lease("tick", "b", T0 + timedelta(seconds=3), T0 + 2 * ten)
+    assert await store.acquire_lease("tick", "a", T0 + timedelta(seconds=3), T0 + 2 * ten)
+    assert await store.acquire_lease("ingest", "b", T0, T0 + ten)
+    (ingest, tick) = await store.list_leases()
+    assert (tick.name, tick.owner, tick.expires_at) == ("tick", "a", T0 + 2 * ten)
+    assert (tick.acquired_at, tick.renewed_at) == (T0, T0 + timedelta(seconds=3))
+    assert (ingest.name, ingest.owner) == ("ingest", "b")
+    # Expired: another owner takes it over, with its own acquisition time.
+    assert await store.acquire_lease("tick", "b", T0 + 2 * ten, T0 + 3 * ten)
+    tick = (await store.list_leases())[1]
+    assert (tick.owner, tick.acquired_at) == ("b", T0 + 2 * ten)
+    assert not await store.release_lease("tick", "a")
+    assert await store.release_lease("tick", "b")
+    assert await store.acquire_lease("tick", "a", T0 + 2 * ten, T0 + 3 * ten)
 
 
 async def test_record_part_sent(store: Storage) -> None:
@@ -877,15 +946,20 @@ async def test_retry_delivery(store: Storage) -> None:
     sub_id = await _subscribed(store, "telegram:1")
     delivery = await store.create_delivery(sub_id, "telegram:1", "p", T0, [])
     assert delivery is not None
-    await store.claim_deliveries("telegram", T0, 10)
+    await store.claim_deliveries("telegram", T0, 10, TEST_LEASE)
     retry_at = T0 + timedelta(minutes=5)
     await store.retry_delivery(delivery, retry_at, "timeout")
     row = await store.get_delivery(delivery)
     assert row is not None
     assert (row.state, row.next_attempt_at, row.error) == ("pending", retry_at, "timeout")
     assert row.due_at == T0
-    assert await store.claim_deliveries("telegram", retry_at - timedelta(seconds=1), 10) == []
-    assert [d.id for d in await store.claim_deliveries("telegram", retry_at, 10)] == [delivery]
+    assert (
+        await store.claim_deliveries("telegram", retry_at - timedelta(seconds=1), 10, TEST_LEASE)
+        == []
+    )
+    assert [d.id for d in await store.claim_deliveries("telegram", retry_at, 10, TEST_LEASE)] == [
+        delivery
+    ]
 
 
 async def test_last_delivery_and_outbox_depth(store: Storage) -> None:
@@ -899,7 +973,7 @@ async def test_last_delivery_and_outbox_depth(store: Storage) -> None:
     last = await store.last_delivery("telegram:1")
     assert last is not None and last.id == newest and last.period == "2026-03-09"
     assert await store.outbox_depth() == 3
-    claimed = await store.claim_deliveries("telegram", T0, 1)
+    claimed = await store.claim_deliveries("telegram", T0, 1, TEST_LEASE)
     assert await store.outbox_depth() == 3  # sending still counts
     await store.finish_delivery(claimed[0].id, "sent")
     assert await store.outbox_depth() == 2
@@ -995,7 +1069,7 @@ async def test_only_temporary_failures_count_toward_the_retry_limit(store: Stora
     delivery = await store.create_delivery(sub_id, "test:1", "2026-03-10", T0, ["k"])
     assert delivery is not None
     for failure in (False, True, False, True):
-        (claimed,) = await store.claim_deliveries("test", T0 + timedelta(hours=1), 10)
+        (claimed,) = await store.claim_deliveries("test", T0 + timedelta(hours=1), 10, TEST_LEASE)
         await store.retry_delivery(claimed.id, T0, "later", failure=failure)
     row = await store.get_delivery(delivery)
     assert row is not None and (row.attempts, row.failures, row.state) == (4, 2, "pending")
@@ -1016,3 +1090,21 @@ async def test_a_paper_the_database_refuses_is_skipped_alone(
 
 async def test_a_healthy_database_is_writable(store: Storage) -> None:
     assert await store.is_writable() is True
+
+
+async def test_new_outbox_rows_wake_watchers_on_postgresql(backend: Backend) -> None:
+    watcher, writer = await backend.open(), await backend.open()  # two processes' connections
+    woken: list[str] = []
+    try:
+        pushes = await watcher.watch_outbox(woken.append)
+        assert pushes == (backend.name == "postgresql")  # SQLite senders poll instead
+        if not pushes:
+            return
+        await eventually(lambda: woken, message="the listener to start")  # it wakes all once
+        woken.clear()
+        sub_id = await _subscribed(writer, "telegram:1")
+        await writer.create_delivery(sub_id, "telegram:1", "p", T0, [])
+        await eventually(lambda: "telegram" in woken, message="a notification")
+    finally:
+        await watcher.close()
+        await writer.close()
