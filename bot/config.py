@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     # Multiplies every platform rate-limit window (benchmarks and tests against
     # fakes that enforce the same scaled limits); 1 means the real limits.
     rate_limit_scale: float = Field(default=1.0, gt=0, le=1)
+    # Role and outbox leases of processes sharing a database: a dead holder's
+    # roles move within this (plus a renewal, lease / 3). Shorter in tests.
+    lease_seconds: float = Field(default=10.0, ge=1, le=60)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     http_port: int | None = Field(default=None, ge=1, le=65535)

@@ -9,6 +9,12 @@ flight can repeat (and on Discord not even that: the part's key is its nonce).
 A write the database refuses (a full disk) does not lose the outcome: it is
 kept in memory and written again, with backoff, before new rows are claimed,
 so a digest already sent is not sent again while the process lives.
+
+Several processes may share the outbox. Claimed rows are leased to this
+process (renewed by :class:`bot.roles.Roles`), and with roles the worker sends
+only while this process holds its account's sender role: the one place that
+spends the account's rate budget. Losing the role (or stopping) ends sending
+before the next part goes out; rows not sent are given back to pending.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
-from bot.clock import Clock
+from bot.clock import Clock, SystemClock
 from bot.digest import digest_reply
 from bot.faults import FailureLog, describe
 from bot.models import Post, Reply
@@ -32,9 +39,11 @@ from bot.ports.chat import (
     ChatAdapter,
     DeliveryError,
     RateLimited,
+    SharesRateBudget,
 )
-from bot.ports.storage import Delivery, Storage
+from bot.ports.storage import Delivery, OutboxLease, Storage
 from bot.ratelimit import RateLimiter
+from bot.roles import DEFAULT_LEASE_SECONDS, Roles, process_owner
 from bot.splitting import split_reply
 
 log = logging.getLogger("paperbot.delivery")
@@ -53,6 +62,20 @@ MAX_STORAGE_BACKOFF = 4.0
 DELIVERY_OUTCOMES = ("sent", "rate_limited", "retry", "gone", "moved", "failed")
 # Told (platform, outcome) after every delivery attempt, e.g. to count them for metrics.
 OutcomeObserver = Callable[[str, str], None]
+
+
+def sender_role(adapter: ChatAdapter) -> str:
+    """The role of sending for ``adapter``'s account: ``sender:<budget key>``.
+
+    Adapters that do not name their account share one role per platform.
+    """
+    if isinstance(adapter, SharesRateBudget):
+        return f"sender:{adapter.budget_key}"
+    return f"sender:{adapter.platform}"
+
+
+class _Abandoned(Exception):
+    """A send not started because this process stopped, or lost the sender role."""
 
 
 def backoff_delay(attempt: int, rng: random.Random) -> float:
@@ -76,8 +99,16 @@ class DeliveryWorker:
         rng: random.Random | None = None,
         on_outcome: OutcomeObserver | None = None,
         deadline: timedelta | None = None,
+        roles: Roles | None = None,
+        owner: str | None = None,
     ) -> None:
-        """``deadline``: how long after its due time a failing digest is still retried."""
+        """``deadline``: how long after its due time a failing digest is still retried.
+
+        ``roles``: this process's roles; the worker asks for its sender role
+        and sends only while holding it, leasing rows under the roles' owner
+        id. Without (one process, tests), rows are leased under ``owner`` (a
+        new id by default) for the default lease, and nothing renews them.
+        """
         self.adapter = adapter
         self.storage = storage
         self.clock = clock
@@ -92,12 +123,35 @@ class DeliveryWorker:
         self._on_outcome = on_outcome or (lambda platform, outcome: None)
         self._deadline = deadline
         # Outcome writes the database refused, oldest first, to be written again.
-        self._unrecorded: deque[Callable[[], Awaitable[None]]] = deque()
+        self._unrecorded: deque[Callable[[], Awaitable[object]]] = deque()
         self._storage_failures = FailureLog(log, f"{adapter.platform} outbox")
+        self._roles = roles
+        self.owner = roles.owner if roles is not None else owner or process_owner()
+        self.role = sender_role(adapter) if roles is not None else None
+        self._lease_seconds = roles.lease_seconds if roles is not None else DEFAULT_LEASE_SECONDS
+        self._lease_clock = roles.clock if roles is not None else SystemClock()
+        if roles is not None and self.role is not None:
+            roles.want(self.role, self._role_changed)
+        # Tasks waiting for a send slot: a stop ends them at once (nothing
+        # sent yet), and lets the others finish their send and its record.
+        self._waiting: dict[asyncio.Task[Any], int] = {}
+        # Rows known to be unsent (abandoned on a role loss, or ended by a
+        # stop while waiting for a slot), to give back to pending.
+        self._unsent: set[int] = set()
+        self._was_allowed = False
 
     def wake(self) -> None:
         """Look at the outbox now instead of at the next poll."""
         self._wake.set()
+
+    async def _role_changed(self, held: bool) -> None:
+        self._wake.set()
+
+    def may_send(self) -> bool:
+        """Whether a send may start now: not stopping, and holding the sender role if any."""
+        if self._stopping:
+            return False
+        return self._roles is None or self.role is None or self._roles.holds(self.role)
 
     async def run(self) -> None:
         """Claim and dispatch ready rows until :meth:`stop`; survives any storage error."""
@@ -134,12 +188,25 @@ class DeliveryWorker:
     async def _claim(self) -> list[Delivery]:
         """Write the outcomes still unrecorded, then claim what there is room for."""
         await self._write_unrecorded()
+        if self._unsent:
+            await self._release_unsent()
+        allowed = self.may_send()
+        if allowed and not self._was_allowed and self.role is not None:
+            # The previous holder's last sends still count in the platform's
+            # window: a new sender starts from an empty limiter, so it waits.
+            self.limiter.handover()
+        self._was_allowed = allowed
         free = self._concurrency - len(self._tasks)
-        if free <= 0:
+        if free <= 0 or not allowed:
             return []
-        return await self.storage.claim_deliveries(self.adapter.platform, self.clock.now(), free)
+        since = self._lease_clock.now()
+        until = since + timedelta(seconds=self._lease_seconds)
+        lease = OutboxLease(self.owner, since, until, role=self.role)
+        return await self.storage.claim_deliveries(
+            self.adapter.platform, self.clock.now(), free, lease
+        )
 
-    async def _record(self, write: Callable[[], Awaitable[None]]) -> None:
+    async def _record(self, write: Callable[[], Awaitable[object]]) -> None:
         """Run an outcome write now; if the database refuses it, keep it for :meth:`run`."""
         if self._unrecorded:  # keep the order of outcome writes
             self._unrecorded.append(write)
@@ -151,22 +218,29 @@ class DeliveryWorker:
             self._unrecorded.append(write)
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Stop claiming; let in-flight sends finish for up to ``grace`` seconds.
+        """Stop claiming; let sends already at the platform finish for up to ``grace`` seconds.
 
-        Sends still running after that are cancelled; their rows stay in
-        'sending' and go back to pending at the next start.
+        Deliveries still waiting for a send slot end at once; sends still
+        running after ``grace`` are cancelled. Their rows go back to pending
+        for another process (or the next start): only a send cut off after
+        the platform took it can repeat.
         """
         self._stopping = True
         self._wake.set()
+        for task, delivery_id in self._waiting.items():
+            self._unsent.add(delivery_id)
+            task.cancel()
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         # One last try for outcomes the database refused; rows whose outcome
-        # is still unwritten stay 'sending' and are resent after the restart.
+        # is still unwritten stay 'sending' until their lease runs out, and
+        # are resent then.
         with contextlib.suppress(Exception):
             await self._write_unrecorded()
+            await self._release_unsent()
 
     async def drain(self) -> None:
         """Wait for the in-flight sends (tests and benchmarks)."""
@@ -176,6 +250,8 @@ class DeliveryWorker:
     async def _deliver_and_release(self, delivery: Delivery) -> None:
         try:
             await self.deliver(delivery)
+        except _Abandoned:
+            self._unsent.add(delivery.id)  # given back to pending before the next claim
         except Exception as exc:
             log.error("delivery %d to %s crashed: %s", delivery.id, delivery.channel, describe(exc))
             log.debug("delivery crash traceback", exc_info=exc)
@@ -212,14 +288,18 @@ class DeliveryWorker:
         channel = delivery.channel
         try:
             for index in range(delivery.parts_sent, len(parts)):
-                await self.limiter.acquire(channel)
+                await self._acquire(channel, delivery.id)
+                if not self.may_send():
+                    raise _Abandoned
                 post = Post(body=parts[index], key=f"paperbot-{delivery.id}-{index}")
                 message_id = await self.adapter.send(channel, post)
                 if index + 1 < len(parts):
                     # The last part is recorded by finish_delivery below: one
                     # write per single-part digest instead of two.
                     await self._record(
-                        partial(self.storage.record_part_sent, delivery.id, index + 1)
+                        partial(
+                            self.storage.record_part_sent, delivery.id, index + 1, owner=self.owner
+                        )
                     )
                 log.info(
                     "sent digest %s part %d/%d to %s (message %s)",
@@ -233,11 +313,27 @@ class DeliveryWorker:
             outcome = await self._handle_failure(delivery, exc)
         else:
             count = len(parts)
-            await self._record(
-                partial(self.storage.finish_delivery, delivery.id, "sent", parts_sent=count)
-            )
+            await self._record(partial(self._finish, delivery.id, "sent", parts_sent=count))
             outcome = "sent"
         self._on_outcome(self.adapter.platform, outcome)
+
+    async def _acquire(self, channel: str, delivery_id: int) -> None:
+        """Wait for a send slot, marked as waiting (a stop ends the wait at once)."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._waiting[task] = delivery_id
+        try:
+            await self.limiter.acquire(channel)
+        finally:
+            del self._waiting[task]
+
+    async def _release_unsent(self) -> None:
+        """Give the rows known to be unsent back to pending, for any sender to claim."""
+        ids = sorted(self._unsent)
+        released = await self.storage.release_deliveries(self.owner, ids)
+        self._unsent.difference_update(ids)
+        if released:
+            log.info("gave %d unsent %s deliveries back", released, self.adapter.platform)
 
     async def _handle_failure(self, delivery: Delivery, exc: DeliveryError) -> str:
         """Record the failure; returns its outcome, one of ``DELIVERY_OUTCOMES``."""
@@ -254,7 +350,7 @@ class DeliveryWorker:
             hours = self._deadline.total_seconds() / 3600
             reason = f"gave up: not delivered within {hours:g} h of its time; last error: {exc}"
             log.error("giving up on %s: %s", channel, reason)
-            await self._record(partial(self.storage.finish_delivery, delivery.id, "failed", reason))
+            await self._record(partial(self._finish, delivery.id, "failed", reason))
             return "failed"
         if isinstance(exc, RateLimited):
             self.limiter.penalize(channel, exc.retry_after)
@@ -270,7 +366,7 @@ class DeliveryWorker:
         if failures >= MAX_FAILURES:
             log.error("giving up on %s after %d temporary failures: %s", channel, failures, exc)
             reason = f"gave up after {failures} temporary failures: {exc}"
-            await self._record(partial(self.storage.finish_delivery, delivery.id, "failed", reason))
+            await self._record(partial(self._finish, delivery.id, "failed", reason))
             return "failed"
         # TemporaryFailure, or any other error the adapter raised
         delay = backoff_delay(failures, self._rng)
@@ -284,12 +380,38 @@ class DeliveryWorker:
         self, delivery_id: int, at: datetime, error: str, *, failure: bool = False
     ) -> None:
         await self._record(
-            partial(self.storage.retry_delivery, delivery_id, at, error, failure=failure)
+            partial(
+                self.storage.retry_delivery,
+                delivery_id,
+                at,
+                error,
+                failure=failure,
+                owner=self.owner,
+            )
         )
+
+    async def _finish(
+        self,
+        delivery_id: int,
+        state: str,
+        error: str | None = None,
+        *,
+        parts_sent: int | None = None,
+    ) -> None:
+        """Record a final outcome, unless another process took the row over meanwhile."""
+        if not await self.storage.finish_delivery(
+            delivery_id, state, error, parts_sent=parts_sent, owner=self.owner
+        ):
+            log.warning(
+                "delivery %d was taken over by another process before its outcome (%s) was"
+                " written: this process's lease on it had run out",
+                delivery_id,
+                state,
+            )
 
     async def _gone(self, delivery_id: int, channel: str, reason: str) -> None:
         await self.storage.pause_subscription(channel, reason)
-        await self.storage.finish_delivery(delivery_id, "failed", reason)
+        await self._finish(delivery_id, "failed", reason)
 
     async def _resume_moved(self, delivery_id: int, now: datetime, new_channel: str) -> None:
         """Send the moved digest again, now under its new channel, unless the move closed it.
@@ -298,4 +420,6 @@ class DeliveryWorker:
         """
         current = await self.storage.get_delivery(delivery_id)
         if current is not None and current.state == "sending":
-            await self.storage.retry_delivery(delivery_id, now, f"moved to {new_channel}")
+            await self.storage.retry_delivery(
+                delivery_id, now, f"moved to {new_channel}", owner=self.owner
+            )

@@ -1,7 +1,9 @@
 """Background work: the ingest job, the due-subscription tick and the delivery workers.
 
 APScheduler only decides *when* these run; all state (next runs, the outbox)
-lives in the database, so a restart loses nothing.
+lives in the database, so a restart loses nothing. Processes sharing one
+database split the work by roles (bot/roles.py): every process schedules every
+job, and a job runs only in the process holding its role.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.clock import Clock
+from bot.clock import Clock, SystemClock
 from bot.commands import SESSION_TTL
 from bot.config import Settings
 from bot.delivery import DeliveryWorker, OutcomeObserver
@@ -21,9 +23,10 @@ from bot.digest import Candidates, plan_digest
 from bot.faults import FailureLog
 from bot.ingest import DaySource, ingest_days, recent_days
 from bot.models import Subscription
-from bot.ports.chat import ChatAdapter
+from bot.ports.chat import ChatAdapter, ExclusiveIntake
 from bot.ports.storage import Storage
 from bot.ratelimit import RateLimiter
+from bot.roles import INGEST, TICK, UPKEEP, Roles
 from bot.schedule import next_run, period_of
 from bot.semantic import Semantic
 
@@ -78,13 +81,16 @@ class Jobs:
         on_delivery: OutcomeObserver | None = None,
         on_ingest: IngestObserver | None = None,
         semantic: Semantic | None = None,
+        roles: Roles | None = None,
     ) -> None:
+        """``roles``: this process's roles (default: new ones, leased in real time)."""
         self.settings = settings
         self.storage = storage
         self.semantic = semantic
         self.source = source
         self.clock = clock
         self.grace = timedelta(hours=settings.grace_hours)
+        self.roles = roles or Roles(storage, SystemClock(), lease_seconds=settings.lease_seconds)
         self.workers = {
             a.platform: DeliveryWorker(
                 a,
@@ -93,17 +99,43 @@ class Jobs:
                 on_outcome=on_delivery,
                 limiter=RateLimiter(a.rate_windows, scale=settings.rate_limit_scale),
                 deadline=self.grace,
+                roles=self.roles,
             )
             for a in adapters
         }
+        for role in (TICK, UPKEEP, *([INGEST] if source is not None else [])):
+            self.roles.want(role)
+        for adapter in adapters:
+            self._share_intake(adapter)
         self._on_ingest = on_ingest or (lambda ok: None)
         self._scheduler: AsyncIOScheduler | None = None
         self._worker_tasks: list[asyncio.Task[None]] = []
+        self._unwatch: Callable[[], Awaitable[None]] | None = None
         self._last_ingest: datetime | None = None
         self.last_ingest_ok: datetime | None = None
         # Each job's failures, logged once per distinct error; a failed job is
         # retried at its next run (the tick within tick_seconds).
         self._failures: dict[str, FailureLog] = {}
+
+    def _share_intake(self, adapter: ChatAdapter) -> None:
+        """Run an intake only one process may run (Telegram's long poll) only while holding it."""
+        if not isinstance(adapter, ExclusiveIntake):
+            return
+        role = adapter.intake_role()
+        if role is None:
+            return
+        adapter.defer_intake()
+
+        async def follow(held: bool) -> None:
+            await (adapter.start_intake() if held else adapter.stop_intake())
+
+        self.roles.want(role, follow)
+
+    def _outbox_changed(self, platform: str) -> None:
+        """A row became pending somewhere: wake that platform's sender ('': every sender)."""
+        for name, worker in self.workers.items():
+            if platform in ("", name):
+                worker.wake()
 
     def _failure_log(self, name: str) -> FailureLog:
         found = self._failures.get(name)
@@ -112,10 +144,15 @@ class Jobs:
         return found
 
     async def start(self) -> None:
-        """Recover interrupted sends, start the workers and schedule the jobs."""
-        recovered = await self.storage.recover_deliveries()
-        if recovered:
-            log.info("resuming %d interrupted deliveries", recovered)
+        """Take the free roles, start the workers and schedule the jobs.
+
+        Interrupted sends need no recovery step: a sender claims rows whose
+        lease ran out (their process died) like pending ones.
+        """
+        await self.roles.start()
+        self._unwatch = await self.storage.watch_outbox(self._outbox_changed)
+        if self._unwatch is not None:
+            log.info("senders wake on outbox notifications")
         for worker in self.workers.values():
             self._worker_tasks.append(asyncio.create_task(worker.run()))
         scheduler = AsyncIOScheduler(timezone="UTC", event_loop=asyncio.get_running_loop())
@@ -125,7 +162,7 @@ class Jobs:
             scheduler.add_job(
                 self._run_job,
                 "interval",
-                args=[self.ingest],
+                args=[self.ingest, INGEST],
                 minutes=self.settings.ingest_interval_minutes,
                 next_run_time=now,
                 id="ingest",
@@ -134,14 +171,14 @@ class Jobs:
         scheduler.add_job(
             self._run_job,
             "interval",
-            args=[self.tick],
+            args=[self.tick, TICK],
             seconds=self.settings.tick_seconds,
             next_run_time=now,
             id="tick",
             **options,
         )
         scheduler.add_job(
-            self._run_job, "interval", args=[self.purge], hours=1, id="purge", **options
+            self._run_job, "interval", args=[self.purge, UPKEEP], hours=1, id="purge", **options
         )
         if self.semantic is not None:
             # Starts at once: papers stored before vectors existed (or by
@@ -158,7 +195,7 @@ class Jobs:
         scheduler.add_job(
             self._run_job,
             "interval",
-            args=[self.merge_index],
+            args=[self.merge_index, UPKEEP],
             seconds=MERGE_INTERVAL.total_seconds(),
             id="merge_index",
             **options,
@@ -169,8 +206,10 @@ class Jobs:
     async def stop(self, grace: float = 5.0) -> None:
         """Stop scheduling and give in-flight sends ``grace`` seconds to finish.
 
-        Sends cut off after that leave their rows in 'sending'; :meth:`start`
-        returns them to pending, so the outbox stays consistent.
+        Rows not sent go back to pending; a send cut off after the grace
+        leaves its row leased until the lease runs out, then another process
+        (or the next start) sends it. Roles are released last, so the process
+        taking them over finds the outbox settled.
         """
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)  # also cancels a running ingest or tick
@@ -180,14 +219,21 @@ class Jobs:
             task.cancel()
         await asyncio.gather(*self._worker_tasks, return_exceptions=True)
         self._worker_tasks.clear()
+        if self._unwatch is not None:
+            await self._unwatch()
+            self._unwatch = None
+        await self.roles.stop()
 
-    async def _run_job(self, job: Callable[[], Awaitable[object]]) -> None:
-        """Run one scheduled job; it never raises, so APScheduler never logs a traceback.
+    async def _run_job(self, job: Callable[[], Awaitable[object]], role: str | None = None) -> None:
+        """Run one scheduled job if this process holds its ``role``; it never raises,
+        so APScheduler never logs a traceback.
 
         Being cancelled by :meth:`stop` is a normal end, not an error; any
         other failure is logged once per distinct error and retried at the
         job's next run.
         """
+        if role is not None and not self.roles.holds(role):
+            return
         name = getattr(job, "__name__", "job")
         failures = self._failure_log(f"{name} job")
         try:

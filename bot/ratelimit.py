@@ -20,6 +20,9 @@ from collections.abc import Callable
 from bot.ports.chat import RateWindow
 
 _MAX_KEYS = 100_000
+# Every platform counts its overall budget per second: a sender taking over
+# from another waits this long (scaled) for the other's last sends to age out.
+HANDOVER_SECONDS = 1.0
 
 
 class RateLimiter:
@@ -49,6 +52,8 @@ class RateLimiter:
         self._gaps: dict[str, float] = {}
         # key -> no send under that key before this time ('retry after')
         self._blocked: dict[str, float] = {}
+        # No send at all before this time (see handover)
+        self._not_before = 0.0
 
     def reserve(self, channel: str) -> float:
         """Book the earliest slot for ``channel``; return the seconds to wait for it."""
@@ -60,6 +65,8 @@ class RateLimiter:
         now = self._clock()
         gaps = [(window.key, self._interval(window)) for window in self._windows_for(channel)]
         start = max([now, *(self._blocked.get(key, now) for key, _ in gaps)])
+        if gaps:
+            start = max(start, self._not_before)
         # Move past every booked slot closer than its window's spacing; each
         # move is strictly forward, so this ends.
         moved = True
@@ -111,6 +118,11 @@ class RateLimiter:
             index = bisect_left(slots, start)
             if index < len(slots) and slots[index] == start:
                 del slots[index]
+
+    def handover(self) -> None:
+        """Hold every limited send back for one second (scaled): this process takes over
+        an account whose previous sender's last second of sends it cannot see."""
+        self._not_before = self._clock() + HANDOVER_SECONDS * self._scale
 
     def penalize(self, channel: str, seconds: float) -> None:
         """Push ``channel``'s own windows back after the platform said 'retry after'."""

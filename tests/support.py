@@ -17,8 +17,15 @@ from bot.models import Command, Paper, Post, Reply
 from bot.ports.chat import DeliveryError, RateWindow, RenderLimits
 from bot.ports.storage import OutboxLease, Storage
 
-# A claim of outbox rows that never expires within a test (tests of one process).
-TEST_LEASE = OutboxLease("test-host:1:test", datetime(2100, 1, 1, tzinfo=UTC))
+
+def lease_of(owner: str) -> OutboxLease:
+    """A claim of outbox rows by ``owner`` that never expires within a test."""
+    return OutboxLease(owner, datetime.now(UTC), datetime(2100, 1, 1, tzinfo=UTC))
+
+
+# The owner id of workers built by tests of one process (``DeliveryWorker(owner=...)``).
+TEST_OWNER = "test-host:1:test"
+TEST_LEASE = lease_of(TEST_OWNER)
 
 Check = Callable[[], object] | Callable[[], Awaitable[object]]
 

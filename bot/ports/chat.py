@@ -148,3 +148,39 @@ class SharesTerminal(Protocol):
 
     def log_stream(self, stream: TextIO) -> io.TextIOBase:
         """``stream`` wrapped so that what is written to it keeps clear of the prompt."""
+
+
+@runtime_checkable
+class SharesRateBudget(Protocol):
+    """Optional adapter capability: the account whose rate limits its sends count against.
+
+    Processes sending with the same account share one budget, so one of them
+    at a time sends (the sender role of that account). ``budget_key`` names
+    the account without revealing it (e.g. a hash prefix of the bot token).
+    """
+
+    @property
+    def budget_key(self) -> str:
+        """A stable, non-secret name of the account, such as ``telegram:3f9a0c12d4e6``."""
+
+
+@runtime_checkable
+class ExclusiveIntake(Protocol):
+    """Optional adapter capability: an intake only one process may run at a time.
+
+    Telegram's long polling is one: two processes polling with one token get
+    409 Conflict. The core calls :meth:`defer_intake` before ``start`` and then
+    starts and stops the intake as this process gains and loses the role.
+    """
+
+    def intake_role(self) -> str | None:
+        """The role to hold before taking updates; None when every process may (webhooks)."""
+
+    def defer_intake(self) -> None:
+        """Make ``start`` leave the intake off until :meth:`start_intake`."""
+
+    async def start_intake(self) -> None:
+        """Start taking updates (this process holds the role now)."""
+
+    async def stop_intake(self) -> None:
+        """Stop taking updates; ``send`` keeps working."""

@@ -9,7 +9,7 @@ plugin of the ``paperbot.storage`` entry-point group.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -85,12 +85,16 @@ class Delivery:
 class OutboxLease:
     """Who claims outbox rows, and until when they stay theirs unless renewed.
 
-    With ``role`` set, a claim succeeds only while ``owner`` holds that role's
-    lease (see :class:`LeaseStore`): a process that lost its sender role
-    cannot claim rows any more, even if it has not noticed yet.
+    ``since`` is the claim's moment by the clock leases are kept in (real
+    time, even where a test fakes the scheduling clock): rows whose lease
+    ended by then are recovered. With ``role`` set, a claim succeeds only
+    while ``owner`` holds that role's lease (see :class:`LeaseStore`): a
+    process that lost its sender role cannot claim rows any more, even if it
+    has not noticed yet.
     """
 
     owner: str
+    since: datetime
     until: datetime
     role: str | None = None
 
@@ -236,20 +240,20 @@ class OutboxStore(Protocol):
     ) -> list[Delivery]:
         """Lease up to ``limit`` ready rows of ``platform`` to ``lease.owner`` and return them.
 
-        Ready: pending rows whose ``next_attempt_at`` has come, and rows whose
-        sender's lease expired before ``now`` (it died mid-send; they go back
-        to pending first). Rows another live process is sending are never
+        Ready: pending rows whose ``next_attempt_at`` is at or before ``now``,
+        and rows whose sender's lease ended by ``lease.since`` (it died
+        mid-send; they go back to pending first). Rows another live process is sending are never
         taken. Nothing is claimed when ``lease.role`` is not held by the owner.
         """
 
     async def renew_deliveries(self, owner: str, until: datetime) -> int:
         """Extend the lease of every row ``owner`` is still sending to ``until``; how many."""
 
-    async def release_deliveries(self, platform: str, owner: str) -> int:
-        """Return ``owner``'s rows of ``platform`` still 'sending' to pending; how many.
+    async def release_deliveries(self, owner: str, ids: Sequence[int]) -> int:
+        """Return the rows ``ids`` that ``owner`` leased but did not send to pending; how many.
 
-        For a sender that stops (or lost its role) with none of them in flight
-        any more: another process may claim them at once.
+        For a sender that stops (or lost its role) before sending them:
+        another process may claim them at once.
         """
 
     async def record_part_sent(
@@ -332,9 +336,15 @@ class LeaseStore(Protocol):
     async def list_leases(self) -> list[Lease]:
         """Every role lease, expired ones included, by name."""
 
-    async def watch_outbox(self, wake: Callable[[str], None]) -> bool:
+    async def watch_outbox(
+        self, wake: Callable[[str], None]
+    ) -> Callable[[], Awaitable[None]] | None:
         """Call ``wake(platform)`` whenever a row of that platform becomes pending, in
-        any process, until :meth:`Storage.close`; False if this backend cannot (poll it)."""
+        any process (``wake("")``: maybe missed some, look at every platform).
+
+        Returns the function that stops watching; None when this backend
+        cannot tell (its senders poll).
+        """
 
 
 class Storage(PaperStore, SubscriptionStore, OutboxStore, SearchSessionStore, LeaseStore, Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -58,12 +58,21 @@ class PgLeases(PgConnection):
         )
         return [Lease(*row) for row in rows]
 
-    async def watch_outbox(self, wake: Callable[[str], None]) -> bool:
+    async def watch_outbox(
+        self, wake: Callable[[str], None]
+    ) -> Callable[[], Awaitable[None]] | None:
         """Call ``wake(platform)`` on every outbox notification (LISTEN on its own connection)."""
         self._outbox_watchers.append(wake)
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen(), name="outbox-listener")
-        return True
+
+        async def unwatch() -> None:
+            with contextlib.suppress(ValueError):
+                self._outbox_watchers.remove(wake)
+            if not self._outbox_watchers:
+                await self._stop_listening()
+
+        return unwatch
 
     def _notified(self, connection: Any, pid: int, channel: str, payload: str) -> None:
         for wake in self._outbox_watchers:

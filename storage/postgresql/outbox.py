@@ -81,10 +81,10 @@ class PgOutbox(PgConnection):
         moment = utc_now()
         async with self._transaction() as conn:
             if lease.role is not None and not await conn.fetchval(
-                _HOLDS_SQL, lease.role, lease.owner, now
+                _HOLDS_SQL, lease.role, lease.owner, lease.since
             ):
                 return []
-            await conn.execute(_EXPIRED_SQL, moment, prefix, now)
+            await conn.execute(_EXPIRED_SQL, moment, prefix, lease.since)
             rows = await conn.fetch(
                 _CLAIM_SQL, moment, now, prefix, limit, lease.owner, lease.until
             )
@@ -99,15 +99,15 @@ class PgOutbox(PgConnection):
         )
         return affected(status)
 
-    async def release_deliveries(self, platform: str, owner: str) -> int:
-        """Give ``owner``'s unsent rows of ``platform`` back to pending."""
+    async def release_deliveries(self, owner: str, ids: Sequence[int]) -> int:
+        """Give ``owner``'s unsent rows ``ids`` back to pending."""
         status = await self._write(
             "UPDATE deliveries SET state = 'pending', lease_owner = NULL, lease_until = NULL,"
             " updated_at = $1 WHERE state = 'sending' AND lease_owner = $2"
-            " AND starts_with(channel, $3)",
+            " AND id = any($3::bigint[])",
             utc_now(),
             owner,
-            platform + ":",
+            list(ids),
         )
         return affected(status)
 

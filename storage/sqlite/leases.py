@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from bot.ports.storage import Lease
@@ -49,6 +49,8 @@ class SqliteLeases(SqliteConnection):
             leases.append(Lease(row["name"], row["owner"], expires, renewed, acquired))
         return leases
 
-    async def watch_outbox(self, wake: Callable[[str], None]) -> bool:
+    async def watch_outbox(
+        self, wake: Callable[[str], None]
+    ) -> Callable[[], Awaitable[None]] | None:
         """SQLite has no notifications between processes: senders poll."""
-        return False
+        return None

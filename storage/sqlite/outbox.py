@@ -83,19 +83,19 @@ class SqliteOutbox(SqliteConnection):
         BEGIN IMMEDIATE takes the write lock first, so processes sharing the
         file claim one after another and never read the same rows as free.
         """
-        stamp, moment = _now(), to_ts(now)
+        stamp, moment, since = _now(), to_ts(now), to_ts(lease.since)
         # An exact prefix test: LIKE would fold case and read "_" as a wildcard.
         prefix = (len(platform) + 1, platform + ":")
         async with self._transaction() as db:
             await db.execute("BEGIN IMMEDIATE")
-            if lease.role is not None and not await self._holds(lease.role, lease.owner, moment):
+            if lease.role is not None and not await self._holds(lease.role, lease.owner, since):
                 return []
             # Rows whose sender stopped renewing (it died mid-send) are ready again.
             await db.execute(
                 "UPDATE deliveries SET state = 'pending', lease_owner = NULL, lease_until = NULL,"
                 " updated_at = ? WHERE state = 'sending' AND substr(channel, 1, ?) = ?"
                 " AND coalesce(lease_until, '') <= ?",
-                (stamp, *prefix, moment),
+                (stamp, *prefix, since),
             )
             rows = await self._all(
                 "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?,"
@@ -121,13 +121,15 @@ class SqliteOutbox(SqliteConnection):
             (to_ts(until), owner),
         )
 
-    async def release_deliveries(self, platform: str, owner: str) -> int:
-        """Give ``owner``'s unsent rows of ``platform`` back to pending."""
+    async def release_deliveries(self, owner: str, ids: Sequence[int]) -> int:
+        """Give ``owner``'s unsent rows ``ids`` back to pending."""
+        if not ids:
+            return 0
+        marks = ", ".join("?" * len(ids))
         return await self._write(
             "UPDATE deliveries SET state = 'pending', lease_owner = NULL, lease_until = NULL,"
-            " updated_at = ? WHERE state = 'sending' AND lease_owner = ?"
-            " AND substr(channel, 1, ?) = ?",
-            (_now(), owner, len(platform) + 1, platform + ":"),
+            f" updated_at = ? WHERE state = 'sending' AND lease_owner = ? AND id IN ({marks})",
+            (_now(), owner, *ids),
         )
 
     async def record_part_sent(

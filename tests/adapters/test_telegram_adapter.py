@@ -38,7 +38,7 @@ from bot.ratelimit import RateLimiter
 from bot.sources.seeds import load_seed_papers
 from storage.sqlite import SqliteStorage
 from tests.fakes.telegram import FakeTelegram
-from tests.support import TEST_LEASE, FakeClock, make_paper
+from tests.support import TEST_LEASE, TEST_OWNER, FakeClock, make_paper
 
 # PTB 22 itself warns when it builds a RetryAfter; nothing the adapter can change.
 pytestmark = pytest.mark.filterwarnings(
@@ -439,7 +439,7 @@ async def test_long_digest_through_the_worker_splits_and_disables_previews(
     keys = [p.key for p in (*LONG_PAPERS, *HOSTILE)]
     await store.create_delivery(sub_id, channel, "2026-03-10", clock.now(), keys)
     [delivery] = await store.claim_deliveries("telegram", clock.now(), 10, TEST_LEASE)
-    await DeliveryWorker(adapter, store, clock).deliver(delivery)
+    await DeliveryWorker(adapter, store, clock, owner=TEST_OWNER).deliver(delivery)
     parts = fake.sent(USER)
     done = await store.get_delivery(delivery.id)
     assert done is not None and done.state == "sent" and done.parts_sent == len(parts) > 1
@@ -686,7 +686,7 @@ async def test_delivery_worker_with_faults(
         assert sub_id is not None
         await store.create_delivery(sub_id, sub.channel, "2026-03-10", clock.now(), keys)
 
-    worker = DeliveryWorker(adapter, store, clock, rng=random.Random(3))
+    worker = DeliveryWorker(adapter, store, clock, rng=random.Random(3), owner=TEST_OWNER)
     await _deliver_until_settled(worker, store, clock)
 
     for chat in [*healthy, *limited, flaky, MIGRATED_TO]:
@@ -720,6 +720,7 @@ def worker(adapter: TelegramAdapter, store: SqliteStorage, clock: FakeClock) -> 
         store,
         clock,
         rng=random.Random(5),
+        owner=TEST_OWNER,
         limiter=RateLimiter(lambda channel: []),
         deadline=timedelta(hours=6),
     )

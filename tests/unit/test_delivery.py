@@ -18,7 +18,7 @@ from bot.ports.chat import (
     TemporaryFailure,
 )
 from bot.ports.storage import Delivery, Storage
-from tests.support import TEST_LEASE, FakeClock, eventually, make_paper
+from tests.support import TEST_LEASE, TEST_OWNER, FakeClock, eventually, make_paper
 
 DAY = date(2026, 3, 9)
 
@@ -39,7 +39,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def worker(adapter, store, clock) -> DeliveryWorker:
-    return DeliveryWorker(adapter, store, clock, rng=random.Random(7))
+    return DeliveryWorker(adapter, store, clock, rng=random.Random(7), owner=TEST_OWNER)
 
 
 async def queue(store: Storage, clock: FakeClock, channel: str, keys: int = 3) -> Delivery:
@@ -63,7 +63,7 @@ async def test_sent_records_state_and_sent_papers(worker, store, clock, adapter)
 
 async def test_long_digest_is_split_and_resumes_after_crash(store, clock, adapter) -> None:
     adapter.limits = RenderLimits(max_chars=120, max_cards=10)
-    worker = DeliveryWorker(adapter, store, clock)
+    worker = DeliveryWorker(adapter, store, clock, owner=TEST_OWNER)
     delivery = await queue(store, clock, "test:a", keys=4)
     # A previous process had sent the first part, then died.
     await store.record_part_sent(delivery.id, 1)
@@ -154,7 +154,7 @@ async def test_one_dead_channel_does_not_block_others(store, clock, adapter) -> 
         sub_id = await store.subscription_id(channel)
         assert sub_id is not None
         await store.create_delivery(sub_id, channel, "2026-03-10", clock.now(), ["2603.00001"])
-    worker = DeliveryWorker(adapter, store, clock, poll_seconds=0.01)
+    worker = DeliveryWorker(adapter, store, clock, poll_seconds=0.01, owner=TEST_OWNER)
     task = asyncio.create_task(worker.run())
     try:
         await eventually(lambda: len(adapter.sent) == 2, message="the two live channels' posts")

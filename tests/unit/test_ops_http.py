@@ -20,7 +20,7 @@ from bot.metrics import Metrics
 from bot.models import Paper, Subscription
 from bot.ports.chat import ChannelGone, TemporaryFailure
 from storage.sqlite import SqliteStorage
-from tests.support import TEST_LEASE, FakeClock, RecordingAdapter, command, make_paper
+from tests.support import FakeClock, RecordingAdapter, command, lease_of, make_paper
 
 DAY = date(2026, 3, 9)
 
@@ -220,9 +220,13 @@ async def test_delivery_outcomes_and_outbox_depth(app: App) -> None:
         await app.store.create_delivery(
             sub_id, channel, "2026-03-10", app.clock.now(), ["2603.00001"]
         )
-    claimed = await app.store.claim_deliveries("telegram", app.clock.now(), 3, TEST_LEASE)
+    worker = app.jobs.workers["telegram"]
+    await app.jobs.roles.renew()  # take the sender role, as a started process does
+    claimed = await app.store.claim_deliveries(
+        "telegram", app.clock.now(), 3, lease_of(worker.owner)
+    )
     for delivery in claimed:
-        await app.jobs.workers["telegram"].deliver(delivery)
+        await worker.deliver(delivery)
     samples = await app.samples()
 
     def delivered(outcome: str) -> float:

@@ -17,7 +17,7 @@ from bot.models import Defaults
 from bot.ports.storage import Storage
 from bot.sources.seeds import DEFAULT_LISTS, load_sample_lists, load_seed_papers, store_seeds
 from storage.sqlite import SqliteStorage
-from tests.support import TEST_LEASE, FakeClock, RecordingAdapter, command
+from tests.support import FakeClock, RecordingAdapter, command, lease_of
 
 RAW = Path(__file__).resolve().parents[2] / "seeds" / "raw"
 LATEST = date(2025, 3, 14)
@@ -108,7 +108,10 @@ async def test_preview_shows_the_next_digest_and_why_it_would_be_empty(
     clock.set(datetime(2026, 3, 10, 8, 0, 30, tzinfo=UTC))
     await jobs.tick()
     worker = jobs.workers[adapter.platform]
-    for delivery in await store.claim_deliveries(adapter.platform, clock.now(), 10, TEST_LEASE):
+    await jobs.roles.renew()  # take the sender role, as a started process does
+    for delivery in await store.claim_deliveries(
+        adapter.platform, clock.now(), 10, lease_of(worker.owner)
+    ):
         await worker.deliver(delivery)
     assert [c.title for c in adapter.sent[0][1].body.cards] == shown
     # The next five of the list are what is new now...

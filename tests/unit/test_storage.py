@@ -839,17 +839,20 @@ async def test_a_live_lease_is_never_recovered_an_expired_one_is(store: Storage)
     sub_id = await _subscribed(store, "telegram:1")
     delivery = await store.create_delivery(sub_id, "telegram:1", "p", T0, ["a"])
     assert delivery is not None
-    mine = OutboxLease("host:1:a", T0 + timedelta(seconds=10))
-    other = OutboxLease("host:2:b", T0 + timedelta(minutes=5))
-    (claimed,) = await store.claim_deliveries("telegram", T0, 10, mine)
-    assert (claimed.lease_owner, claimed.lease_until) == ("host:1:a", mine.until)
+    seconds = functools.partial(timedelta, seconds=1)
+
+    def lease(owner: str, at: float) -> OutboxLease:
+        return OutboxLease(owner, T0 + seconds(at), T0 + seconds(at + 10))
+
+    (claimed,) = await store.claim_deliveries("telegram", T0, 10, lease("host:1:a", 0))
+    assert (claimed.lease_owner, claimed.lease_until) == ("host:1:a", T0 + seconds(10))
     # Another process starting while the first still sends takes nothing...
-    assert await store.claim_deliveries("telegram", T0 + timedelta(seconds=9), 10, other) == []
+    assert await store.claim_deliveries("telegram", T0, 10, lease("host:2:b", 9)) == []
     # ...a renewed lease holds longer...
-    assert await store.renew_deliveries("host:1:a", T0 + timedelta(seconds=30)) == 1
-    assert await store.claim_deliveries("telegram", T0 + timedelta(seconds=29), 10, other) == []
+    assert await store.renew_deliveries("host:1:a", T0 + seconds(30)) == 1
+    assert await store.claim_deliveries("telegram", T0, 10, lease("host:2:b", 29)) == []
     # ...and once it expires (its sender died) the row is claimed again.
-    (again,) = await store.claim_deliveries("telegram", T0 + timedelta(seconds=31), 10, other)
+    (again,) = await store.claim_deliveries("telegram", T0, 10, lease("host:2:b", 31))
     assert (again.id, again.attempts, again.lease_owner) == (delivery, 2, "host:2:b")
     # The dead sender's late outcome writes are fenced off; the new owner's are not.
     assert not await store.record_part_sent(delivery, 1, owner="host:1:a")
@@ -865,35 +868,39 @@ async def test_a_live_lease_is_never_recovered_an_expired_one_is(store: Storage)
     assert await store.sent_paper_keys("telegram:1", ["a"]) == {"a"}
 
 
-async def test_release_returns_only_that_owners_rows_of_that_platform(store: Storage) -> None:
-    ids = {}
-    for channel in ("telegram:1", "telegram:2", "discord:1"):
+async def test_release_returns_only_that_owners_unsent_rows(store: Storage) -> None:
+    ids = []
+    for channel in ("telegram:1", "telegram:2", "telegram:3"):
         sub_id = await _subscribed(store, channel)
-        ids[channel] = await store.create_delivery(sub_id, channel, "p", T0, [])
+        ids.append(await store.create_delivery(sub_id, channel, "p", T0, []))
     far = T0 + timedelta(hours=1)
-    await store.claim_deliveries("telegram", T0, 1, OutboxLease("a", far))
-    await store.claim_deliveries("telegram", T0, 1, OutboxLease("b", far))
-    await store.claim_deliveries("discord", T0, 1, OutboxLease("a", far))
-    assert await store.release_deliveries("telegram", "a") == 1
-    states = {c: (await store.get_delivery(i)).state for c, i in ids.items()}  # type: ignore[arg-type, union-attr]
-    assert sorted(states.values()) == ["pending", "sending", "sending"]
-    assert states["discord:1"] == "sending"
-    (retaken,) = await store.claim_deliveries("telegram", T0, 10, OutboxLease("c", far))
-    assert retaken.lease_owner == "c" and retaken.attempts == 2
+    await store.claim_deliveries("telegram", T0, 2, OutboxLease("a", T0, far))
+    await store.claim_deliveries("telegram", T0, 1, OutboxLease("b", T0, far))
+    # Another owner's row is not released, nor one "a" never had.
+    assert await store.release_deliveries("a", [ids[0], ids[2]]) == 1
+    assert await store.release_deliveries("a", []) == 0
+    states = [(await store.get_delivery(i)).state for i in ids]  # type: ignore[arg-type, union-attr]
+    assert states == ["pending", "sending", "sending"]
+    (retaken,) = await store.claim_deliveries("telegram", T0, 10, OutboxLease("c", T0, far))
+    assert (retaken.id, retaken.lease_owner, retaken.attempts) == (ids[0], "c", 2)
 
 
 async def test_claims_are_fenced_by_the_role_lease(store: Storage) -> None:
     sub_id = await _subscribed(store, "telegram:1")
     await store.create_delivery(sub_id, "telegram:1", "p", T0, [])
     role = "sender:telegram:abc"
-    lease = OutboxLease("a", T0 + timedelta(minutes=1), role=role)
-    assert await store.claim_deliveries("telegram", T0, 10, lease) == []  # role not held
-    assert await store.acquire_lease(role, "b", T0, T0 + timedelta(seconds=10))
-    assert await store.claim_deliveries("telegram", T0, 10, lease) == []  # held by another
-    assert await store.acquire_lease(
-        role, "a", T0 + timedelta(seconds=11), T0 + timedelta(seconds=21)
-    )
-    assert len(await store.claim_deliveries("telegram", T0 + timedelta(seconds=12), 10, lease)) == 1
+    ten = timedelta(seconds=10)
+
+    def lease(at: timedelta) -> OutboxLease:
+        return OutboxLease("a", T0 + at, T0 + at + ten, role=role)
+
+    assert await store.claim_deliveries("telegram", T0, 10, lease(ten * 0)) == []  # not held
+    assert await store.acquire_lease(role, "b", T0, T0 + ten)
+    assert await store.claim_deliveries("telegram", T0, 10, lease(ten * 0)) == []  # b holds it
+    assert await store.acquire_lease(role, "a", T0 + ten, T0 + 2 * ten)
+    # Held by "a" but expired by the claim's moment: a stale holder claims nothing.
+    assert await store.claim_deliveries("telegram", T0, 10, lease(2 * ten)) == []
+    assert len(await store.claim_deliveries("telegram", T0, 10, lease(ten))) == 1
 
 
 async def test_role_leases_are_taken_renewed_released_and_expire(store: Storage) -> None:
@@ -1096,15 +1103,28 @@ async def test_new_outbox_rows_wake_watchers_on_postgresql(backend: Backend) -> 
     watcher, writer = await backend.open(), await backend.open()  # two processes' connections
     woken: list[str] = []
     try:
-        pushes = await watcher.watch_outbox(woken.append)
-        assert pushes == (backend.name == "postgresql")  # SQLite senders poll instead
-        if not pushes:
+        unwatch = await watcher.watch_outbox(woken.append)
+        if backend.name == "sqlite":
+            assert unwatch is None  # no notifications: SQLite senders poll
             return
+        assert unwatch is not None
         await eventually(lambda: woken, message="the listener to start")  # it wakes all once
         woken.clear()
         sub_id = await _subscribed(writer, "telegram:1")
         await writer.create_delivery(sub_id, "telegram:1", "p", T0, [])
         await eventually(lambda: "telegram" in woken, message="a notification")
+        await unwatch()
+        woken.clear()
+        await writer.create_delivery(sub_id, "telegram:1", "q", T0, [])
+        # A marker row after it: once its notification would have come, the other's had too.
+        other = await _subscribed(writer, "discord:1")
+        seen: list[str] = []
+        stop = await watcher.watch_outbox(seen.append)
+        assert stop is not None
+        await writer.create_delivery(other, "discord:1", "q", T0, [])
+        await eventually(lambda: "discord" in seen, message="the marker's notification")
+        assert woken == []
+        await stop()
     finally:
         await watcher.close()
         await writer.close()
