@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("file", help="a file written by paperbot export, or - for stdin")
     state = sub.add_parser("status", help="list subscriptions, next runs and last deliveries")
     state.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    state.add_argument(
+        "--roles", action="store_true", help="only which process holds each role, and until when"
+    )
     sub.add_parser("doctor", help="check configuration, database, Hugging Face and chat tokens")
     return parser
 
@@ -298,7 +301,16 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
 async def _status(settings: Settings, args: argparse.Namespace) -> int:
     async with _database(settings) as storage:
         rows = await status.collect(storage)
-    print(status.as_json(rows) if args.json else status.as_table(rows))
+        leases = await storage.list_leases()
+    now = datetime.now(UTC)
+    if args.roles:
+        print(status.roles_json(leases, now) if args.json else status.roles_table(leases, now))
+    elif args.json:
+        print(status.as_json(rows))
+    else:
+        print(status.as_table(rows))
+        if leases:  # several processes (or one that ran): who does what
+            print(f"\n{status.roles_table(leases, now)}")
     return 0
 
 

@@ -37,7 +37,7 @@ def adapter_connected(adapter: ChatAdapter) -> bool:
 
 
 class Health:
-    """Judges whether the running bot works: adapters, database, ingest freshness."""
+    """Judges whether the running bot works: adapters, database, role leases, ingest freshness."""
 
     def __init__(
         self, adapters: Sequence[ChatAdapter], storage: Storage, jobs: Jobs, clock: Clock
@@ -57,6 +57,10 @@ class Health:
         writable = await self.storage.is_writable()
         if not writable:
             problems.append("database is not writable")
+        roles = await self.jobs.roles.report()
+        if not roles["renewing"]:
+            why = self.jobs.roles.last_error or "no renewal reached the database yet"
+            problems.append(f"cannot renew role leases: {why}")
         last_ok = self.jobs.last_ingest_ok
         stale = self._stale_problem()
         if stale:
@@ -70,6 +74,7 @@ class Health:
                     round((self.clock.now() - last_ok).total_seconds(), 1) if last_ok else None
                 ),
                 "outbox_depth": await self._outbox_depth(),
+                "roles": roles,
             },
             "problems": problems,
         }

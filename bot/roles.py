@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import secrets
@@ -55,11 +54,6 @@ RoleObserver = Callable[[bool], Awaitable[None]]
 def process_owner() -> str:
     """This process's owner id: ``host:pid:random``, unique even when a pid is reused."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-def fingerprint(secret: str) -> str:
-    """A short, stable, non-secret name for ``secret`` (a hash prefix), for role names."""
-    return hashlib.sha256(secret.encode()).hexdigest()[:12]
 
 
 @dataclass

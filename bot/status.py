@@ -1,4 +1,5 @@
-"""``paperbot status``: every subscription, when it posts next, and how its last digest went."""
+"""``paperbot status``: every subscription, when it posts next, and how its last digest went;
+and which process holds each role (bot/roles.py) when several share the database."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.models import Subscription
-from bot.ports.storage import Delivery, Storage
+from bot.ports.storage import Delivery, Lease, Storage
 from bot.schedule import describe_days, format_local
 
 HEADERS = ("channel", "schedule", "next run (local)", "next run (UTC)", "state", "last delivery")
@@ -98,3 +99,43 @@ def as_json(rows: list[tuple[Subscription, Delivery | None]]) -> str:
             }
         )
     return json.dumps(items, ensure_ascii=False, indent=2)
+
+
+ROLE_HEADERS = ("role", "held by", "expires (UTC)", "state")
+
+
+def roles_table(leases: list[Lease], now: datetime) -> str:
+    """Each role's holder (owner id ``host:pid:random``) and lease expiry, aligned."""
+    if not leases:
+        return "No roles held: no `paperbot run` process has used this database."
+    cells = [ROLE_HEADERS] + [
+        (
+            lease.name,
+            lease.owner,
+            lease.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "held" if lease.expires_at > now else "expired: free to take",
+        )
+        for lease in leases
+    ]
+    widths = [max(len(row[col]) for row in cells) for col in range(len(ROLE_HEADERS))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    )
+
+
+def roles_json(leases: list[Lease], now: datetime) -> str:
+    """The same facts as JSON."""
+    return json.dumps(
+        [
+            {
+                "role": lease.name,
+                "owner": lease.owner,
+                "expires_at": lease.expires_at.isoformat(),
+                "held": lease.expires_at > now,
+                "since": lease.acquired_at.isoformat(),
+            }
+            for lease in leases
+        ],
+        indent=2,
+    )

@@ -29,7 +29,13 @@ from adapters.discord.slash import install_commands
 from bot.catalogue import needs_admin
 from bot.faults import describe
 from bot.models import Command, Defaults, Post, Reply
-from bot.ports.chat import ChannelGone, CommandHandler, RateWindow, TemporaryFailure
+from bot.ports.chat import (
+    ChannelGone,
+    CommandHandler,
+    RateWindow,
+    TemporaryFailure,
+    fingerprint,
+)
 
 log = logging.getLogger("paperbot.discord")
 
@@ -278,6 +284,13 @@ class DiscordAdapter:
     def measure(self, body: Reply) -> int:
         """Embed characters of ``body`` once rendered (Discord's 6,000 per message)."""
         return measure(body)
+
+    @property
+    def budget_key(self) -> str:
+        """The bot's account, named by a hash of its token (never the token itself)."""
+        token = self._settings.token
+        assert token is not None  # the constructor refuses to build without one
+        return f"discord:{fingerprint(token.get_secret_value())}"
 
     def rate_windows(self, channel: str) -> list[RateWindow]:
         """50 requests per second per bot, about 5 messages per 5 s per channel."""

@@ -58,7 +58,7 @@ from bot.cards import shorten
 from bot.catalogue import needs_admin
 from bot.faults import describe
 from bot.models import Command, Post, Reply
-from bot.ports.chat import ChannelGone, CommandHandler, RateWindow, RenderLimits
+from bot.ports.chat import ChannelGone, CommandHandler, RateWindow, RenderLimits, fingerprint
 from bot.splitting import split_reply
 
 log = logging.getLogger("paperbot.telegram")
@@ -148,6 +148,10 @@ class TelegramAdapter:
         self._app.add_handler(MessageHandler(COMMAND_UPDATES, self._on_command))
         self._app.add_handler(CallbackQueryHandler(self._on_button))
         self._app.add_error_handler(self._on_error)
+        # Set by defer_intake: start() leaves polling to start_intake().
+        self._intake_deferred = False
+        # Whether updates should be coming in (start_intake called, no stop since).
+        self._intake_wanted = False
 
     @property
     def bot(self) -> ExtBot[None]:
@@ -176,7 +180,17 @@ class TelegramAdapter:
         await self._app.initialize()
         await self._register_commands()
         await self._app.start()
+        if self._intake_deferred and self.intake_role() is not None:
+            log.info("@%s: long polling waits for this process's turn", self.bot.username)
+            return
+        await self.start_intake()
+
+    async def start_intake(self) -> None:
+        """Start receiving updates: the webhook server, or long polling."""
+        self._intake_wanted = True
         updater = self._updater()
+        if updater.running:
+            return
         webhook_url = self._settings.webhook_url
         if webhook_url:
             await self._start_webhook(updater, webhook_url)
@@ -191,9 +205,31 @@ class TelegramAdapter:
 
     async def stop_intake(self) -> None:
         """Stop polling (or the webhook server); :meth:`send` keeps working."""
+        self._intake_wanted = False
         updater = self._updater()
         if updater.running:
             await updater.stop()
+
+    def intake_role(self) -> str | None:
+        """Long polling is one process's at a time (Telegram answers two with 409
+        Conflict); with a webhook every process may take updates."""
+        if self._settings.webhook_url:
+            return None
+        return f"telegram-poller:{fingerprint(self._token())}"
+
+    def defer_intake(self) -> None:
+        """Leave long polling off at :meth:`start`, until :meth:`start_intake`."""
+        self._intake_deferred = True
+
+    @property
+    def budget_key(self) -> str:
+        """The bot's account, named by a hash of its token (never the token itself)."""
+        return f"telegram:{fingerprint(self._token())}"
+
+    def _token(self) -> str:
+        token = self._settings.token
+        assert token is not None  # the constructor refuses to build without one
+        return token.get_secret_value()
 
     async def stop(self) -> None:
         """Stop receiving updates, finish the ones in progress, close connections.
@@ -209,8 +245,12 @@ class TelegramAdapter:
         await self.bot.shutdown()
 
     def is_connected(self) -> bool:
-        """True while updates are being received (polling or webhook)."""
-        return self._app.running and self._updater().running
+        """True while updates are being received (polling or webhook), or while this
+        process stands by for the long poll another process runs."""
+        if not self._app.running:
+            return False
+        standing_by = self._intake_deferred and not self._intake_wanted
+        return self._updater().running or standing_by
 
     def _updater(self) -> Updater:
         updater = self._app.updater

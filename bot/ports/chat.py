@@ -12,6 +12,7 @@ discord or telegram exception.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -148,6 +149,11 @@ class SharesTerminal(Protocol):
 
     def log_stream(self, stream: TextIO) -> io.TextIOBase:
         """``stream`` wrapped so that what is written to it keeps clear of the prompt."""
+
+
+def fingerprint(secret: str) -> str:
+    """A short, stable, non-secret name for ``secret`` (a hash prefix), for budget keys."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]
 
 
 @runtime_checkable

@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -105,6 +105,38 @@ def test_status_json(environment: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert rows["discord:42"]["last_delivery"]["error"] == "missing_permission"
     assert rows["console:local"]["last_delivery"] is None
     assert rows["console:local"]["next_run_utc"] is None
+
+
+def test_status_shows_who_holds_each_role(
+    environment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(environment)
+    now = datetime.now(UTC)
+
+    async def two_processes() -> None:
+        store = await SqliteStorage.open(environment)
+        try:
+            await store.acquire_lease("tick", "web-1:41:a1b2c3", now, now + timedelta(seconds=10))
+            old = now - timedelta(minutes=1)
+            await store.acquire_lease("ingest", "web-2:7:d4e5f6", old, old + timedelta(seconds=10))
+        finally:
+            await store.close()
+
+    asyncio.run(two_processes())
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    roles = out.split("\n\n", 1)[1].splitlines()
+    assert roles[0].split() == ["role", "held", "by", "expires", "(UTC)", "state"]
+    assert roles[1].startswith("ingest") and roles[1].endswith("expired: free to take")
+    assert "web-2:7:d4e5f6" in roles[1]
+    assert roles[2].startswith("tick") and "web-1:41:a1b2c3" in roles[2]
+    assert roles[2].endswith("held")
+    assert main(["status", "--roles", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["role"], r["owner"], r["held"]) for r in rows] == [
+        ("ingest", "web-2:7:d4e5f6", False),
+        ("tick", "web-1:41:a1b2c3", True),
+    ]
 
 
 async def test_status_of_an_empty_database(tmp_path: Path) -> None:

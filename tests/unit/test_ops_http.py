@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.clock import SystemClock
 from bot.commands import CommandRouter
 from bot.config import Settings
 from bot.http_server import Health, HttpServer
@@ -19,6 +21,7 @@ from bot.jobs import Jobs
 from bot.metrics import Metrics
 from bot.models import Paper, Subscription
 from bot.ports.chat import ChannelGone, TemporaryFailure
+from bot.roles import Roles
 from storage.sqlite import SqliteStorage
 from tests.support import FakeClock, RecordingAdapter, command, lease_of, make_paper
 
@@ -78,8 +81,22 @@ class App:
         }
 
 
-async def build(tmp_path: Path, source: FlakySource | None) -> App:
-    store = await SqliteStorage.open(tmp_path / f"{id(source)}.db")
+def lease_from_now(seconds: float = 60) -> tuple[datetime, datetime]:
+    now = datetime.now(UTC)
+    return now, now + timedelta(seconds=seconds)
+
+
+async def build(
+    tmp_path: Path, source: FlakySource | None, monotonic: Callable[[], float] = time.monotonic
+) -> App:
+    """The bot of process "this:1:a"; another process, "other:2:b", holds the tick."""
+    path = tmp_path / f"{id(source)}.db"
+    store = await SqliteStorage.open(path)
+    other_process = await SqliteStorage.open(path)
+    try:
+        await other_process.acquire_lease("tick", "other:2:b", *lease_from_now())
+    finally:
+        await other_process.close()
     clock = FakeClock()
     adapters = [LinkAdapter(platform="telegram"), LinkAdapter(platform="discord")]
     router = CommandRouter(store, clock)
@@ -93,7 +110,9 @@ async def build(tmp_path: Path, source: FlakySource | None) -> App:
         clock=clock,
         on_delivery=metrics.count_delivery,
         on_ingest=metrics.count_ingest,
+        roles=Roles(store, SystemClock(), owner="this:1:a", monotonic=monotonic),
     )
+    await jobs.roles.renew()  # what jobs.start() does first
     http = HttpServer("127.0.0.1", 0, Health(adapters, store, jobs, clock), metrics, store)
     await http.start()
     return App(store, clock, adapters, jobs, metrics, router, http, httpx.AsyncClient())
@@ -111,6 +130,20 @@ async def app(tmp_path: Path) -> AsyncIterator[App]:
 async def test_healthy_bot_answers_200_with_every_check(app: App) -> None:
     status, body = await app.health()
     assert status == 200
+    roles = body["checks"].pop("roles")
+    assert (roles["owner"], roles["renewing"]) == ("this:1:a", True)
+    assert roles["held"] == ["ingest", "sender:discord", "sender:telegram", "upkeep"]
+    holders = {row["name"]: (row["owner"], row["live"]) for row in roles["leases"]}
+    assert holders == {
+        "ingest": ("this:1:a", True),
+        "sender:discord": ("this:1:a", True),
+        "sender:telegram": ("this:1:a", True),
+        "tick": ("other:2:b", True),
+        "upkeep": ("this:1:a", True),
+    }
+    assert all(
+        9 < row["expires_in_seconds"] <= 10 for row in roles["leases"] if row["name"] != "tick"
+    )
     assert body == {
         "status": "ok",
         "checks": {
@@ -139,6 +172,31 @@ async def test_read_only_database_makes_it_503(app: App) -> None:
     assert status == 503
     assert body["checks"]["database"] is False
     assert body["problems"] == ["database is not writable"]
+
+
+async def test_leases_it_cannot_renew_make_it_503(tmp_path: Path) -> None:
+    now = [1000.0]
+    app = await build(tmp_path, FlakySource(), monotonic=lambda: now[0])
+    try:
+        await app.store._db.execute("PRAGMA query_only = ON")  # the database refuses writes
+        await app.jobs.roles.renew()
+        now[0] += 7.9  # within the share of the lease this process trusts itself
+        assert app.jobs.roles.held() == ["ingest", "sender:discord", "sender:telegram", "upkeep"]
+        now[0] += 0.2  # beyond it: it stops acting before another process may start
+        assert app.jobs.roles.held() == []
+        now[0] += 2  # and a whole lease without a renewal: unhealthy, and why
+        status, body = await app.health()
+        assert status == 503 and body["checks"]["roles"]["renewing"] is False
+        [problem] = [p for p in body["problems"] if "role leases" in p]
+        assert problem.startswith("cannot renew role leases: ") and "readonly" in problem
+        await app.store._db.execute("PRAGMA query_only = OFF")
+        await app.jobs.roles.renew()
+        assert (await app.health())[0] == 200
+        assert len(app.jobs.roles.held()) == 4
+    finally:
+        await app.client.aclose()
+        await app.http.stop()
+        await app.store.close()
 
 
 async def test_stale_ingest_makes_it_503_until_an_ingest_succeeds(app: App) -> None:
