@@ -20,6 +20,8 @@ from collections.abc import Callable
 from bot.ports.chat import RateWindow
 
 _MAX_KEYS = 100_000
+# How often a send woken late books again before it goes anyway.
+MAX_REBOOKS = 4
 # Every platform counts its overall budget per second: a sender taking over
 # from another waits this long (scaled) for the other's last sends to age out.
 HANDOVER_SECONDS = 1.0
@@ -91,16 +93,18 @@ class RateLimiter:
 
         A send woken late by a busy event loop would go out together with the
         sends booked just after it: a burst the platform counts against its
-        window. Such a send gives its slot back and books again from now,
-        once; the second time it goes, so a loaded loop cannot starve it.
+        window. Such a send gives its slot back and books again from now, up
+        to ``MAX_REBOOKS`` times (a process starved of CPU wakes late again and
+        again while others start beside it); then it goes, so a loaded loop
+        cannot starve it.
         """
-        for rebooked in (False, True):
+        for attempt in range(MAX_REBOOKS + 1):
             start, now = self._book(channel)
             if start <= now:
                 return
             await self._sleep(start - now)  # type: ignore[misc]
             late = self._clock() - start
-            if rebooked or late <= self._tolerance(channel):
+            if attempt == MAX_REBOOKS or late <= self._tolerance(channel):
                 return
             self._release(channel, start)
 

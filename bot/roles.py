@@ -154,11 +154,13 @@ class Roles:
     async def renew(self) -> None:
         """One round: take or renew every wanted role and this process's outbox rows.
 
-        A round never outlasts ``renew_seconds``; a failed one is logged (once
-        per distinct error) and the roles run out locally if none succeeds.
+        A round never outlasts half a lease (a slow one still counts: the
+        roles' local expiry is reckoned from before it); a failed one is
+        logged (once per distinct error) and the roles run out locally if none
+        succeeds.
         """
         try:
-            await asyncio.wait_for(self._round(), self.renew_seconds)
+            await asyncio.wait_for(self._round(), self.lease_seconds / 2)
         except Exception as exc:
             self.last_error = describe(exc)
             self._failures.failed(exc)
