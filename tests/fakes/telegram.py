@@ -1645,7 +1645,8 @@ def main(argv: list[str] | None = None) -> None:
     """Serve a FakeTelegram in its own process (benchmarks, manual experiments).
 
     Prints one line with the base URL and token once listening; on SIGTERM or
-    SIGINT prints one JSON line of counters (messages sent, 429s answered).
+    SIGINT prints one JSON line of counters (messages sent, 429s answered, seconds
+    from the first message to the last).
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
@@ -1662,8 +1663,15 @@ def main(argv: list[str] | None = None) -> None:
         async with fake:
             print(f"base_url={fake.base_url} token={fake.token}", flush=True)
             await stop.wait()
-            sent = sum(1 for call in fake.calls_to("sendMessage") if call.ok)
-            print(json.dumps({"sent": sent, "count_429": fake.count_429}), flush=True)
+            accepted = [call.ts for call in fake.calls_to("sendMessage") if call.ok]
+            counters = {
+                "sent": len(accepted),
+                "count_429": fake.count_429,
+                # Seconds from the first accepted message to the last (rates of
+                # several bot processes that start at different moments).
+                "sending_seconds": max(accepted) - min(accepted) if accepted else 0.0,
+            }
+            print(json.dumps(counters), flush=True)
 
     asyncio.run(serve())
 
