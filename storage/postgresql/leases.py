@@ -13,6 +13,7 @@ import asyncpg
 
 from bot.faults import describe
 from bot.ports.storage import Lease
+from storage.leases import acquire_lease_sql
 from storage.postgresql.connection import PgConnection, affected
 
 log = logging.getLogger("paperbot.storage")
@@ -25,18 +26,7 @@ LISTEN_PROBE_SECONDS = 5.0
 LISTEN_RETRY_SECONDS = 0.5
 MAX_LISTEN_RETRY_SECONDS = 10.0
 
-# One statement: the row is written only when it is ours, free, or expired;
-# concurrent takers serialize on the row, so exactly one wins.
-_ACQUIRE_SQL = """
-INSERT INTO leases (name, owner, expires_at, renewed_at, acquired_at) VALUES ($1, $2, $3, $4, $4)
-ON CONFLICT (name) DO UPDATE SET
-    owner = excluded.owner,
-    expires_at = excluded.expires_at,
-    renewed_at = excluded.renewed_at,
-    acquired_at = CASE WHEN leases.owner = excluded.owner
-                       THEN leases.acquired_at ELSE excluded.acquired_at END
-WHERE leases.owner = excluded.owner OR leases.expires_at <= excluded.renewed_at
-"""
+_ACQUIRE_SQL = acquire_lease_sql("$1", "$2", "$3", "$4")
 
 
 class PgLeases(PgConnection):

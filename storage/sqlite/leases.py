@@ -6,20 +6,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from bot.ports.storage import Lease
+from storage.leases import acquire_lease_sql
 from storage.sqlite.connection import SqliteConnection, from_ts, to_ts
 
-# One statement, so taking a lease is atomic between processes sharing the
-# file: the row is written only when it is ours, free, or expired.
-_ACQUIRE_SQL = """
-INSERT INTO leases (name, owner, expires_at, renewed_at, acquired_at) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (name) DO UPDATE SET
-    owner = excluded.owner,
-    expires_at = excluded.expires_at,
-    renewed_at = excluded.renewed_at,
-    acquired_at = CASE WHEN leases.owner = excluded.owner
-                       THEN leases.acquired_at ELSE excluded.acquired_at END
-WHERE leases.owner = excluded.owner OR leases.expires_at <= excluded.renewed_at
-"""
+_ACQUIRE_SQL = acquire_lease_sql("?", "?", "?", "?")
 
 
 class SqliteLeases(SqliteConnection):

@@ -20,15 +20,16 @@ import sqlite3
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.models import Subscription
-from storage.sqlite import SqliteStorage
+from bot.plugins import open_storage
 from storage.sqlite.connection import to_ts
 from tests.fakes.huggingface import FakeHuggingFace, make_item
 from tests.fakes.telegram import FakeTelegram
@@ -62,10 +63,11 @@ def chat_ids() -> list[int]:
     return private + groups
 
 
-async def prepare_database(db: Path, chats: list[int], run_at: datetime) -> None:
-    """The papers of yesterday and one subscription per chat, due at ``run_at``."""
+async def prepare_database(db: Path | str, chats: list[int], run_at: datetime) -> None:
+    """The papers of yesterday and one subscription per chat, due at ``run_at``, in the
+    database at ``db`` (a path or a URL; tests/e2e/test_scale_out.py uses it too)."""
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
-    storage = await SqliteStorage.open(db)
+    storage = await open_storage(str(db))
     try:
         await storage.upsert_papers(
             make_paper(arxiv_id, title, day=yesterday, upvotes=upvotes)
@@ -85,6 +87,23 @@ async def prepare_database(db: Path, chats: list[int], run_at: datetime) -> None
         )
     finally:
         await storage.close()
+
+
+@asynccontextmanager
+async def fakes(
+    yesterday: date, time_scale: float
+) -> AsyncIterator[tuple[FakeTelegram, FakeHuggingFace]]:
+    """The Telegram fake (Telegram's limits, windows x``time_scale``) and the Hugging Face
+    fake listing ``PAPERS`` on ``yesterday``."""
+    async with (
+        FakeTelegram(rate_limit=True, time_scale=time_scale) as fake,
+        FakeHuggingFace() as hf,
+    ):
+        hf.add_papers(
+            yesterday,
+            [make_item(a, t, day=yesterday, upvotes=u, summary="Short.") for a, t, u in PAPERS],
+        )
+        yield fake, hf
 
 
 def bot_environment(db: Path, fake: FakeTelegram, hf: FakeHuggingFace) -> dict[str, str]:
@@ -220,14 +239,7 @@ async def test_sigkill_mid_delivery_loses_no_digest_and_repeats_at_most_once_per
     run_starts: list[int] = []
     began = time.monotonic()
 
-    async with (
-        FakeTelegram(rate_limit=True, time_scale=TIME_SCALE) as fake,
-        FakeHuggingFace() as hf,
-    ):
-        hf.add_papers(
-            yesterday,
-            [make_item(a, t, day=yesterday, upvotes=u, summary="Short.") for a, t, u in PAPERS],
-        )
+    async with fakes(yesterday, TIME_SCALE) as (fake, hf):
         bots = BotRuns(tmp_path, bot_environment(db, fake, hf), SEED)
 
         def digests(start: int = 0) -> list[dict[str, Any]]:

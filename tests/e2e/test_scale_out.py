@@ -41,13 +41,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.models import Subscription
 from bot.plugins import open_storage
 from bot.ports.storage import Storage
-from tests.fakes.huggingface import FakeHuggingFace, make_item
-from tests.fakes.telegram import FakeTelegram
+from tests.e2e.test_crash_recovery import HEADING, fakes, prepare_database
 from tests.postgres import fresh_schema
-from tests.support import clean_environment, eventually, make_paper
+from tests.support import clean_environment, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("SCALE_TEST_SEED", "20261201"))
@@ -66,17 +64,10 @@ EVENTS = ("kill-holder", "stop-holder", "kill-other", "kill-holder", "stop-other
 # before the kill is taken (time-stamped) when the loop gets to it, a moment later.
 LATE = 0.5
 MIN_GAP = 130  # accepted digests between events: more than RECORD_SECONDS of sending
-HEADING = "Trending papers"
 STOP_SECONDS = 15.0
 HEARTBEAT = 0.005
 BOT_NICENESS = 5
 FINISH_SECONDS = 90.0
-
-PAPERS = [
-    ("2501.00001", "Sparse Mixtures of Experts at Scale", 120),
-    ("2501.00002", "Diffusion Models for Protein Design", 95),
-    ("2501.00003", "Retrieval Augmented Reasoning", 80),
-]
 
 
 def chat_ids() -> list[int]:
@@ -84,31 +75,6 @@ def chat_ids() -> list[int]:
     return [20_000_000 + n for n in range(PRIVATE_CHATS)] + [
         -1_002_000_000_000 - n for n in range(GROUPS)
     ]
-
-
-async def prepare_database(url: str, chats: list[int], run_at: datetime) -> None:
-    """Yesterday's papers and one subscription per chat, due at ``run_at``."""
-    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
-    storage = await open_storage(url)
-    try:
-        await storage.upsert_papers(
-            make_paper(arxiv_id, title, day=yesterday, upvotes=upvotes)
-            for arxiv_id, title, upvotes in PAPERS
-        )
-        await storage.save_subscriptions(
-            [
-                Subscription(
-                    channel=f"telegram:{chat}",
-                    post_time=run_at.time(),
-                    timezone="UTC",
-                    next_run_at=run_at,
-                    created_by="test",
-                )
-                for chat in chats
-            ]
-        )
-    finally:
-        await storage.close()
 
 
 @dataclass
@@ -230,14 +196,7 @@ async def fan_out(url: str, processes: int, tmp_path: Path) -> Outcome:
     events: list[Event] = []
     began = time.monotonic()
 
-    async with (
-        FakeTelegram(rate_limit=True, time_scale=TIME_SCALE) as fake,
-        FakeHuggingFace() as hf,
-    ):
-        hf.add_papers(
-            yesterday,
-            [make_item(a, t, day=yesterday, upvotes=u, summary="Short.") for a, t, u in PAPERS],
-        )
+    async with fakes(yesterday, TIME_SCALE) as (fake, hf):
         env = clean_environment(
             PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             PAPERBOT_DATABASE_URL=url,
