@@ -4,6 +4,7 @@ role: two "processes" here are two Roles (and workers) with their own owner ids 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -101,7 +102,7 @@ async def test_a_standby_sender_sends_nothing_until_it_takes_the_role_over(
         await asyncio.gather(task, return_exceptions=True)
 
 
-def _outbox_empty(store: Storage) -> object:
+def _outbox_empty(store: Storage) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         return await store.outbox_depth() == 0
 

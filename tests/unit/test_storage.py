@@ -872,14 +872,16 @@ async def test_release_returns_only_that_owners_unsent_rows(store: Storage) -> N
     ids = []
     for channel in ("telegram:1", "telegram:2", "telegram:3"):
         sub_id = await _subscribed(store, channel)
-        ids.append(await store.create_delivery(sub_id, channel, "p", T0, []))
+        created = await store.create_delivery(sub_id, channel, "p", T0, [])
+        assert created is not None
+        ids.append(created)
     far = T0 + timedelta(hours=1)
     await store.claim_deliveries("telegram", T0, 2, OutboxLease("a", T0, far))
     await store.claim_deliveries("telegram", T0, 1, OutboxLease("b", T0, far))
     # Another owner's row is not released, nor one "a" never had.
     assert await store.release_deliveries("a", [ids[0], ids[2]]) == 1
     assert await store.release_deliveries("a", []) == 0
-    states = [(await store.get_delivery(i)).state for i in ids]  # type: ignore[arg-type, union-attr]
+    states = [(await store.get_delivery(i)).state for i in ids]  # type: ignore[union-attr]
     assert states == ["pending", "sending", "sending"]
     (retaken,) = await store.claim_deliveries("telegram", T0, 10, OutboxLease("c", T0, far))
     assert (retaken.id, retaken.lease_owner, retaken.attempts) == (ids[0], "c", 2)
