@@ -42,6 +42,8 @@ SUBS = [
         weekly_day=5,
         paused=True,
         paused_reason="missing_permission",
+        arxiv_categories=("cs.CL", "cs.LG"),
+        crosslists=False,
     ),
     Subscription(channel="console:local", post_time=time(23, 59), timezone="Asia/Kolkata"),
 ]
@@ -95,6 +97,8 @@ def test_export_is_versioned_pretty_json_without_next_run() -> None:
             "paused": False,
             "paused_reason": None,
             "created_by": "telegram:42",
+            "source": "hf",
+            "crosslists": True,
         }
     ]
     assert text.startswith('{\n  "format"') and text.endswith("}\n")

@@ -41,7 +41,7 @@ WEEKLY = Subscription(channel="test:1", cadence="weekly", weekly_day=1)
     ],
 )
 def test_parse_subscribe_args(args: str, expected: tuple[time | None, str | None]) -> None:
-    assert parse_subscribe_args(args) == expected
+    assert parse_subscribe_args(args) == (*expected, None)
 
 
 @pytest.mark.parametrize("args", ["24:00", "9:60", "09:00:00", "9.30 Europe/Berlin", "1pm"])
