@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import status, transfer
+from bot.arxiv_schedule import arxiv_source
 from bot.cards import paper_card
 from bot.config import ConfigError, Settings
 from bot.doctor import run_checks
@@ -25,7 +26,6 @@ from bot.logs import RedactingFilter, setup_logging
 from bot.plugins import Config, load_config, open_semantic, open_storage
 from bot.ports.storage import DatabaseUnusable, Storage, WriteFailed
 from bot.query import parse_query
-from bot.sources.arxiv import ARXIV_INTERVAL, ArxivSource
 from bot.sources.arxiv_taxonomy import ARXIV_PREFIX, InvalidSourceSpec, parse_arxiv_source
 from bot.sources.http import SourceError
 from bot.sources.huggingface import HuggingFaceSource
@@ -152,15 +152,7 @@ async def _ingest_arxiv(settings: Settings, args: argparse.Namespace) -> int:
     except InvalidSourceSpec as exc:
         print(f"paperbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    # The scale shrinks arXiv's 3-second rule only for tests against a scaled fake.
-    scale = settings.rate_limit_scale
-    source = ArxivSource(
-        settings.arxiv_feed_url,
-        settings.arxiv_api_url,
-        min_interval=ARXIV_INTERVAL * scale,
-        backoff=5.0 * scale,
-        max_backoff=120.0 * scale,
-    )
+    source = arxiv_source(settings)
     async with _database(settings) as storage, aclosing(source):
         try:
             result = await ingest_arxiv(storage, source, categories)

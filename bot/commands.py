@@ -409,7 +409,7 @@ class CommandRouter:
         if sub is None:
             return Reply(text="This channel is not subscribed. An admin can run /subscribe.")
         now = self.clock.now()
-        plan = await plan_digest(self.storage, sub, now, Candidates(self.storage))
+        plan = await plan_digest(self.storage, sub, now, Candidates(self.storage, self.semantic))
         filters = f"Filters: {describe_filters(sub)}."
         if not plan.papers:
             return Reply(
@@ -417,9 +417,14 @@ class CommandRouter:
                 text=f"{EMPTY_EXPLAINED[plan.empty_reason or NO_LIST]}\n{filters}",
                 footer=next_post_line(sub),
             )
-        body = digest_reply(plan.papers, period_of(sub, now))
-        sample = plan.last_day is not None and await self.storage.is_sample_day(plan.last_day)
-        days = days_covered(plan.first_day, plan.last_day) + (" (sample data)" if sample else "")
+        body = digest_reply(plan.papers, period_of(sub, now), plan.arxiv)
+        if plan.arxiv is not None:
+            days = f"the arXiv announcement ({body.text})"
+        else:
+            sample = plan.last_day is not None and await self.storage.is_sample_day(plan.last_day)
+            days = days_covered(plan.first_day, plan.last_day) + (
+                " (sample data)" if sample else ""
+            )
         return replace(
             body,
             title=f"Preview: {body.title}",

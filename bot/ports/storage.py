@@ -312,9 +312,7 @@ class SearchSessionStore(Protocol):
         """Delete sessions created before ``older_than``; returns how many."""
 
 
-class Storage(
-    PaperStore, SubscriptionStore, OutboxStore, ArxivStore, SearchSessionStore, Protocol
-):
+class Storage(PaperStore, SubscriptionStore, OutboxStore, ArxivStore, SearchSessionStore, Protocol):
     """One open database: every part of the port plus its lifecycle.
 
     All datetimes are timezone-aware UTC.

@@ -77,9 +77,7 @@ async def _thread_stopped(conn: aiosqlite.Connection) -> None:
         await asyncio.to_thread(thread.join, 1.0)
 
 
-class SqliteStorage(
-    SqlitePapers, SqliteSubscriptions, SqliteOutbox, SqliteArxiv, SqliteSessions
-):
+class SqliteStorage(SqlitePapers, SqliteSubscriptions, SqliteOutbox, SqliteArxiv, SqliteSessions):
     """The storage port on one aiosqlite connection in WAL mode.
 
     Open it with :meth:`open`, which applies pending numbered migrations from
