@@ -42,6 +42,7 @@ CHOICE_CHARS = 100  # Discord's limit for a choice's name and value
 HF_CHOICE = ("hf — Hugging Face Daily Papers", "hf")
 
 _SEPARATORS = re.compile(r"[\s,+;]+")
+_LIST_SEPARATORS = re.compile(r"[,+;]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,13 +246,17 @@ def complete_source(typed: str, taxonomy: Taxonomy | None = None) -> list[tuple[
     text = typed.strip()
     prefixed = text.casefold().startswith(ARXIV_PREFIX)
     body = text[len(ARXIV_PREFIX) :] if prefixed else text
-    parts = _SEPARATORS.split(body)
-    last = parts[-1] if parts else ""
+    # Spaces may separate codes or the words of a name being searched for.
+    parts = _LIST_SEPARATORS.split(body)
+    words = parts[-1].split()
+    typed_codes = [code for part in parts[:-1] for code in part.split()]
+    while len(words) > 1 and taxonomy.resolve(words[0]) is not None:
+        typed_codes.append(words.pop(0))
+    last = " ".join(words)
     kept: list[str] = []
-    for code in parts[:-1]:
-        if code:
-            found = taxonomy.resolve(code)
-            kept.append(found.code if found else code)
+    for code in typed_codes:
+        found = taxonomy.resolve(code)
+        kept.append(found.code if found else code)
     choices: list[tuple[str, str]] = []
     if not prefixed and not kept and HF_SOURCE.startswith(text.casefold()):
         choices.append(HF_CHOICE)
