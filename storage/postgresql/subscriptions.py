@@ -119,8 +119,8 @@ class PgSubscriptions(PgConnection):
     async def subscribed_arxiv_categories(self) -> list[str]:
         """The arXiv categories of active subscriptions, each once."""
         rows = await self._pool.fetch(
-            "SELECT DISTINCT unnest(arxiv_categories) AS code FROM subscriptions"
-            ' WHERE NOT paused ORDER BY code COLLATE "C"'
+            "SELECT code FROM (SELECT DISTINCT unnest(arxiv_categories) AS code"
+            ' FROM subscriptions WHERE NOT paused) used ORDER BY code COLLATE "C"'
         )
         return [row["code"] for row in rows]
 
