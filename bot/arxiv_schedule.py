@@ -105,6 +105,7 @@ class ArxivFetcher:
             wanted = categories or await self.storage.subscribed_arxiv_categories()
             todo = await self.missing(wanted) if wanted else []
             if not todo:
+                log.debug("arXiv: nothing to fetch for %d subscribed categories", len(wanted))
                 return None
             now = self.clock.now()
             try:
