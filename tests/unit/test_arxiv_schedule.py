@@ -22,7 +22,7 @@ from bot.models import Paper, Post, Subscription
 from bot.ports.storage import Storage
 from bot.schedule import next_run
 from bot.sources.arxiv import ArxivSource
-from tests.fakes.arxiv import FakeArxiv, FakePaper, weekday_papers
+from tests.fakes.arxiv import FakeArxiv, FakePaper, announcing_tuesday
 from tests.support import FakeClock, RecordingAdapter
 
 SCALE = 0.01
@@ -36,11 +36,8 @@ REPLACED = {"2511.04321", "2512.00777"}
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeArxiv]:
     """Tuesday's announcement over cs.CL, cs.LG and stat.ML; no violation allowed."""
-    async with FakeArxiv(time_scale=SCALE) as server:
-        server.announce(TUESDAY, weekday_papers())
+    async with announcing_tuesday(SCALE) as server:
         yield server
-        assert server.violations == []
-        assert all((r.user_agent or "").startswith("paperbot/") for r in server.requests)
 
 
 @pytest.fixture
@@ -64,11 +61,12 @@ def clock() -> FakeClock:
 
 
 def make_jobs(
-    store: Storage, adapter: RecordingAdapter, clock: FakeClock, source: ArxivSource
-) -> Jobs:
-    """The jobs ``paperbot run`` starts, with the arXiv fetcher and no Hugging Face source."""
+    store: Storage, clock: FakeClock, source: ArxivSource
+) -> tuple[Jobs, RecordingAdapter]:
+    """The jobs ``paperbot run`` starts (arXiv fetcher, no Hugging Face) and their adapter."""
+    adapter = RecordingAdapter()
     fetcher = ArxivFetcher(store, source, clock)
-    return Jobs(Settings(), store, [adapter], source=None, clock=clock, arxiv=fetcher)
+    return Jobs(Settings(), store, [adapter], source=None, clock=clock, arxiv=fetcher), adapter
 
 
 async def subscribe(store: Storage, clock: FakeClock, channel: str, **options: object) -> None:
@@ -93,6 +91,15 @@ def digest_of(adapter: RecordingAdapter, channel: str) -> Post:
 
 def ids(post: Post) -> list[str | None]:
     return [card.arxiv_id for card in post.body.cards]
+
+
+async def cs_cl_digest(store: Storage, clock: FakeClock, source: ArxivSource) -> list[str | None]:
+    """The papers a cs.CL subscription due now is sent, after the tick fetches them."""
+    jobs, adapter = make_jobs(store, clock, source)
+    await subscribe(store, clock, "test:1", arxiv_categories=("cs.CL",), top_n=10)
+    await jobs.tick()
+    await deliver_all(jobs, store, clock)
+    return ids(digest_of(adapter, "test:1"))
 
 
 # --- the announcement rhythm --------------------------------------------------------
@@ -125,8 +132,7 @@ def test_announcement_day_follows_arxivs_evenings(now: datetime, feed_day: date)
 async def test_subscriptions_sharing_categories_cost_one_fetch_per_category(
     store: Storage, fake: FakeArxiv, source: ArxivSource, clock: FakeClock
 ) -> None:
-    adapter = RecordingAdapter()
-    jobs = make_jobs(store, adapter, clock, source)
+    jobs, adapter = make_jobs(store, clock, source)
     await subscribe(store, clock, "test:both", arxiv_categories=("cs.CL", "cs.LG"), top_n=10)
     await subscribe(store, clock, "test:lg", arxiv_categories=("cs.LG",), top_n=10)
     await subscribe(
@@ -160,7 +166,7 @@ async def test_subscriptions_sharing_categories_cost_one_fetch_per_category(
     assert hf is not None and hf.state == "skipped"
 
     # A restart (new jobs, new fetcher, same database) fetches nothing again.
-    again = make_jobs(store, RecordingAdapter(), clock, source)
+    again, _ = make_jobs(store, clock, source)
     requests = len(fake.requests)
     await again.arxiv_ingest()
     clock.advance(days=1)  # Wednesday 07:00 UTC: Tuesday evening's announcement is due
@@ -178,14 +184,9 @@ async def test_replacements_update_metadata_and_are_never_posted(
     store: Storage, fake: FakeArxiv, source: ArxivSource, clock: FakeClock
 ) -> None:
     await store.upsert_papers([Paper(title="A draft title", arxiv_id="2511.04321", upvotes=0)])
-    adapter = RecordingAdapter()
-    jobs = make_jobs(store, adapter, clock, source)
-    await subscribe(store, clock, "test:1", arxiv_categories=("cs.CL",), top_n=10)
-    await jobs.tick()
-    await deliver_all(jobs, store, clock)
+    assert await cs_cl_digest(store, clock, source) == ["2603.10001", "2603.10002"]
     replaced = await store.get_paper("2511.04321")
     assert replaced is not None and replaced.title == "Retrieval-Augmented Summarisation"
-    assert ids(digest_of(adapter, "test:1")) == ["2603.10001", "2603.10002"]
 
 
 async def test_ranking_upvotes_then_keywords_then_announcement_order(
@@ -202,8 +203,7 @@ async def test_ranking_upvotes_then_keywords_then_announcement_order(
             )
         ]
     )
-    adapter = RecordingAdapter()
-    jobs = make_jobs(store, adapter, clock, source)
+    jobs, adapter = make_jobs(store, clock, source)
     await subscribe(store, clock, "test:all", arxiv_categories=("cs.CL", "cs.LG"), top_n=2)
     # The kernel paper names two keywords in its title, the attention paper one.
     await subscribe(
@@ -236,8 +236,7 @@ async def test_a_weekend_fetches_only_the_feeds_and_posts_no_empty_digest(
 ) -> None:
     fake.no_announcement(SATURDAY)
     clock.set(datetime(2026, 3, 14, 7, 0, 5, tzinfo=UTC))
-    adapter = RecordingAdapter()
-    jobs = make_jobs(store, adapter, clock, source)
+    jobs, adapter = make_jobs(store, clock, source)
     await subscribe(store, clock, "test:1", arxiv_categories=("cs.CL", "cs.LG"))
     await jobs.tick()
     await deliver_all(jobs, store, clock)
@@ -254,8 +253,7 @@ async def test_a_weekend_fetches_only_the_feeds_and_posts_no_empty_digest(
 async def test_after_the_weekend_the_latest_announcement_minus_what_was_sent(
     store: Storage, fake: FakeArxiv, source: ArxivSource, clock: FakeClock
 ) -> None:
-    adapter = RecordingAdapter()
-    jobs = make_jobs(store, adapter, clock, source)
+    jobs, adapter = make_jobs(store, clock, source)
     await subscribe(store, clock, "test:1", arxiv_categories=("cs.CL", "cs.LG"), top_n=3)
     await jobs.tick()  # Tuesday: the top 3 of 4
     await deliver_all(jobs, store, clock)
@@ -282,7 +280,7 @@ async def test_a_stale_feed_is_asked_again_later_not_at_every_tick(
     store: Storage, fake: FakeArxiv, source: ArxivSource, clock: FakeClock
 ) -> None:
     clock.set(datetime(2026, 3, 11, 7, 0, 5, tzinfo=UTC))  # Wednesday's feed is due
-    jobs = make_jobs(store, RecordingAdapter(), clock, source)
+    jobs, _ = make_jobs(store, clock, source)
     await subscribe(store, clock, "test:1", arxiv_categories=("cs.CL",))
     await jobs.arxiv_ingest()  # the feed still shows Tuesday's: recorded, Wednesday awaited
     assert (fake.count("rss"), fake.count("api")) == (1, 1)
@@ -305,20 +303,14 @@ async def test_a_malformed_entry_is_skipped_alone(
 ) -> None:
     fake.add_malformed("no_id", position=1)
     fake.add_malformed("bad_type", position=2)
-    adapter = RecordingAdapter()
-    jobs = make_jobs(store, adapter, clock, source)
-    await subscribe(store, clock, "test:1", arxiv_categories=("cs.CL",), top_n=10)
-    await jobs.tick()
-    await deliver_all(jobs, store, clock)
-    assert ids(digest_of(adapter, "test:1")) == ["2603.10001", "2603.10002"]
+    assert await cs_cl_digest(store, clock, source) == ["2603.10001", "2603.10002"]
 
 
 async def test_a_failing_arxiv_delays_nothing_else_and_is_retried_later(
     store: Storage, fake: FakeArxiv, source: ArxivSource, clock: FakeClock
 ) -> None:
     fake.fail("rss", "503", times=4)
-    adapter = RecordingAdapter()
-    jobs = make_jobs(store, adapter, clock, source)
+    jobs, adapter = make_jobs(store, clock, source)
     await subscribe(store, clock, "test:1", arxiv_categories=("cs.CL",))
     await store.upsert_papers(
         [Paper(title="Yesterday's list", arxiv_id="2603.00001", featured_on=date(2026, 3, 9))]
@@ -342,10 +334,5 @@ async def test_a_slow_feed_is_waited_for_within_the_timeout(
     store: Storage, fake: FakeArxiv, source: ArxivSource, clock: FakeClock
 ) -> None:
     fake.fail("rss", "slow", delay=0.3)
-    adapter = RecordingAdapter()
-    jobs = make_jobs(store, adapter, clock, source)
-    await subscribe(store, clock, "test:1", arxiv_categories=("cs.CL",))
-    await jobs.tick()
-    await deliver_all(jobs, store, clock)
-    assert ids(digest_of(adapter, "test:1")) == ["2603.10001", "2603.10002"]
+    assert await cs_cl_digest(store, clock, source) == ["2603.10001", "2603.10002"]
     assert fake.count("rss") == 1
