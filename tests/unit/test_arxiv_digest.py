@@ -13,6 +13,7 @@ from bot.digest import (
     announcement_order,
     digest_reply,
     hf_upvotes,
+    plan_digest,
     rank_arxiv,
 )
 from bot.models import Paper, Subscription
@@ -122,3 +123,24 @@ async def test_preview_of_an_arxiv_subscription(store: Storage) -> None:
     assert shown.title == "Preview: New on arXiv — 2026-03-10"
     assert "cs.CL · top 1 of 1 new paper · announced Tue 10 Mar 2026" in shown.text
     assert [c.arxiv_id for c in shown.cards] == ["2603.00001"]
+
+
+async def test_a_weekly_arxiv_digest_chooses_from_the_past_weeks_announcements(
+    store: Storage,
+) -> None:
+    await store.upsert_papers(
+        [Paper(title=f"Paper {n}", arxiv_id=f"2603.0000{n}") for n in range(1, 5)]
+    )
+    await store.record_arxiv_announcement("cs.CL", TUE, T0, [("2603.00001", "new")])
+    await store.record_arxiv_announcement(
+        "cs.CL", WED, T0, [("2603.00002", "new"), ("2603.00001", "replace")]
+    )
+    # The following week's announcement is not part of that week's digest.
+    await store.record_arxiv_announcement("cs.CL", date(2026, 3, 17), T0, [("2603.00003", "new")])
+    sub = Subscription(
+        channel="test:1", cadence="weekly", weekly_day=1, arxiv_categories=("cs.CL",), top_n=5
+    )
+    monday = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
+    plan = await plan_digest(store, sub, monday, Candidates(store))
+    assert [p.arxiv_id for p in plan.papers] == ["2603.00001", "2603.00002"]
+    assert plan.arxiv == ArxivPool(("cs.CL",), date(2026, 3, 9), date(2026, 3, 15), 2)
