@@ -179,7 +179,7 @@ async def ingest_arxiv(
         announcements.append(announcement)
     days = [_day_of(a) for a in announcements if a.records]
     result = ArxivIngestResult(
-        announced_on=max((d for d in days if d), default=None),
+        announced_on=max(days, default=None),
         categories=counts,
         skipped=sum(a.skipped for a in announcements),
     )
