@@ -39,6 +39,9 @@ REFRESH_TIMEOUT = 20.0
 # Due arXiv digests wait this long for an announcement not fetched yet: a few
 # feeds and metadata batches at arXiv's 3 s pace. The fetch itself goes on.
 ARXIV_REFRESH_TIMEOUT = 60.0
+# Recorded arXiv announcements are kept this long: a digest looks at the latest
+# one, or at the past week's; the papers themselves stay.
+ARXIV_KEEP = timedelta(days=30)
 # Index upkeep runs this often and for at most this long per run: a bulk load
 # of a million papers leaves about 10 s of merging, done within half an hour.
 MERGE_INTERVAL = timedelta(minutes=5)
@@ -342,8 +345,10 @@ class Jobs:
         await self.storage.set_next_run(sub.channel, next_run(sub, max(now, run_at)))
 
     async def purge(self) -> None:
-        """Drop expired search sessions."""
-        await self.storage.purge_search_sessions(self.clock.now() - SESSION_TTL)
+        """Drop expired search sessions and arXiv announcements no digest looks at any more."""
+        now = self.clock.now()
+        await self.storage.purge_search_sessions(now - SESSION_TTL)
+        await self.storage.purge_arxiv_announcements((now - ARXIV_KEEP).date())
 
     async def merge_index(self) -> None:
         """Merge the search index's small segments for a bounded time (searches get faster)."""

@@ -298,6 +298,9 @@ class ArxivStore(Protocol):
     ) -> list[AnnouncedPaper]:
         """What ``categories`` announced from ``first`` to ``last``, by day, category, position."""
 
+    async def purge_arxiv_announcements(self, before: date) -> int:
+        """Forget the announcements of days before ``before`` (not the papers); returns how many."""
+
 
 class SearchSessionStore(Protocol):
     """Server-side paging state of searches, behind short button keys."""

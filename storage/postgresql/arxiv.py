@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from bot.ports.storage import AnnouncedPaper
-from storage.postgresql.connection import PgConnection
+from storage.postgresql.connection import PgConnection, affected
 
 
 class PgArxiv(PgConnection):
@@ -60,6 +60,15 @@ class PgArxiv(PgConnection):
             list(categories),
         )
         return found
+
+    async def purge_arxiv_announcements(self, before: date) -> int:
+        """Delete the records of days before ``before``, with their listings."""
+        async with self._transaction() as conn:
+            await conn.execute("DELETE FROM arxiv_announced WHERE day < $1", before)
+            status: str = await conn.execute(
+                "DELETE FROM arxiv_announcements WHERE day < $1", before
+            )
+        return affected(status)
 
     async def arxiv_announced(
         self, categories: Sequence[str], first: date, last: date

@@ -58,6 +58,15 @@ class SqliteArxiv(SqliteConnection):
         )
         return date.fromisoformat(row[0]) if row and row[0] else None
 
+    async def purge_arxiv_announcements(self, before: date) -> int:
+        """Delete the records of days before ``before``, with their listings."""
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM arxiv_announced WHERE day < ?", (before.isoformat(),))
+            cur = await db.execute(
+                "DELETE FROM arxiv_announcements WHERE day < ?", (before.isoformat(),)
+            )
+        return cur.rowcount
+
     async def arxiv_announced(
         self, categories: Sequence[str], first: date, last: date
     ) -> list[AnnouncedPaper]:

@@ -336,3 +336,14 @@ async def test_a_slow_feed_is_waited_for_within_the_timeout(
     fake.fail("rss", "slow", delay=0.3)
     assert await cs_cl_digest(store, clock, source) == ["2603.10001", "2603.10002"]
     assert fake.count("rss") == 1
+
+
+async def test_the_hourly_purge_forgets_announcements_older_than_a_month(
+    store: Storage, source: ArxivSource, clock: FakeClock
+) -> None:
+    jobs, _ = make_jobs(store, clock, source)
+    old = TUESDAY - timedelta(days=40)
+    await store.record_arxiv_announcement("cs.CL", old, clock.now(), [("2601.00001", "new")])
+    await store.record_arxiv_announcement("cs.CL", TUESDAY, clock.now(), [("2603.10001", "new")])
+    await jobs.purge()
+    assert [a.day for a in await store.arxiv_announced(["cs.CL"], old, TUESDAY)] == [TUESDAY]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from bot.models import Subscription
+from bot.models import Paper, Subscription
 from bot.ports.storage import AnnouncedPaper, Storage
 
 T0 = datetime(2026, 3, 10, 1, 30, tzinfo=UTC)
@@ -87,3 +87,13 @@ async def test_a_delivery_keeps_its_digest_info(store: Storage) -> None:
     assert hf is not None and hf.digest_info is None
     claimed = await store.claim_deliveries("test", T0, 10)
     assert {d.digest_info for d in claimed} == {info, None}
+
+
+async def test_old_announcements_are_purged_but_their_papers_stay(store: Storage) -> None:
+    await store.upsert_papers([Paper(title="Kept", arxiv_id="2603.00001")])
+    await store.record_arxiv_announcement("cs.CL", MON, T0, [("2603.00001", "new")])
+    await store.record_arxiv_announcement("cs.CL", TUE, T0, [("2603.00002", "new")])
+    assert await store.purge_arxiv_announcements(TUE) == 1
+    assert [a.day for a in await store.arxiv_announced(["cs.CL"], MON, WED)] == [TUE]
+    assert await store.arxiv_categories_fetched(["cs.CL"], MON) == {"cs.CL"}
+    assert await store.get_paper("2603.00001") is not None
