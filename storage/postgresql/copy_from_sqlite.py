@@ -58,6 +58,8 @@ TABLES: tuple[TableCopy, ...] = (
     TableCopy("deliveries", ("subscription_id", "period"), {"subscription_id": _SUBSCRIPTION}),
     TableCopy("sent_papers", ("channel", "paper_key")),
     TableCopy("search_sessions", ("key",)),
+    TableCopy("arxiv_announcements", ("category", "day")),
+    TableCopy("arxiv_announced", ("category", "day", "paper_key")),
 )
 NOT_COPIED = frozenset({"health", "schema_migrations"})
 

@@ -61,8 +61,11 @@ SUBS = [
         weekly_day=5,
         paused=True,
         paused_reason="missing_permission",
+        arxiv_categories=("cs.CL", "cs.LG"),
+        crosslists=False,
     ),
 ]
+ARXIV_DAY = date(2026, 3, 10)
 
 
 async def fill(storage: Storage) -> list[str]:
@@ -79,10 +82,15 @@ async def fill(storage: Storage) -> list[str]:
     sent = await storage.create_delivery(sub_id, SUBS[0].channel, "2026-03-09", NOW, keys[:3])
     assert sent is not None
     await storage.finish_delivery(sent, "sent", parts_sent=1)
-    pending = await storage.create_delivery(sub_id, SUBS[0].channel, "2026-03-10", NOW, keys[3:5])
+    pending = await storage.create_delivery(
+        sub_id, SUBS[0].channel, "2026-03-10", NOW, keys[3:5], digest_info='{"pool": 2}'
+    )
     assert pending is not None
     await storage.retry_delivery(pending, NOW + timedelta(minutes=5), "HTTP 500", failure=True)
     await storage.save_search_session(SearchSession("abc123", SUBS[0].channel, "llm -video", NOW))
+    await storage.record_arxiv_announcement(
+        "cs.CL", ARXIV_DAY, NOW, [(keys[0], "new"), (keys[1], "cross")]
+    )
     return keys
 
 
@@ -109,6 +117,8 @@ async def snapshot(storage: Storage, keys: list[str]) -> dict[str, Any]:
         "sent": await storage.sent_paper_keys(SUBS[0].channel, keys),
         "session": await storage.get_search_session("abc123"),
         "depth": await storage.outbox_depth(),
+        "arxiv": await storage.arxiv_announced(["cs.CL"], ARXIV_DAY, ARXIV_DAY),
+        "arxiv_fetched": await storage.arxiv_categories_fetched(["cs.CL"], ARXIV_DAY),
     }
 
 
@@ -155,6 +165,7 @@ async def test_copy_through_the_cli_keeps_every_table_and_twice_changes_nothing(
     path, keys = source
     expected = await read(str(path), keys)
     assert expected["count"] == 79 + EXTRA_PAPERS and expected["sample_days"]
+    assert len(expected["arxiv"]) == 2 and expected["arxiv_fetched"] == {"cs.CL"}
     env = clean_environment(PAPERBOT_DB=str(path))
 
     code, out, err = await run_cli("db", "copy", "--to", postgres_url, env=env, cwd=tmp_path)
