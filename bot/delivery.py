@@ -30,7 +30,7 @@ from functools import partial
 from typing import Any
 
 from bot.clock import Clock, SystemClock
-from bot.digest import digest_reply
+from bot.digest import ArxivPool, digest_reply
 from bot.faults import FailureLog, describe
 from bot.models import Post, Reply
 from bot.ports.chat import (
@@ -119,7 +119,7 @@ class DeliveryWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._rng = rng or random.Random()
         self._stopping = False
-        self._rendered: dict[tuple[tuple[str, ...], str], list[Reply]] = {}
+        self._rendered: dict[tuple[tuple[str, ...], str, str | None], list[Reply]] = {}
         self._on_outcome = on_outcome or (lambda platform, outcome: None)
         self._deadline = deadline
         # Outcome writes the database refused, oldest first, to be written again.
@@ -271,11 +271,11 @@ class DeliveryWorker:
         channels; rendering and splitting them again for each was most of the
         CPU per message.
         """
-        key = (delivery.paper_keys, delivery.period)
+        key = (delivery.paper_keys, delivery.period, delivery.digest_info)
         parts = self._rendered.get(key)
         if parts is None:
             papers = await self.storage.get_papers(delivery.paper_keys)
-            body = digest_reply(papers, delivery.period)
+            body = digest_reply(papers, delivery.period, ArxivPool.from_json(delivery.digest_info))
             parts = split_reply(body, self.adapter.limits, self.adapter.measure)
             if len(self._rendered) >= RENDER_CACHE:
                 self._rendered.clear()

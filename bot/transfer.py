@@ -38,6 +38,8 @@ OPTIONAL = (
     "paused",
     "paused_reason",
     "created_by",
+    "source",
+    "crosslists",
 )
 _CHANNEL_RE = re.compile(r"^([a-z]+):(\S{1,200})$")
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
@@ -93,6 +95,8 @@ def subscription_row(sub: Subscription) -> dict[str, Any]:
         "paused": sub.paused,
         "paused_reason": sub.paused_reason,
         "created_by": sub.created_by,
+        "source": sub.source,
+        "crosslists": sub.crosslists,
     }
 
 
@@ -351,6 +355,8 @@ _SETTINGS: tuple[tuple[str, Callable[[Any], str]], ...] = (
     ("min_upvotes", _whole),
     ("include", _keyword_list),
     ("exclude", _keyword_list),
+    ("source", _text),
+    ("crosslists", lambda value: "yes" if _flag(value) else "no"),
 )
 
 

@@ -93,6 +93,8 @@ def to_subscription(row: Any) -> Subscription:
         paused_reason=row["paused_reason"],
         next_run_at=row["next_run_at"],
         created_by=row["created_by"],
+        arxiv_categories=tuple(row["arxiv_categories"]),
+        crosslists=row["crosslists"],
     )
 
 
@@ -111,6 +113,7 @@ def to_delivery(row: Any) -> Delivery:
         parts_sent=row["parts_sent"],
         error=row["error"],
         failures=row["failures"],
+        digest_info=row["digest_info"],
         lease_owner=row["lease_owner"],
         lease_until=row["lease_until"],
     )

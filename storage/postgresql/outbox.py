@@ -53,14 +53,15 @@ class PgOutbox(PgConnection):
         paper_keys: Sequence[str],
         state: str = "pending",
         error: str | None = None,
+        digest_info: str | None = None,
     ) -> int | None:
         """Insert an outbox row unless one exists for (subscription, period)."""
         moment = utc_now()
         async with self._transaction() as conn:
             created = await conn.fetchval(
                 "INSERT INTO deliveries (subscription_id, channel, period, due_at, state,"
-                " next_attempt_at, paper_keys, error, created_at, updated_at)"
-                " VALUES ($1, $2, $3, $4, $5, $4, $6, $7, $8, $8)"
+                " next_attempt_at, paper_keys, error, created_at, updated_at, digest_info)"
+                " VALUES ($1, $2, $3, $4, $5, $4, $6, $7, $8, $8, $9)"
                 " ON CONFLICT (subscription_id, period) DO NOTHING RETURNING id",
                 subscription_id,
                 channel,
@@ -70,6 +71,7 @@ class PgOutbox(PgConnection):
                 list(paper_keys),
                 error,
                 moment,
+                digest_info,
             )
         return int(created) if created is not None else None
 

@@ -34,6 +34,7 @@ def _delivery(row: aiosqlite.Row) -> Delivery:
         parts_sent=row["parts_sent"],
         error=row["error"],
         failures=row["failures"],
+        digest_info=row["digest_info"],
         lease_owner=row["lease_owner"],
         lease_until=from_ts(row["lease_until"]),
     )
@@ -52,14 +53,15 @@ class SqliteOutbox(SqliteConnection):
         paper_keys: Sequence[str],
         state: str = "pending",
         error: str | None = None,
+        digest_info: str | None = None,
     ) -> int | None:
         """Insert an outbox row unless one exists for (subscription, period)."""
         now = _now()
         async with self._transaction() as db:
             cur = await db.execute(
                 "INSERT OR IGNORE INTO deliveries (subscription_id, channel, period, due_at, state,"
-                " next_attempt_at, paper_keys, error, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " next_attempt_at, paper_keys, error, created_at, updated_at, digest_info)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     subscription_id,
                     channel,
@@ -71,6 +73,7 @@ class SqliteOutbox(SqliteConnection):
                     error,
                     now,
                     now,
+                    digest_info,
                 ),
             )
         return cur.lastrowid if cur.rowcount > 0 else None
