@@ -1110,11 +1110,11 @@ async def test_new_outbox_rows_wake_watchers_on_postgresql(backend: Backend) -> 
             assert unwatch is None  # no notifications: SQLite senders poll
             return
         assert unwatch is not None
-        await eventually(lambda: woken, message="the listener to start")  # it wakes all once
+        await eventually(lambda: woken, 15, message="the listener to start")  # it wakes all once
         woken.clear()
         sub_id = await _subscribed(writer, "telegram:1")
         await writer.create_delivery(sub_id, "telegram:1", "p", T0, [])
-        await eventually(lambda: "telegram" in woken, message="a notification")
+        await eventually(lambda: "telegram" in woken, 15, message="a notification")
         await unwatch()
         woken.clear()
         await writer.create_delivery(sub_id, "telegram:1", "q", T0, [])
@@ -1123,8 +1123,9 @@ async def test_new_outbox_rows_wake_watchers_on_postgresql(backend: Backend) -> 
         seen: list[str] = []
         stop = await watcher.watch_outbox(seen.append)
         assert stop is not None
+        await eventually(lambda: seen, 15, message="the listener to start again")
         await writer.create_delivery(other, "discord:1", "q", T0, [])
-        await eventually(lambda: "discord" in seen, message="the marker's notification")
+        await eventually(lambda: "discord" in seen, 15, message="the marker's notification")
         assert woken == []
         await stop()
     finally:
