@@ -59,7 +59,7 @@ class Health:
             problems.append("database is not writable")
         roles = await self.jobs.roles.report()
         if not roles["renewing"]:
-            why = self.jobs.roles.last_error or "no renewal reached the database yet"
+            why = self.jobs.roles.last_error or "no renewal has finished"
             problems.append(f"cannot renew role leases: {why}")
         last_ok = self.jobs.last_ingest_ok
         stale = self._stale_problem()

@@ -89,8 +89,9 @@ class Roles:
         # Observers are told one change at a time, in order.
         self._announcing = asyncio.Lock()
         self._failures = FailureLog(log, "renewing role leases")
-        # monotonic time of the last round that reached the database.
-        self._last_renewal: float | None = None
+        # monotonic time of the last round that reached the database (until
+        # the first one: of start-up, so a starting process is not unhealthy yet).
+        self._last_renewal = monotonic()
         self.last_error: str | None = None
 
     def want(self, name: str, observer: RoleObserver | None = None) -> None:
@@ -108,9 +109,9 @@ class Roles:
 
     @property
     def renewing(self) -> bool:
-        """False when the database has not taken a renewal for a whole lease (unhealthy)."""
-        last = self._last_renewal
-        return last is not None and self._monotonic() - last < self.lease_seconds
+        """False when the database has not taken a renewal for a whole lease (unhealthy),
+        counted from start-up until the first renewal."""
+        return self._monotonic() - self._last_renewal < self.lease_seconds
 
     async def start(self) -> None:
         """Run one round now (roles that are free are held on return), then keep renewing."""
