@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
 
+from bot.alerts import alert_reply, is_alert_period
 from bot.clock import Clock
 from bot.digest import digest_reply
 from bot.faults import FailureLog, describe
@@ -195,6 +196,10 @@ class DeliveryWorker:
         channels; rendering and splitting them again for each was most of the
         CPU per message.
         """
+        if is_alert_period(delivery.period):
+            # Each channel's own alerts are named: nothing to share between channels.
+            body = await alert_reply(self.storage, delivery)
+            return split_reply(body, self.adapter.limits, self.adapter.measure)
         key = (delivery.paper_keys, delivery.period)
         parts = self._rendered.get(key)
         if parts is None:
@@ -222,7 +227,7 @@ class DeliveryWorker:
                         partial(self.storage.record_part_sent, delivery.id, index + 1)
                     )
                 log.info(
-                    "sent digest %s part %d/%d to %s (message %s)",
+                    "sent %s part %d/%d to %s (message %s)",
                     delivery.period,
                     index + 1,
                     len(parts),

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Protocol
 
+from bot.alerts import match_new_papers
+from bot.faults import describe
 from bot.models import Paper
 from bot.ports.storage import Storage
 from bot.sources.arxiv import ArxivSource
@@ -71,7 +73,7 @@ async def ingest_days(
             papers = []
         else:
             try:
-                result.papers += await storage.upsert_papers(papers)
+                result.papers += await _store(storage, papers)
             except Exception as exc:  # e.g. a full disk: the day is retried next run
                 _day_failed(result, day, "cannot store its papers: ", exc)
             else:
@@ -84,7 +86,26 @@ async def ingest_days(
         len(result.days_ok),
         len(result.days_failed),
     )
+    await match_alerts(storage)
     return result
+
+
+async def _store(storage: Storage, papers: Sequence[Paper]) -> int:
+    """Upsert ``papers``, first queueing the new ones for the keyword alerts (bot/alerts.py)."""
+    await storage.queue_alert_candidates([paper.key for paper in papers])
+    return await storage.upsert_papers(papers)
+
+
+async def match_alerts(storage: Storage) -> None:
+    """Match the papers an ingest stored for the first time against every alert.
+
+    A failure is logged, not raised: the papers stay queued in the database
+    and the scheduler's next tick matches them.
+    """
+    try:
+        await match_new_papers(storage)
+    except Exception as exc:
+        log.warning("matching new papers against alerts failed (retried later): %s", describe(exc))
 
 
 def _day_failed(result: IngestResult, day: date, what: str, exc: Exception) -> None:
@@ -172,7 +193,8 @@ async def ingest_arxiv(
     result.metadata_requests = source.requests_made - before
     result.incomplete = sum(len(a.records) - a.enriched for a in completed)
     papers = {r.arxiv_id: r.to_paper() for a in completed for r in a.records}
-    result.papers = await storage.upsert_papers(papers.values())
+    result.papers = await _store(storage, list(papers.values()))
+    await match_alerts(storage)
     log.info(
         "ingested %d arXiv papers of %s in %d requests",
         result.papers,

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.alerts import match_new_papers, queue_alert_messages
 from bot.clock import Clock
 from bot.commands import SESSION_TTL
 from bot.config import Settings
@@ -213,6 +214,8 @@ class Jobs:
         self._on_ingest(result.ok)
         if result.ok:
             self.last_ingest_ok = self._last_ingest
+        # The new papers' alert messages go out now, not at the next tick.
+        await self.alerts()
         # New papers become findable by meaning right after they are stored.
         await self.embed()
 
@@ -222,7 +225,8 @@ class Jobs:
             await self.semantic.embed_missing()
 
     async def tick(self) -> int:
-        """Turn every due subscription into an outbox row; returns how many were due."""
+        """Turn every due subscription into an outbox row, and pending alert
+        matches into alert messages; returns how many subscriptions were due."""
         failures = self._failure_log("scheduling tick")
         try:
             due = await self._tick()
@@ -230,7 +234,24 @@ class Jobs:
             failures.failed(exc)
             return 0
         failures.succeeded()
+        await self.alerts()
         return due
+
+    async def alerts(self) -> int:
+        """Match papers still queued for alerts (stored by a process that stopped before
+        matching them) and queue the alert messages that are due; returns how many."""
+        failures = self._failure_log("alerts")
+        try:
+            await match_new_papers(self.storage)
+            queued = await queue_alert_messages(self.storage, self.clock.now())
+        except Exception as exc:  # retried at the next tick
+            failures.failed(exc)
+            return 0
+        failures.succeeded()
+        if queued:
+            for worker in self.workers.values():
+                worker.wake()
+        return queued
 
     async def _tick(self) -> int:
         now = self.clock.now()

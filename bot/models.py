@@ -169,7 +169,8 @@ class Subscription:
 
     ``weekdays`` holds ISO weekday numbers (1 = Monday). With ``cadence``
     ``"weekly"`` the digest covers the past ISO week and goes out on
-    ``weekly_day``.
+    ``weekly_day``. ``alert_every`` is the least number of minutes between
+    two alert messages of the channel (its keyword alerts, bot/alerts.py).
     """
 
     channel: str
@@ -186,6 +187,7 @@ class Subscription:
     paused_reason: str | None = None
     next_run_at: datetime | None = None
     created_by: str = ""
+    alert_every: int = 10
 
 
 @dataclass(frozen=True, slots=True)

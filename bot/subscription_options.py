@@ -14,6 +14,7 @@ from bot.schedule import describe_days
 MAX_TOP = 10
 MAX_KEYWORDS = 20
 MAX_KEYWORD_CHARS = 60
+MAX_ALERT_EVERY = 1440
 
 SETTING_KEYS = {
     "time": "local post time, HH:MM (24-hour)",
@@ -24,8 +25,14 @@ SETTING_KEYS = {
     "min_upvotes": "only papers with at least this many upvotes",
     "include": "only papers mentioning one of these comma-separated keywords (none = all)",
     "exclude": "skip papers mentioning any of these comma-separated keywords (none = skip none)",
+    "alert_every": f"minutes between two alert messages (/alert), 1–{MAX_ALERT_EVERY}",
 }
-_ALIASES = {"tz": "timezone", "minupvotes": "min_upvotes", "min-upvotes": "min_upvotes"}
+_ALIASES = {
+    "tz": "timezone",
+    "minupvotes": "min_upvotes",
+    "min-upvotes": "min_upvotes",
+    "alert-every": "alert_every",
+}
 
 
 def setting_key(typed: str) -> str:
@@ -189,6 +196,8 @@ def apply_setting(sub: Subscription, key: str, value: str) -> Subscription:
         return replace(sub, min_upvotes=_bounded_int(value, "min_upvotes", 0, 100_000))
     if key == "include":
         return replace(sub, include=parse_keywords(value))
+    if key == "alert_every":
+        return replace(sub, alert_every=_bounded_int(value, "alert_every", 1, MAX_ALERT_EVERY))
     return replace(sub, exclude=parse_keywords(value))
 
 
@@ -210,4 +219,5 @@ def describe_settings(sub: Subscription) -> list[str]:
         f"min_upvotes: {sub.min_upvotes}",
         f"include: {', '.join(sub.include) or 'all papers'}",
         f"exclude: {', '.join(sub.exclude) or 'nothing'}",
+        f"alert_every: {sub.alert_every} min",
     ]
