@@ -38,6 +38,7 @@ OPTIONAL = (
     "paused",
     "paused_reason",
     "created_by",
+    "alert_every",
 )
 _CHANNEL_RE = re.compile(r"^([a-z]+):(\S{1,200})$")
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
@@ -93,6 +94,7 @@ def subscription_row(sub: Subscription) -> dict[str, Any]:
         "paused": sub.paused,
         "paused_reason": sub.paused_reason,
         "created_by": sub.created_by,
+        "alert_every": sub.alert_every,
     }
 
 
@@ -351,6 +353,7 @@ _SETTINGS: tuple[tuple[str, Callable[[Any], str]], ...] = (
     ("min_upvotes", _whole),
     ("include", _keyword_list),
     ("exclude", _keyword_list),
+    ("alert_every", _whole),
 )
 
 

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from bot import status
 from bot.alerts import MAX_ALERTS, match_new_papers, queue_alert_messages
 from bot.commands import CommandRouter
 from bot.config import Settings
@@ -200,6 +201,9 @@ async def test_a_matching_new_paper_becomes_one_message(
     last = await subscribed.last_delivery(CHANNEL)
     assert last is not None and last.state == "sent" and last.period.startswith("alert ")
     assert await subscribed.alert_messages_sent() == {CHANNEL: 1}
+    [(_, _, counts)] = await status.collect(subscribed)
+    assert str(counts) == "2 (0 pending, 1 sent)"
+    assert "2 (0 pending, 1 sent)" in status.as_table(await status.collect(subscribed))
 
 
 async def test_matches_within_the_window_are_batched(

@@ -95,6 +95,7 @@ def test_export_is_versioned_pretty_json_without_next_run() -> None:
             "paused": False,
             "paused_reason": None,
             "created_by": "telegram:42",
+            "alert_every": 10,
         }
     ]
     assert text.startswith('{\n  "format"') and text.endswith("}\n")
