@@ -202,6 +202,7 @@ async def test_commands_sync_globally_with_permissions(
         "subscribe",
         "unsubscribe",
         "settings",
+        "alert",
         "preview",
         "help",
     }
@@ -724,3 +725,26 @@ async def test_without_a_shard_count_the_recommended_one_is_used(
         assert {i["path"] for i in fake.identifies} == {"/gateway"}  # the configured gateway
         rec = await ask(fake, "help")
         assert "/search" in (rec.response_data or {})["content"]
+
+
+async def test_alert_changes_need_an_admin_and_anyone_lists(
+    fake: FakeDiscord, bot: DiscordAdapter, store: SqliteStorage
+) -> None:
+    """/alert add and remove as a reader are refused and store nothing; /alert list is open."""
+    channel = f"discord:{TEXT}"
+    await store.save_subscription(Subscription(channel=channel))
+    rec = await ask(fake, "alert", {"action": "add", "value": "diffusion"}, user=READER)
+    refusal = "You need the Manage Channels permission to use /alert."
+    assert rec.ephemeral and refusal in text_of(rec.original or {})
+    assert await store.list_alerts(channel) == []
+    rec = await ask(fake, "alert", {"action": "add", "value": "diffusion -video"}, user=ADMIN)
+    assert "Alert 1 added" in text_of(rec.original or {})
+    rec = await ask(fake, "alert", {"action": "remove", "value": "1"}, user=READER)
+    assert refusal in text_of(rec.original or {})
+    rec = await ask(fake, "alert", None, user=READER)
+    assert "1. diffusion -video" in text_of(rec.original or {})
+    rec = await ask(fake, "alert", {"action": "list"}, user=READER)
+    assert "1. diffusion -video" in text_of(rec.original or {})
+    rec = await ask(fake, "alert", {"action": "add"}, user=ADMIN)
+    assert "Give the query to watch for" in text_of(rec.original or {})
+    assert [a.query for a in await store.list_alerts(channel)] == ["diffusion -video"]

@@ -81,9 +81,7 @@ async def test_add_list_remove(router: CommandRouter, subscribed: Storage) -> No
     assert not added.is_error and "Alert 1 added" in said(added)
     await run(router, "/alert add speculative decoding")
     listed = await run(router, "/alert list", admin=False)
-    assert listed.text == (
-        '1. "diffusion model" -video author:Hinton\n2. speculative decoding'
-    )
+    assert listed.text == ('1. "diffusion model" -video author:Hinton\n2. speculative decoding')
     assert "every 10 minutes" in said(listed)
     assert (await run(router, "/alert", admin=False)).text == listed.text
     removed = await run(router, "/alert remove 1")
@@ -170,7 +168,8 @@ async def test_alert_every_is_a_setting(router: CommandRouter, subscribed: Stora
     assert sub is not None and sub.alert_every == 30
     for bad in ("0", "1441", "soon"):
         refused = await run(router, f"/settings alert_every {bad}")
-        assert refused.is_error and "alert_every takes a whole number from 1 to 1440" in refused.text
+        assert refused.is_error
+        assert "alert_every takes a whole number from 1 to 1440" in refused.text
 
 
 # matching and messages -----------------------------------------------------------------
@@ -285,7 +284,9 @@ async def test_a_paper_already_received_by_digest_is_not_alerted(
     assert sub_id is not None
     await run(router, "/alert add diffusion")
     await subscribed.upsert_papers([make_paper("2603.00001", "Diffusion in digest", day=DAY)])
-    digest = await subscribed.create_delivery(sub_id, CHANNEL, "2026-03-09", clock.now(), ["2603.00001"])
+    digest = await subscribed.create_delivery(
+        sub_id, CHANNEL, "2026-03-09", clock.now(), ["2603.00001"]
+    )
     assert digest is not None
     await subscribed.finish_delivery(digest, "sent")
     # Queued as new before the digest went out, matched only after it did.
