@@ -170,6 +170,15 @@ async def _merge_deliveries(
         now,
         old_channel,
     )
+    # The kept subscription takes the old one's alerts (a query it has already stays once).
+    await conn.execute(
+        "UPDATE alerts a SET subscription_id = $1"
+        " WHERE subscription_id = (SELECT id FROM subscriptions WHERE channel = $2)"
+        " AND NOT EXISTS (SELECT 1 FROM alerts t WHERE t.subscription_id = $1"
+        " AND t.query = a.query)",
+        target_id,
+        old_channel,
+    )
     await conn.execute(
         "UPDATE subscriptions SET paused = true, paused_reason = $1, next_run_at = NULL,"
         " updated_at = $2 WHERE channel = $3",

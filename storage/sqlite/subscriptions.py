@@ -184,6 +184,12 @@ class SqliteSubscriptions(SqliteConnection):
                 *PENDING_STATES,
             ),
         )
+        # The kept subscription takes the old one's alerts (a query it has already stays once).
+        await self._db.execute(
+            "UPDATE OR IGNORE alerts SET subscription_id = ?"
+            " WHERE subscription_id = (SELECT id FROM subscriptions WHERE channel = ?)",
+            (target_id, old_channel),
+        )
         await self._db.execute(
             "UPDATE subscriptions SET paused = 1, paused_reason = ?, next_run_at = NULL,"
             " updated_at = ? WHERE channel = ?",

@@ -415,3 +415,17 @@ async def test_alert_from_a_hugging_face_ingest(
     clock.advance(hours=1)
     await send_due(jobs, subscribed, clock)
     assert titles(adapter) == [["Robot arms that learn"]]
+
+
+async def test_alerts_follow_a_moved_channel_and_merge_into_a_subscribed_one(
+    router: CommandRouter, store: Storage
+) -> None:
+    await store.save_subscription(Subscription(channel=CHANNEL))
+    await run(router, "/alert add diffusion")
+    await store.move_subscription(CHANNEL, "test:3")
+    assert [(a.channel, a.query) for a in await store.list_alerts()] == [("test:3", "diffusion")]
+    await store.save_subscription(Subscription(channel=OTHER))
+    await run(router, "/alert add diffusion", channel=OTHER)
+    await run(router, "/alert add proteins", channel="test:3")
+    await store.move_subscription("test:3", OTHER)
+    assert sorted(a.query for a in await store.list_alerts(OTHER)) == ["diffusion", "proteins"]
