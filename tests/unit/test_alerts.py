@@ -8,13 +8,14 @@ Face fakes through the real ingest functions.
 
 from __future__ import annotations
 
+import json
 from contextlib import aclosing
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot import status
+from bot import status, transfer
 from bot.alerts import MAX_ALERTS, match_new_papers, queue_alert_messages
 from bot.commands import CommandRouter
 from bot.config import Settings
@@ -31,6 +32,9 @@ from tests.support import FakeClock, RecordingAdapter, command, make_paper
 
 CHANNEL = "test:1"
 OTHER = "test:2"
+# Export files name real platforms.
+TG_CHANNEL = "telegram:-1001234567890"
+TG_OTHER = "telegram:-1009999999999"
 DAY = date(2026, 3, 9)
 
 
@@ -429,3 +433,51 @@ async def test_alerts_follow_a_moved_channel_and_merge_into_a_subscribed_one(
     await run(router, "/alert add proteins", channel="test:3")
     await store.move_subscription("test:3", OTHER)
     assert sorted(a.query for a in await store.list_alerts(OTHER)) == ["diffusion", "proteins"]
+
+
+async def test_export_and_import_carry_the_alerts(router: CommandRouter, store: Storage) -> None:
+    await store.save_subscription(Subscription(channel=TG_CHANNEL, alert_every=25))
+    await run(router, '/alert add "diffusion model" -video', channel=TG_CHANNEL)
+    await run(router, "/alert add author:Hopper", channel=TG_CHANNEL)
+    alerts = {TG_CHANNEL: [a.query for a in await store.list_alerts(TG_CHANNEL)]}
+    text = transfer.export_document(await store.list_subscriptions(), alerts)
+    [row] = json.loads(text)["subscriptions"]
+    assert row["alerts"] == ['"diffusion model" -video', "author:Hopper"]
+    assert row["alert_every"] == 25
+    # Into another channel's place: edited, then imported twice.
+    edited = text.replace(TG_CHANNEL, TG_OTHER).replace("author:Hopper", "proteins")
+    subs = transfer.parse_document(edited)
+    wanted = transfer.document_alerts(edited)
+    now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    assert await transfer.import_subscriptions(store, subs, now, wanted) == (
+        transfer.ImportSummary(1, 0, 0)
+    )
+    assert [a.query for a in await store.list_alerts(TG_OTHER)] == [
+        '"diffusion model" -video',
+        "proteins",
+    ]
+    again = await transfer.import_subscriptions(store, subs, now, wanted)
+    assert again == transfer.ImportSummary(0, 0, 1)
+    imported = await store.get_subscription(TG_OTHER)
+    assert imported is not None and imported.alert_every == 25
+
+
+@pytest.mark.parametrize(
+    ("alerts", "problem"),
+    [
+        ('"alerts": "diffusion"', "alerts: expected a list of search queries"),
+        ('"alerts": ["-video"]', "alerts: Exclusions alone match nothing"),
+        ('"alerts": ["a", "a"]', "alerts: an alert appears twice"),
+        ('"alerts": ["x sort:recent"]', "alerts: sort: does not apply"),
+    ],
+)
+def test_import_refuses_bad_alerts_at_their_line(alerts: str, problem: str) -> None:
+    text = (
+        '{"format": "paperbot-subscriptions", "version": 1, "subscriptions": [\n'
+        '{"channel": "telegram:1", "time": "09:00", "timezone": "UTC",\n'
+        f"{alerts}}}\n]}}\n"
+    )
+    with pytest.raises(transfer.InvalidFile) as info:
+        transfer.parse_document(text)
+    [found] = info.value.problems
+    assert found.line == 3 and problem in found.message
