@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from bot.ports.storage import ALERT_PERIOD_PREFIX, Alert, AlertMatch
 from storage.postgresql.connection import PgConnection, affected, utc_now
+from storage.postgresql.outbox import insert_delivery
 
 # Queued keys whose papers never got stored (the ingest failed for them) are
 # dropped after this long.
@@ -139,25 +140,14 @@ class PgAlerts(PgConnection):
         taken: Sequence[str],
     ) -> int | None:
         """Add the outbox row (when there are papers) and close the taken matches."""
-        moment = utc_now()
         delivery_id: int | None = None
         async with self._transaction() as conn:
             if paper_keys:
-                created = await conn.fetchval(
-                    "INSERT INTO deliveries (subscription_id, channel, period, due_at, state,"
-                    " next_attempt_at, paper_keys, created_at, updated_at)"
-                    " VALUES ($1, $2, $3, $4, 'pending', $4, $5, $6, $6)"
-                    " ON CONFLICT (subscription_id, period) DO NOTHING RETURNING id",
-                    subscription_id,
-                    channel,
-                    period,
-                    due_at,
-                    list(paper_keys),
-                    moment,
+                delivery_id = await insert_delivery(
+                    conn, subscription_id, channel, period, due_at, paper_keys
                 )
-                if created is None:
+                if delivery_id is None:
                     return None  # that period is queued already: leave the matches pending
-                delivery_id = int(created)
             await conn.execute(
                 "UPDATE alert_matches SET state = $1, delivery_id = $2"
                 " WHERE subscription_id = $3 AND state = 'pending'"

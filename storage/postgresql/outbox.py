@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+import asyncpg
+
 from bot.ports.storage import Delivery
 from storage.postgresql.connection import PgConnection, affected, to_delivery, utc_now
 
@@ -22,6 +24,34 @@ WHERE id IN (
 """
 
 
+async def insert_delivery(
+    conn: asyncpg.Connection,
+    subscription_id: int,
+    channel: str,
+    period: str,
+    due_at: datetime,
+    paper_keys: Sequence[str],
+    state: str = "pending",
+    error: str | None = None,
+) -> int | None:
+    """Insert an outbox row in the caller's transaction; None if (subscription, period) exists."""
+    created = await conn.fetchval(
+        "INSERT INTO deliveries (subscription_id, channel, period, due_at, state,"
+        " next_attempt_at, paper_keys, error, created_at, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5, $4, $6, $7, $8, $8)"
+        " ON CONFLICT (subscription_id, period) DO NOTHING RETURNING id",
+        subscription_id,
+        channel,
+        period,
+        due_at,
+        state,
+        list(paper_keys),
+        error,
+        utc_now(),
+    )
+    return int(created) if created is not None else None
+
+
 class PgOutbox(PgConnection):
     """The deliveries part of the storage port."""
 
@@ -36,23 +66,10 @@ class PgOutbox(PgConnection):
         error: str | None = None,
     ) -> int | None:
         """Insert an outbox row unless one exists for (subscription, period)."""
-        moment = utc_now()
         async with self._transaction() as conn:
-            created = await conn.fetchval(
-                "INSERT INTO deliveries (subscription_id, channel, period, due_at, state,"
-                " next_attempt_at, paper_keys, error, created_at, updated_at)"
-                " VALUES ($1, $2, $3, $4, $5, $4, $6, $7, $8, $8)"
-                " ON CONFLICT (subscription_id, period) DO NOTHING RETURNING id",
-                subscription_id,
-                channel,
-                period,
-                due_at,
-                state,
-                list(paper_keys),
-                error,
-                moment,
+            return await insert_delivery(
+                conn, subscription_id, channel, period, due_at, paper_keys, state, error
             )
-        return int(created) if created is not None else None
 
     async def claim_deliveries(self, platform: str, now: datetime, limit: int) -> list[Delivery]:
         """Atomically move ready rows of ``platform`` to 'sending'."""

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.ports.storage import ALERT_PERIOD_PREFIX, Alert, AlertMatch
 from storage.sqlite.connection import SqliteConnection, _now, from_ts, to_ts
+from storage.sqlite.outbox import insert_delivery
 
 # Queued keys whose papers never got stored (the ingest failed for them) are
 # dropped after this long.
@@ -136,26 +137,12 @@ class SqliteAlerts(SqliteConnection):
         taken: Sequence[str],
     ) -> int | None:
         """Add the outbox row (when there are papers) and close the taken matches."""
-        now = _now()
         delivery_id: int | None = None
         async with self._transaction() as db:
             if paper_keys:
-                cur = await db.execute(
-                    "INSERT OR IGNORE INTO deliveries (subscription_id, channel, period, due_at,"
-                    " state, next_attempt_at, paper_keys, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
-                    (
-                        subscription_id,
-                        channel,
-                        period,
-                        to_ts(due_at),
-                        to_ts(due_at),
-                        json.dumps(list(paper_keys)),
-                        now,
-                        now,
-                    ),
+                delivery_id = await insert_delivery(
+                    db, subscription_id, channel, period, due_at, paper_keys
                 )
-                delivery_id = cur.lastrowid if cur.rowcount > 0 else None
                 if delivery_id is None:
                     return None  # that period is queued already: leave the matches pending
             await db.execute(

@@ -33,6 +33,38 @@ def _delivery(row: aiosqlite.Row) -> Delivery:
     )
 
 
+async def insert_delivery(
+    db: aiosqlite.Connection,
+    subscription_id: int,
+    channel: str,
+    period: str,
+    due_at: datetime,
+    paper_keys: Sequence[str],
+    state: str = "pending",
+    error: str | None = None,
+) -> int | None:
+    """Insert an outbox row in the caller's transaction; None if (subscription, period) exists."""
+    now = _now()
+    cur = await db.execute(
+        "INSERT OR IGNORE INTO deliveries (subscription_id, channel, period, due_at, state,"
+        " next_attempt_at, paper_keys, error, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            subscription_id,
+            channel,
+            period,
+            to_ts(due_at),
+            state,
+            to_ts(due_at),
+            json.dumps(list(paper_keys)),
+            error,
+            now,
+            now,
+        ),
+    )
+    return cur.lastrowid if cur.rowcount > 0 else None
+
+
 class SqliteOutbox(SqliteConnection):
     """The outbox part of the storage port."""
 
@@ -48,26 +80,10 @@ class SqliteOutbox(SqliteConnection):
         error: str | None = None,
     ) -> int | None:
         """Insert an outbox row unless one exists for (subscription, period)."""
-        now = _now()
         async with self._transaction() as db:
-            cur = await db.execute(
-                "INSERT OR IGNORE INTO deliveries (subscription_id, channel, period, due_at, state,"
-                " next_attempt_at, paper_keys, error, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    subscription_id,
-                    channel,
-                    period,
-                    to_ts(due_at),
-                    state,
-                    to_ts(due_at),
-                    json.dumps(list(paper_keys)),
-                    error,
-                    now,
-                    now,
-                ),
+            return await insert_delivery(
+                db, subscription_id, channel, period, due_at, paper_keys, state, error
             )
-        return cur.lastrowid if cur.rowcount > 0 else None
 
     async def claim_deliveries(self, platform: str, now: datetime, limit: int) -> list[Delivery]:
         """Atomically move ready rows of ``platform`` to 'sending'."""
