@@ -241,7 +241,9 @@ async def queue_alert_messages(storage: Storage, now: datetime) -> int:
         if last is not None and now < last + timedelta(minutes=sub.alert_every):
             continue
         keys = list(dict.fromkeys(match.paper_key for match in matches))
+        # Received, or on its way in a digest or alert message not sent yet.
         received = await storage.sent_paper_keys(channel, keys)
+        received |= await storage.queued_paper_keys(channel, keys)
         fresh = [key for key in keys if key not in received]
         chosen = fresh[:MAX_ALERT_PAPERS]
         taken = [key for key in keys if key in received or key in chosen]

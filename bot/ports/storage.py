@@ -274,6 +274,9 @@ class OutboxStore(Protocol):
     async def sent_paper_keys(self, channel: str, keys: Sequence[str]) -> set[str]:
         """Which of ``keys`` were already posted to ``channel``."""
 
+    async def queued_paper_keys(self, channel: str, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` are in ``channel``'s outbox rows not sent yet (pending or sending)."""
+
 
 class AlertStore(Protocol):
     """Keyword alerts, the new papers waiting to be matched and the matches awaiting a message."""

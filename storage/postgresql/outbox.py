@@ -158,6 +158,18 @@ class PgOutbox(PgConnection):
             )
         )
 
+    async def queued_paper_keys(self, channel: str, keys: Sequence[str]) -> set[str]:
+        """Subset of ``keys`` in ``channel``'s unsent outbox rows."""
+        if not keys:
+            return set()
+        rows = await self._pool.fetch(
+            "SELECT DISTINCT k FROM deliveries d, unnest(d.paper_keys) AS k"
+            " WHERE d.channel = $1 AND d.state IN ('pending', 'sending') AND k = any($2::text[])",
+            channel,
+            list(keys),
+        )
+        return {row[0] for row in rows}
+
     async def sent_paper_keys(self, channel: str, keys: Sequence[str]) -> set[str]:
         """Subset of ``keys`` already posted to ``channel``."""
         if not keys:

@@ -165,6 +165,18 @@ class SqliteOutbox(SqliteConnection):
         )
         return int(row[0]) if row else 0
 
+    async def queued_paper_keys(self, channel: str, keys: Sequence[str]) -> set[str]:
+        """Subset of ``keys`` in ``channel``'s unsent outbox rows."""
+        if not keys:
+            return set()
+        rows = await self._all(
+            "SELECT DISTINCT k.value FROM deliveries d, json_each(d.paper_keys) k"
+            " WHERE d.channel = ? AND d.state IN (?, ?)"
+            " AND k.value IN (SELECT value FROM json_each(?))",
+            (channel, *PENDING_STATES, json.dumps(list(keys))),
+        )
+        return {row[0] for row in rows}
+
     async def sent_paper_keys(self, channel: str, keys: Sequence[str]) -> set[str]:
         """Subset of ``keys`` already posted to ``channel``."""
         if not keys:

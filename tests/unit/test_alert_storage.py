@@ -150,3 +150,18 @@ async def test_matching_keys_match_as_search_does(
     found = {p.key for p in (await store.search(parsed, 0, 50)).papers}
     assert found & set(keys) == expected
     assert await store.matching_keys(parsed, []) == set()
+
+
+async def test_queued_paper_keys_are_those_of_unsent_rows(store: Storage) -> None:
+    sub_a = await store.subscription_id(A)
+    assert sub_a is not None
+    first = await store.create_delivery(sub_a, A, "2026-03-09", T0, ["k1", "k2"])
+    await store.create_delivery(sub_a, A, "2026-03-10", T0, ["k3"], "skipped", "nothing new")
+    assert first is not None
+    assert await store.queued_paper_keys(A, ["k1", "k3", "k4"]) == {"k1"}
+    assert await store.queued_paper_keys(B, ["k1"]) == set()
+    await store.claim_deliveries("test", T0, 10)  # 'sending' is still on its way
+    assert await store.queued_paper_keys(A, ["k1", "k2"]) == {"k1", "k2"}
+    await store.finish_delivery(first, "sent")
+    assert await store.queued_paper_keys(A, ["k1", "k2"]) == set()
+    assert await store.queued_paper_keys(A, []) == set()

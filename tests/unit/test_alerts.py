@@ -19,6 +19,7 @@ from bot import status, transfer
 from bot.alerts import MAX_ALERTS, match_new_papers, queue_alert_messages
 from bot.commands import CommandRouter
 from bot.config import Settings
+from bot.digest import Candidates, plan_digest
 from bot.ingest import ingest_arxiv, ingest_days
 from bot.jobs import Jobs
 from bot.models import Paper, Reply, Subscription
@@ -481,3 +482,30 @@ def test_import_refuses_bad_alerts_at_their_line(alerts: str, problem: str) -> N
         transfer.parse_document(text)
     [found] = info.value.problems
     assert found.line == 3 and problem in found.message
+
+
+async def test_a_paper_on_its_way_in_a_digest_or_an_alert_is_not_queued_twice(
+    router: CommandRouter, subscribed: Storage, jobs: Jobs, clock: FakeClock, adapter
+) -> None:
+    sub_id = await subscribed.subscription_id(CHANNEL)
+    assert sub_id is not None
+    await run(router, "/alert add diffusion")
+    # A digest holding 2603.00001 is queued but not sent when the alert matches it.
+    await new_papers(subscribed, make_paper("2603.00001", "Diffusion one", day=DAY))
+    await subscribed.create_delivery(sub_id, CHANNEL, "2026-03-09", clock.now(), ["2603.00001"])
+    assert await queue_alert_messages(subscribed, clock.now()) == 0
+    # An alert message holding 2603.00002 is queued when the digest is planned.
+    await new_papers(subscribed, make_paper("2603.00002", "Diffusion two", day=DAY, upvotes=9))
+    clock.advance(minutes=1)
+    assert await queue_alert_messages(subscribed, clock.now()) == 1
+    sub = await subscribed.get_subscription(CHANNEL)
+    assert sub is not None
+    plan = await plan_digest(subscribed, sub, clock.now(), Candidates(subscribed))
+    assert [p.key for p in plan.papers] == []
+    assert plan.empty_reason == "nothing new"
+    for delivery in await subscribed.claim_deliveries("test", clock.now(), 10):
+        await jobs.workers["test"].deliver(delivery)
+    assert sorted(t for cards in titles(adapter) for t in cards) == [
+        "Diffusion one",
+        "Diffusion two",
+    ]
