@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.render import CUSTOM_ID_MAX, ZWSP
 from adapters.discord.settings import DiscordSettings
+from bot.catalogue import CATALOGUE
 from bot.commands import CommandRouter
 from bot.delivery import DeliveryWorker
 from bot.digest import digest_reply
@@ -223,7 +224,7 @@ async def test_commands_sync_globally_with_permissions(
 async def test_guild_id_syncs_to_that_guild_only(fake: FakeDiscord, router: CommandRouter) -> None:
     async with running(fake, router, {"guild_id": GUILD}):
         assert None not in fake.command_sets
-        assert len(fake.command_sets[GUILD]) == 9
+        assert len(fake.command_sets[GUILD]) == len(CATALOGUE)
         rec = await ask(fake, "help")
         assert "/search" in rec.response_data["content"]  # type: ignore[index]
 
