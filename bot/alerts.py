@@ -138,7 +138,8 @@ async def _add(storage: Storage, cmd: Command, text: str) -> Reply:
     query = alert_query(text)
     alerts = await storage.list_alerts(cmd.channel)
     for number, alert in enumerate(alerts, 1):
-        if alert.query == text:
+        # The same search written differently ("LLM" and "llm") is the same alert.
+        if alert.query == text or _queries([alert]).get(alert.id) == query:
             raise UserError(f"This channel already has that alert (number {number}).")
     if len(alerts) >= MAX_ALERTS:
         raise UserError(
@@ -156,11 +157,12 @@ async def _add(storage: Storage, cmd: Command, text: str) -> Reply:
     if await storage.add_alert(cmd.channel, text, cmd.user) is None:
         raise UserError("That alert was not added: the channel's subscription just changed.")
     paused = " The subscription is paused; alerts resume with it." if sub.paused else ""
+    share = f" It matches {hits} of the {len(latest)} newest papers." if latest else ""
     return Reply(
         title=f"Alert {len(alerts) + 1} added: “{shorten(text, 80)}”",
         text=f"Papers new to the library that match it are posted here, at most one alert"
         f" message every {_minutes(sub.alert_every)}, never a paper this channel already"
-        f" received. It matches {hits} of the {len(latest)} newest papers.{paused}",
+        f" received.{share}{paused}",
         footer="See them with /alert list; stop one with /alert remove <number>",
     )
 

@@ -73,7 +73,7 @@ async def ingest_days(
             papers = []
         else:
             try:
-                result.papers += await _store(storage, papers)
+                result.papers += await store_papers(storage, papers)
             except Exception as exc:  # e.g. a full disk: the day is retried next run
                 _day_failed(result, day, "cannot store its papers: ", exc)
             else:
@@ -90,8 +90,12 @@ async def ingest_days(
     return result
 
 
-async def _store(storage: Storage, papers: Sequence[Paper]) -> int:
-    """Upsert ``papers``, first queueing the new ones for the keyword alerts (bot/alerts.py)."""
+async def store_papers(storage: Storage, papers: Sequence[Paper]) -> int:
+    """Upsert ``papers``, first queueing the new ones for the keyword alerts (bot/alerts.py).
+
+    Every ingest stores through this and then calls :func:`match_alerts`, so
+    the papers it brings for the first time reach the channels' alerts.
+    """
     await storage.queue_alert_candidates([paper.key for paper in papers])
     return await storage.upsert_papers(papers)
 
@@ -193,7 +197,7 @@ async def ingest_arxiv(
     result.metadata_requests = source.requests_made - before
     result.incomplete = sum(len(a.records) - a.enriched for a in completed)
     papers = {r.arxiv_id: r.to_paper() for a in completed for r in a.records}
-    result.papers = await _store(storage, list(papers.values()))
+    result.papers = await store_papers(storage, list(papers.values()))
     await match_alerts(storage)
     log.info(
         "ingested %d arXiv papers of %s in %d requests",

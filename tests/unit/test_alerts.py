@@ -121,6 +121,7 @@ async def test_changes_are_for_admins_and_viewing_for_anyone(
         ("/alert frobnicate", "Unknown /alert action 'frobnicate'"),
         ("/alert list everything", "/alert list takes nothing after it"),
         ("/alert add kept", "already has that alert (number 1)"),
+        ("/alert add  KEPT ", "already has that alert (number 1)"),
     ],
 )
 async def test_malformed_commands_get_clear_replies(
