@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
+from bot.arxiv_schedule import ArxivFetcher, arxiv_source
 from bot.catalogue import metric_labels
 from bot.clock import SystemClock
 from bot.commands import CommandRouter
@@ -173,6 +174,8 @@ async def run_bot(config: Config) -> int:
         raise NoChatToken(no_chat_message())
     storage = await open_storage(settings.storage_url)
     source = HuggingFaceSource(settings.hf_endpoint)
+    # One arXiv client for the whole process: one connection, arXiv's pace.
+    arxiv = arxiv_source(settings)
     http: HttpServer | None = None
     try:
         clock = SystemClock()
@@ -199,6 +202,7 @@ async def run_bot(config: Config) -> int:
             on_delivery=metrics.count_delivery,
             on_ingest=metrics.count_ingest,
             semantic=semantic,
+            arxiv=ArxivFetcher(storage, arxiv, clock),
         )
         if settings.http_port is not None:
             health = Health(adapters, storage, jobs, clock)
@@ -217,5 +221,6 @@ async def run_bot(config: Config) -> int:
         if http is not None:
             await http.stop()
         await source.aclose()
+        await arxiv.aclose()
         await storage.close()
     return 0

@@ -17,6 +17,8 @@ from bot.subscription_options import SETTING_KEYS
 # The query shares the router's length limit with the " sort:relevance" an
 # option may append.
 QUERY_OPTION_CHARS = MAX_QUERY_CHARS - len(" sort:relevance")
+# Room for MAX_CATEGORIES codes of up to 16 characters, commas and the prefix.
+SOURCE_OPTION_CHARS = 400
 # Buttons' own command (search result pages): handled and counted, never typed.
 BUTTON_ONLY_COMMANDS = ("page",)
 
@@ -144,8 +146,9 @@ CATALOGUE: tuple[CommandSpec, ...] = (
     CommandSpec(
         "subscribe",
         summary="Post a daily digest in this channel (admins)",
-        usage="/subscribe [HH:MM] [Area/City]",
-        help="daily digest in this channel (admins)",
+        usage="/subscribe [HH:MM] [Area/City] [source]",
+        help="daily digest in this channel (admins); source is hf (default) or arXiv"
+        " categories, e.g. arxiv:cs.CL,cs.LG",
         access=Access.ADMINS,
         admin_action="subscribe",
         options=(
@@ -157,6 +160,13 @@ CATALOGUE: tuple[CommandSpec, ...] = (
                 "IANA timezone, e.g. Europe/Berlin (default {default_timezone})",
                 autocomplete="timezone",
                 prefix="timezone:",
+            ),
+            Option(
+                "source",
+                "hf (Hugging Face, the default) or arXiv categories, e.g. arxiv:cs.CL,cs.LG",
+                max_length=SOURCE_OPTION_CHARS,
+                autocomplete="arxiv_source",
+                prefix="source:",
             ),
         ),
     ),
@@ -241,6 +251,12 @@ def needs_admin(name: str, args: str) -> bool:
 def help_text() -> str:
     """The ``/help`` text: one line per command."""
     return "\n".join(f"{spec.usage} — {spec.help}" for spec in CATALOGUE)
+
+
+def settings_help() -> str:
+    """The settings ``/settings <key> <value>`` changes, one line each, for ``/help``."""
+    lines = [f"• {key} — {text}" for key, text in SETTING_KEYS.items()]
+    return "Settings (/settings <key> <value>):\n" + "\n".join(lines)
 
 
 def metric_labels() -> tuple[str, ...]:

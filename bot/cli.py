@@ -15,17 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from bot import status, transfer
+from bot.arxiv_schedule import arxiv_source
 from bot.cards import paper_card
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, mask_url_passwords
 from bot.doctor import run_checks
 from bot.errors import UserError
 from bot.hybrid import HybridSearch
 from bot.ingest import ArxivIngestResult, ingest_arxiv, ingest_days, recent_days
 from bot.logs import RedactingFilter, setup_logging
 from bot.plugins import Config, load_config, open_semantic, open_storage
+from bot.ports.plugins import CopyFailed
 from bot.ports.storage import DatabaseUnusable, Storage, WriteFailed
 from bot.query import parse_query
-from bot.sources.arxiv import ARXIV_INTERVAL, ArxivSource
 from bot.sources.arxiv_taxonomy import ARXIV_PREFIX, InvalidSourceSpec, parse_arxiv_source
 from bot.sources.http import SourceError
 from bot.sources.huggingface import HuggingFaceSource
@@ -36,7 +37,7 @@ EXIT_USAGE = 2
 EXIT_NO_CHAT = 78
 log = logging.getLogger("paperbot.cli")
 # Commands whose output is the point: only warnings and errors are logged.
-QUIET_COMMANDS = {"demo", "search", "embed", "ingest", "export", "import", "status", "doctor"}
+QUIET_COMMANDS = {"demo", "search", "embed", "ingest", "export", "import", "status", "doctor", "db"}
 
 
 @asynccontextmanager
@@ -94,6 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
     state = sub.add_parser("status", help="list subscriptions, next runs and last deliveries")
     state.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sub.add_parser("doctor", help="check configuration, database, Hugging Face and chat tokens")
+    database = sub.add_parser("db", help="database operations").add_subparsers(
+        dest="db_command", required=True, metavar="DB_COMMAND"
+    )
+    copy = database.add_parser(
+        "copy",
+        help="copy the configured (SQLite) database into PostgreSQL, resumable",
+        description="Copies papers, subscriptions, sent history, the outbox and search sessions."
+        " Stop the bot first. Running it again changes nothing; an interrupted copy resumes.",
+    )
+    copy.add_argument("--to", required=True, metavar="URL", help="postgresql://user:pass@host/db")
+    copy.add_argument(
+        "--from-start",
+        action="store_true",
+        help="forget an earlier copy's progress, copy all again",
+    )
     return parser
 
 
@@ -152,15 +168,7 @@ async def _ingest_arxiv(settings: Settings, args: argparse.Namespace) -> int:
     except InvalidSourceSpec as exc:
         print(f"paperbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    # The scale shrinks arXiv's 3-second rule only for tests against a scaled fake.
-    scale = settings.rate_limit_scale
-    source = ArxivSource(
-        settings.arxiv_feed_url,
-        settings.arxiv_api_url,
-        min_interval=ARXIV_INTERVAL * scale,
-        backoff=5.0 * scale,
-        max_backoff=120.0 * scale,
-    )
+    source = arxiv_source(settings)
     async with _database(settings) as storage, aclosing(source):
         try:
             result = await ingest_arxiv(storage, source, categories)
@@ -306,6 +314,17 @@ async def _status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.db_copy import copy_database
+
+    try:
+        print(await copy_database(settings, args.to, from_start=args.from_start))
+    except CopyFailed as exc:
+        print(f"paperbot: db copy: {mask_url_passwords(str(exc))}", file=sys.stderr)
+        return 1
+    return 0
+
+
 async def _doctor(config: Config, args: argparse.Namespace) -> int:
     checks = await run_checks(config)
     for check in checks:
@@ -339,6 +358,7 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, i
     "import": lambda config, args: _import(config.core, args),
     "status": lambda config, args: _status(config.core, args),
     "doctor": _doctor,
+    "db": lambda config, args: _db(config.core, args),
 }
 
 

@@ -13,7 +13,7 @@ from typing import Protocol, TypeVar
 
 from bot.alerts import alert_command, alerts_overview
 from bot.cards import clean_text, paper_card, shorten
-from bot.catalogue import BY_NAME, command_spec, help_text
+from bot.catalogue import BY_NAME, command_spec, help_text, settings_help
 from bot.clock import Clock
 from bot.digest import NO_LIST, Candidates, digest_reply, plan_digest
 from bot.errors import UserError
@@ -149,7 +149,10 @@ class CommandRouter:
     # read-only commands ----------------------------------------------------------
     async def help(self, cmd: Command) -> Reply:
         """The command list."""
-        return Reply(title="paperbot — research papers in your chat", text=help_text())
+        return Reply(
+            title="paperbot — research papers in your chat",
+            text=f"{help_text()}\n\n{settings_help()}",
+        )
 
     async def today(self, cmd: Command) -> Reply:
         """The most upvoted papers of the latest settled day, or of a given day."""
@@ -353,7 +356,7 @@ class CommandRouter:
     # subscription commands -------------------------------------------------------
     async def subscribe(self, cmd: Command) -> Reply:
         """Create or update this channel's subscription (admins: see the catalogue)."""
-        at, zone = parse_subscribe_args(cmd.args)
+        at, zone, source = parse_subscribe_args(cmd.args)
         existing = await self.storage.get_subscription(cmd.channel)
         # What is not given keeps the channel's current value (a bare /subscribe
         # resumes a paused digest unchanged); defaults only apply to new ones.
@@ -367,6 +370,7 @@ class CommandRouter:
             base,
             post_time=at or base.post_time,
             timezone=zone or base.timezone,
+            arxiv_categories=base.arxiv_categories if source is None else source,
             paused=False,
             paused_reason=None,
         )
@@ -375,7 +379,7 @@ class CommandRouter:
         return Reply(
             title=(
                 f"{verb}: daily digest at {sub.post_time.strftime('%H:%M')} {sub.timezone}"
-                f" ({describe_days(sub)})"
+                f" ({describe_days(sub)})" + (f" from {sub.source}" if sub.arxiv_categories else "")
             ),
             text=next_post_line(sub)
             + "\nSee what it would post now with /preview."
@@ -412,7 +416,7 @@ class CommandRouter:
         if sub is None:
             return Reply(text="This channel is not subscribed. An admin can run /subscribe.")
         now = self.clock.now()
-        plan = await plan_digest(self.storage, sub, now, Candidates(self.storage))
+        plan = await plan_digest(self.storage, sub, now, Candidates(self.storage, self.semantic))
         alerts = await alerts_overview(self.storage, sub, now)
         filters = f"Filters: {describe_filters(sub)}.\n{alerts}"
         if not plan.papers:
@@ -421,9 +425,14 @@ class CommandRouter:
                 text=f"{EMPTY_EXPLAINED[plan.empty_reason or NO_LIST]}\n{filters}",
                 footer=next_post_line(sub),
             )
-        body = digest_reply(plan.papers, period_of(sub, now))
-        sample = plan.last_day is not None and await self.storage.is_sample_day(plan.last_day)
-        days = days_covered(plan.first_day, plan.last_day) + (" (sample data)" if sample else "")
+        body = digest_reply(plan.papers, period_of(sub, now), plan.arxiv)
+        if plan.arxiv is not None:
+            days = f"the arXiv announcement ({body.text})"
+        else:
+            sample = plan.last_day is not None and await self.storage.is_sample_day(plan.last_day)
+            days = days_covered(plan.first_day, plan.last_day) + (
+                " (sample data)" if sample else ""
+            )
         return replace(
             body,
             title=f"Preview: {body.title}",

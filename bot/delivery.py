@@ -24,7 +24,7 @@ from functools import partial
 
 from bot.alerts import alert_reply, is_alert_period
 from bot.clock import Clock
-from bot.digest import digest_reply
+from bot.digest import ArxivPool, digest_reply
 from bot.faults import FailureLog, describe
 from bot.models import Post, Reply
 from bot.ports.chat import (
@@ -89,7 +89,7 @@ class DeliveryWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._rng = rng or random.Random()
         self._stopping = False
-        self._rendered: dict[tuple[tuple[str, ...], str], list[Reply]] = {}
+        self._rendered: dict[tuple[tuple[str, ...], str, str | None], list[Reply]] = {}
         self._on_outcome = on_outcome or (lambda platform, outcome: None)
         self._deadline = deadline
         # Outcome writes the database refused, oldest first, to be written again.
@@ -200,11 +200,11 @@ class DeliveryWorker:
             # Each channel's own alerts are named: nothing to share between channels.
             body = await alert_reply(self.storage, delivery)
             return split_reply(body, self.adapter.limits, self.adapter.measure)
-        key = (delivery.paper_keys, delivery.period)
+        key = (delivery.paper_keys, delivery.period, delivery.digest_info)
         parts = self._rendered.get(key)
         if parts is None:
             papers = await self.storage.get_papers(delivery.paper_keys)
-            body = digest_reply(papers, delivery.period)
+            body = digest_reply(papers, delivery.period, ArxivPool.from_json(delivery.digest_info))
             parts = split_reply(body, self.adapter.limits, self.adapter.measure)
             if len(self._rendered) >= RENDER_CACHE:
                 self._rendered.clear()

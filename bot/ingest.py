@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 from bot.alerts import match_new_papers
@@ -13,6 +13,7 @@ from bot.faults import describe
 from bot.models import Paper
 from bot.ports.storage import Storage
 from bot.sources.arxiv import ArxivSource
+from bot.sources.arxiv_feed import Announcement
 from bot.sources.http import SourceUnreachable
 
 log = logging.getLogger("paperbot.ingest")
@@ -90,13 +91,19 @@ async def ingest_days(
     return result
 
 
-async def store_papers(storage: Storage, papers: Sequence[Paper]) -> int:
+async def store_papers(
+    storage: Storage, papers: Sequence[Paper], *, new: Sequence[str] | None = None
+) -> int:
     """Upsert ``papers``, first queueing the new ones for the keyword alerts (bot/alerts.py).
 
     Every ingest stores through this and then calls :func:`match_alerts`, so
     the papers it brings for the first time reach the channels' alerts.
+    ``new`` limits the candidates to those keys (an arXiv replacement, a new
+    version of an older paper, is not new even when it is not stored yet);
+    by default every paper not stored yet is.
     """
-    await storage.queue_alert_candidates([paper.key for paper in papers])
+    keys = [paper.key for paper in papers] if new is None else list(new)
+    await storage.queue_alert_candidates(keys)
     return await storage.upsert_papers(papers)
 
 
@@ -135,7 +142,11 @@ class ArxivIngestResult:
 
     ``papers`` counts distinct papers stored (a paper listed in two of the
     categories is stored once); ``skipped`` the malformed feed entries left out;
-    ``enriched`` the papers completed with the export API's metadata.
+    ``incomplete`` the listings the export API could not complete.
+    ``new_keys`` are the papers first announced (new or cross-listed, not
+    replaced) in announcements this run recorded: what "an ingest brought new
+    papers" means, e.g. for alerts. ``stale`` names the categories whose feed
+    still showed an announcement older than the one expected.
     """
 
     announced_on: date | None
@@ -144,6 +155,8 @@ class ArxivIngestResult:
     skipped: int = 0
     incomplete: int = 0
     metadata_requests: int = 0
+    new_keys: tuple[str, ...] = ()
+    stale: list[str] = field(default_factory=list)
 
     @property
     def requests(self) -> int:
@@ -157,19 +170,31 @@ class ArxivIngestResult:
 
 
 async def ingest_arxiv(
-    storage: Storage, source: ArxivSource, categories: Sequence[str]
+    storage: Storage,
+    source: ArxivSource,
+    categories: Sequence[str],
+    *,
+    now: datetime | None = None,
+    expected: date | None = None,
 ) -> ArxivIngestResult:
-    """Fetch the latest announcement of each category and upsert its papers.
+    """Fetch the latest announcement of each category, upsert its papers and record it.
 
-    One feed request per category (so a category's fetch can later serve every
+    One feed request per category (so a category's fetch serves every
     subscription naming it), then the metadata of all distinct papers in shared
-    batches; on a day without announcement no metadata is asked for. New,
-    cross-listed and replaced papers are all stored (a replacement updates the
-    stored title and abstract); upvotes stay Hugging Face's. A failing feed
-    raises :class:`~bot.sources.http.SourceError`; nothing is stored then.
+    batches; on a day without announcement, or when a feed still shows an
+    announcement already recorded, no metadata is asked for. New, cross-listed
+    and replaced papers are all stored (a replacement updates the stored title
+    and abstract); upvotes stay Hugging Face's. Each announcement is recorded
+    by category and day with its announce types and order (the arXiv digest's
+    candidates). ``expected`` is the announcement day the caller expects
+    (see :func:`bot.arxiv_schedule.announcement_day`): an empty feed then
+    records that day as without announcement, and a feed of an earlier day is
+    reported ``stale``. A failing feed raises
+    :class:`~bot.sources.http.SourceError`; nothing is stored then.
     """
+    moment = now or datetime.now(UTC)
     counts: list[CategoryCounts] = []
-    announcements = []
+    announcements: list[Announcement] = []
     for category in categories:
         before = source.requests_made
         announcement = await source.fetch_announcement([category])
@@ -183,21 +208,42 @@ async def ingest_arxiv(
                 tally.new += 1
         counts.append(tally)
         announcements.append(announcement)
-    days = [a.announced_on for a in announcements if a.records and a.announced_on]
+    days = [_day_of(a) for a in announcements if a.records]
     result = ArxivIngestResult(
         announced_on=max(days, default=None),
         categories=counts,
         skipped=sum(a.skipped for a in announcements),
     )
-    if not any(a.records for a in announcements):
-        log.info("arXiv: no announcement for %s", ", ".join(categories))
+    fresh = []
+    for announcement in announcements:
+        day = _day_of(announcement)
+        (category,) = announcement.categories
+        if not announcement.records:
+            if expected is not None:
+                await storage.record_arxiv_announcement(category, expected, moment, [])
+            continue
+        if expected is not None and day < expected:
+            result.stale.append(category)
+        # A feed not rebuilt since it was recorded costs no metadata requests.
+        if category not in await storage.arxiv_categories_fetched([category], day):
+            fresh.append(announcement)
+    if not fresh:
+        if not days:
+            log.info("arXiv: no announcement for %s", ", ".join(categories))
         return result
     before = source.requests_made
-    completed = await source.complete(announcements)
+    completed = await source.complete(fresh)
     result.metadata_requests = source.requests_made - before
     result.incomplete = sum(len(a.records) - a.enriched for a in completed)
     papers = {r.arxiv_id: r.to_paper() for a in completed for r in a.records}
-    result.papers = await store_papers(storage, list(papers.values()))
+    new_keys = {r.arxiv_id: None for a in completed for r in a.records if not r.is_replacement}
+    # A replacement is a new version of an older paper, not a new paper for the alerts.
+    result.papers = await store_papers(storage, list(papers.values()), new=list(new_keys))
+    for announcement in completed:
+        (category,) = announcement.categories
+        listings = [(r.arxiv_id, r.announce_type) for r in announcement.records]
+        await storage.record_arxiv_announcement(category, _day_of(announcement), moment, listings)
+    result.new_keys = tuple(new_keys)
     await match_alerts(storage)
     log.info(
         "ingested %d arXiv papers of %s in %d requests",
@@ -206,3 +252,8 @@ async def ingest_arxiv(
         result.requests,
     )
     return result
+
+
+def _day_of(announcement: Announcement) -> date:
+    """The day an announcement with records is of: the feed's, else its latest record's."""
+    return announcement.announced_on or max(r.announced_on for r in announcement.records)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.alerts import match_new_papers, queue_alert_messages
+from bot.arxiv_schedule import ArxivFetcher
 from bot.clock import Clock
 from bot.commands import SESSION_TTL
 from bot.config import Settings
@@ -36,6 +37,12 @@ FRESH_ENOUGH = timedelta(minutes=10)
 # ...but a slow or down source must not hold digests back: compose from what
 # is stored once this much time has gone.
 REFRESH_TIMEOUT = 20.0
+# Due arXiv digests wait this long for an announcement not fetched yet: a few
+# feeds and metadata batches at arXiv's 3 s pace. The fetch itself goes on.
+ARXIV_REFRESH_TIMEOUT = 60.0
+# Recorded arXiv announcements are kept this long: a digest looks at the latest
+# one, or at the past week's; the papers themselves stay.
+ARXIV_KEEP = timedelta(days=30)
 # Index upkeep runs this often and for at most this long per run: a bulk load
 # of a million papers leaves about 10 s of merging, done within half an hour.
 MERGE_INTERVAL = timedelta(minutes=5)
@@ -79,8 +86,11 @@ class Jobs:
         on_delivery: OutcomeObserver | None = None,
         on_ingest: IngestObserver | None = None,
         semantic: Semantic | None = None,
+        arxiv: ArxivFetcher | None = None,
     ) -> None:
         self.settings = settings
+        self.arxiv = arxiv
+        self._arxiv_task: asyncio.Task[None] | None = None
         self.storage = storage
         self.semantic = semantic
         self.source = source
@@ -132,6 +142,17 @@ class Jobs:
                 id="ingest",
                 **options,
             )
+        if self.arxiv is not None:
+            # Asks storage which announcement is missing; requests only then.
+            scheduler.add_job(
+                self._run_job,
+                "interval",
+                args=[self.arxiv_ingest],
+                minutes=self.settings.ingest_interval_minutes,
+                next_run_time=now,
+                id="arxiv_ingest",
+                **options,
+            )
         scheduler.add_job(
             self._run_job,
             "interval",
@@ -176,6 +197,9 @@ class Jobs:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)  # also cancels a running ingest or tick
             self._scheduler = None
+        if self._arxiv_task is not None:
+            self._arxiv_task.cancel()
+            await asyncio.gather(self._arxiv_task, return_exceptions=True)
         await asyncio.gather(*(w.stop(grace) for w in self.workers.values()))
         for task in self._worker_tasks:
             task.cancel()
@@ -219,6 +243,36 @@ class Jobs:
         # New papers become findable by meaning right after they are stored.
         await self.embed()
 
+    async def arxiv_ingest(self) -> None:
+        """Fetch the latest announcement of every subscribed arXiv category not yet fetched.
+
+        The point where an arXiv ingest has brought new papers (``result.new_keys``):
+        their alert messages are queued at once, not at the next tick.
+        """
+        if self.arxiv is None:
+            return
+        result = await self.arxiv.fetch()
+        if result is not None and result.new_keys:
+            await self.alerts()
+        if result is not None and result.papers:
+            await self.embed()
+
+    async def _refresh_arxiv(self, due: Sequence[tuple[int, Subscription]]) -> None:
+        """Before composing due arXiv digests, fetch an announcement they lack (bounded wait)."""
+        categories = sorted({code for _, sub in due for code in sub.arxiv_categories})
+        if self.arxiv is None or not categories or not await self.arxiv.missing(categories):
+            return
+        if self._arxiv_task is None or self._arxiv_task.done():
+            self._arxiv_task = asyncio.create_task(self._run_job(self.arxiv_ingest))
+        try:
+            # Shielded: giving up waiting must not cancel the fetch halfway.
+            await asyncio.wait_for(asyncio.shield(self._arxiv_task), ARXIV_REFRESH_TIMEOUT)
+        except TimeoutError:
+            log.warning(
+                "fetching arXiv took over %.0f s: composing from stored announcements",
+                ARXIV_REFRESH_TIMEOUT,
+            )
+
     async def embed(self) -> None:
         """Give every stored paper without a vector one (batches; resumes where it stopped)."""
         if self.semantic is not None:
@@ -258,8 +312,11 @@ class Jobs:
         due = await self.storage.due_subscriptions(now, DUE_BATCH)
         if not due:
             return 0
-        if self.source is not None and (
-            self._last_ingest is None or now - self._last_ingest > FRESH_ENOUGH
+        hf_due = any(not sub.arxiv_categories for _, sub in due)
+        if (
+            hf_due
+            and self.source is not None
+            and (self._last_ingest is None or now - self._last_ingest > FRESH_ENOUGH)
         ):
             try:
                 await asyncio.wait_for(self.ingest(), REFRESH_TIMEOUT)
@@ -268,7 +325,8 @@ class Jobs:
                     "refreshing papers took over %.0f s: composing from stored data",
                     REFRESH_TIMEOUT,
                 )
-        candidates = Candidates(self.storage)
+        await self._refresh_arxiv(due)
+        candidates = Candidates(self.storage, self.semantic)
         for sub_id, sub in due:
             await self.schedule(sub_id, sub, now, candidates)
         for worker in self.workers.values():
@@ -298,7 +356,9 @@ class Jobs:
             plan = await plan_digest(self.storage, sub, now, candidates)
             keys = [paper.key for paper in plan.papers]
             if keys:
-                await self.storage.create_delivery(sub_id, sub.channel, period, now, keys)
+                await self.storage.create_delivery(
+                    sub_id, sub.channel, period, now, keys, digest_info=plan.digest_info
+                )
             else:
                 await self.storage.create_delivery(
                     sub_id, sub.channel, period, now, [], "skipped", plan.empty_reason
@@ -309,8 +369,10 @@ class Jobs:
         await self.storage.set_next_run(sub.channel, next_run(sub, max(now, run_at)))
 
     async def purge(self) -> None:
-        """Drop expired search sessions."""
-        await self.storage.purge_search_sessions(self.clock.now() - SESSION_TTL)
+        """Drop expired search sessions and arXiv announcements no digest looks at any more."""
+        now = self.clock.now()
+        await self.storage.purge_search_sessions(now - SESSION_TTL)
+        await self.storage.purge_arxiv_announcements((now - ARXIV_KEEP).date())
 
     async def merge_index(self) -> None:
         """Merge the search index's small segments for a bounded time (searches get faster)."""

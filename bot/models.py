@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
+from bot.sources.arxiv_taxonomy import HF_SOURCE, format_arxiv_source
+
 ARXIV_ID_RE = re.compile(r"^(\d{4}\.\d{4,5})(v\d+)?$", re.ASCII)
 # Identifiers from before April 2007: archive[.SUBJECT]/YYMMNNN, e.g. hep-th/9901001.
 OLD_ARXIV_ID_RE = re.compile(r"^([a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?/\d{7})(v\d+)?$", re.ASCII)
@@ -169,8 +171,12 @@ class Subscription:
 
     ``weekdays`` holds ISO weekday numbers (1 = Monday). With ``cadence``
     ``"weekly"`` the digest covers the past ISO week and goes out on
-    ``weekly_day``. ``alert_every`` is the least number of minutes between
-    two alert messages of the channel (its keyword alerts, bot/alerts.py).
+    ``weekly_day``. ``arxiv_categories`` chooses the source: empty means
+    Hugging Face Daily Papers, else the announcements of those arXiv
+    categories (canonical codes); ``crosslists`` says whether papers only
+    cross-listed into them count. ``alert_every`` is the least number of
+    minutes between two alert messages of the channel (its keyword alerts,
+    bot/alerts.py).
     """
 
     channel: str
@@ -187,7 +193,16 @@ class Subscription:
     paused_reason: str | None = None
     next_run_at: datetime | None = None
     created_by: str = ""
+    arxiv_categories: tuple[str, ...] = ()
+    crosslists: bool = True
     alert_every: int = 10
+
+    @property
+    def source(self) -> str:
+        """``hf``, or the arXiv source spec ``arxiv:cs.CL,cs.LG``."""
+        if not self.arxiv_categories:
+            return HF_SOURCE
+        return format_arxiv_source(self.arxiv_categories)
 
 
 @dataclass(frozen=True, slots=True)

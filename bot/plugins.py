@@ -127,7 +127,7 @@ def no_chat_message() -> str:
     )
 
 
-def _scheme(url: str) -> str:
+def url_scheme(url: str) -> str:
     """``sqlite`` for ``sqlite:///x`` and for a bare path (no ``scheme://``)."""
     match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", url)
     return match.group(1).lower() if match else "sqlite"
@@ -135,7 +135,7 @@ def _scheme(url: str) -> str:
 
 def storage_plugin(url: str) -> StoragePlugin:
     """The installed backend that accepts ``url``'s scheme; else a ``ConfigError``."""
-    scheme = _scheme(url)
+    scheme = url_scheme(url)
     for plugin in storage_plugins():
         if scheme in plugin.schemes:
             return plugin

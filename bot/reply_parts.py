@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from bot.cards import paper_card
-from bot.digest import ALL_FILTERED, NO_LIST, NOTHING_NEW
+from bot.digest import ALL_FILTERED, NO_ANNOUNCEMENT, NO_LIST, NOTHING_NEW
 from bot.models import Button, Paper, PaperCard, Reply, Subscription
 from bot.ports.storage import SearchPage
 from bot.schedule import format_local
@@ -55,6 +55,8 @@ def of_total(found: SearchPage) -> str:
 
 EMPTY_EXPLAINED = {
     NO_LIST: "There is no Hugging Face daily list for the days it covers yet.",
+    NO_ANNOUNCEMENT: "No announcement of its arXiv categories has been fetched for the days"
+    " it covers yet (arXiv announces Sunday to Thursday at 20:00 US Eastern).",
     NOTHING_NEW: "Every paper of the latest list was already posted here.",
     ALL_FILTERED: "This channel's filters leave none of the latest list's new papers.",
 }

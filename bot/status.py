@@ -125,6 +125,7 @@ def as_json(rows: list[Row]) -> str:
                 "time": sub.post_time.strftime("%H:%M"),
                 "timezone": sub.timezone,
                 "cadence": sub.cadence,
+                "source": sub.source,
                 "next_run_local": next_run.astimezone(ZoneInfo(sub.timezone)).isoformat()
                 if next_run
                 else None,

@@ -10,6 +10,13 @@ from bot.config import check_timezone, parse_hhmm
 from bot.errors import UserError
 from bot.models import WEEKDAYS, Subscription
 from bot.schedule import describe_days
+from bot.sources.arxiv_taxonomy import (
+    ARXIV_PREFIX,
+    HF_SOURCE,
+    InvalidSourceSpec,
+    UnknownCategory,
+    parse_arxiv_source,
+)
 
 MAX_TOP = 10
 MAX_KEYWORDS = 20
@@ -25,14 +32,22 @@ SETTING_KEYS = {
     "min_upvotes": "only papers with at least this many upvotes",
     "include": "only papers mentioning one of these comma-separated keywords (none = all)",
     "exclude": "skip papers mentioning any of these comma-separated keywords (none = skip none)",
+    "source": "hf (Hugging Face Daily Papers) or arXiv categories, e.g. arxiv:cs.CL,cs.LG",
+    "crosslists": "yes or no: whether papers cross-listed into the arXiv categories count",
     "alert_every": f"minutes between two alert messages (/alert), 1–{MAX_ALERT_EVERY}",
 }
 _ALIASES = {
     "tz": "timezone",
     "minupvotes": "min_upvotes",
     "min-upvotes": "min_upvotes",
+    "cross-lists": "crosslists",
+    "cross_lists": "crosslists",
     "alert-every": "alert_every",
 }
+_HF_NAMES = {HF_SOURCE, "huggingface", "hugging-face", "hugging_face"}
+_YES = {"yes", "y", "on", "true", "1"}
+_NO = {"no", "n", "off", "false", "0"}
+SOURCE_EXAMPLE = "e.g. hf, or arxiv:cs.CL,cs.LG"
 
 
 def setting_key(typed: str) -> str:
@@ -41,6 +56,8 @@ def setting_key(typed: str) -> str:
 
 
 def _sentence(text: str) -> str:
+    if text.startswith("arXiv"):  # a name keeps its own spelling
+        return text + "."
     return text[:1].upper() + text[1:] + "."
 
 
@@ -60,16 +77,63 @@ def parse_timezone(text: str) -> str:
         raise UserError(_sentence(str(exc))) from None
 
 
-SUBSCRIBE_USAGE = "Usage: /subscribe [HH:MM] [Area/City], e.g. /subscribe 09:00 Europe/Berlin"
+def parse_source(text: str) -> tuple[str, ...]:
+    """A subscription's source as its arXiv categories; ``()`` is Hugging Face.
 
-
-def parse_subscribe_args(args: str) -> tuple[time | None, str | None]:
-    """``[HH:MM] [Area/City]`` in either order; None for what is not given.
-
-    ``time:HH:MM`` and ``timezone:Area/City`` name the part explicitly (Discord's
-    options arrive that way), so a time given as the timezone is refused as a
-    timezone instead of being read as a second time.
+    ``hf`` is Hugging Face; ``arxiv:cs.CL,cs.LG`` (or bare codes, ``cs.CL cs.LG``)
+    are arXiv categories, checked against the bundled taxonomy. An unknown code
+    is refused by name with the closest real ones.
     """
+    spec = text.strip()
+    if spec.casefold() in _HF_NAMES:
+        return ()
+    try:
+        if spec.casefold().startswith(ARXIV_PREFIX):
+            return parse_arxiv_source(spec)
+        # Bare codes are read as categories, but a refusal says what a source is.
+        return parse_arxiv_source(ARXIV_PREFIX + spec)
+    except UnknownCategory as exc:
+        hint = "" if spec.casefold().startswith(ARXIV_PREFIX) else f" A source is {SOURCE_EXAMPLE}."
+        raise UserError(_sentence(str(exc)) + hint) from None
+    except InvalidSourceSpec as exc:
+        raise UserError(_sentence(str(exc))) from None
+
+
+def parse_flag(text: str, name: str) -> bool:
+    """``yes``/``no`` (also on/off, true/false) as a bool, or a :class:`UserError`."""
+    word = text.strip().casefold()
+    if word in _YES:
+        return True
+    if word in _NO:
+        return False
+    raise UserError(f"{name} is yes or no.")
+
+
+SUBSCRIBE_USAGE = (
+    "Usage: /subscribe [HH:MM] [Area/City] [source], e.g. /subscribe 09:00 Europe/Berlin"
+    " or /subscribe 08:00 arxiv:cs.CL,cs.LG"
+)
+# Where the source starts in /subscribe's arguments: Discord's option
+# (``source:...``), an ``arxiv:`` spec or ``hf``; the rest of the text is the source.
+_SOURCE_START = re.compile(r"(?:^|\s)(?:source:|(?=arxiv:)|(?=(?:hf|huggingface)(?:\s|$)))", re.I)
+
+
+def parse_subscribe_args(args: str) -> tuple[time | None, str | None, tuple[str, ...] | None]:
+    """``[HH:MM] [Area/City] [source]``; None for what is not given.
+
+    Time and timezone come in either order. ``time:HH:MM`` and
+    ``timezone:Area/City`` name the part explicitly (Discord's options arrive
+    that way), so a time given as the timezone is refused as a timezone
+    instead of being read as a second time. The source (``hf``,
+    ``arxiv:cs.CL,cs.LG`` or ``source:<either>``) comes last.
+    """
+    found = _SOURCE_START.search(args)
+    source: tuple[str, ...] | None = None
+    if found is not None:
+        args, spec = args[: found.start()], args[found.end() :]
+        if not spec.strip():
+            raise UserError(f"Name a source, {SOURCE_EXAMPLE}. {SUBSCRIBE_USAGE}")
+        source = parse_source(spec)
     words = args.split()
     if len(words) > 2:
         raise UserError(SUBSCRIBE_USAGE)
@@ -90,7 +154,7 @@ def parse_subscribe_args(args: str) -> tuple[time | None, str | None]:
             if zone is not None:
                 raise UserError(f"Give one timezone, not two. {SUBSCRIBE_USAGE}")
             zone = parse_timezone(value)
-    return at, zone
+    return at, zone, source
 
 
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -196,6 +260,10 @@ def apply_setting(sub: Subscription, key: str, value: str) -> Subscription:
         return replace(sub, min_upvotes=_bounded_int(value, "min_upvotes", 0, 100_000))
     if key == "include":
         return replace(sub, include=parse_keywords(value))
+    if key == "source":
+        return replace(sub, arxiv_categories=parse_source(value))
+    if key == "crosslists":
+        return replace(sub, crosslists=parse_flag(value, "crosslists"))
     if key == "alert_every":
         return replace(sub, alert_every=_bounded_int(value, "alert_every", 1, MAX_ALERT_EVERY))
     return replace(sub, exclude=parse_keywords(value))
@@ -219,5 +287,14 @@ def describe_settings(sub: Subscription) -> list[str]:
         f"min_upvotes: {sub.min_upvotes}",
         f"include: {', '.join(sub.include) or 'all papers'}",
         f"exclude: {', '.join(sub.exclude) or 'nothing'}",
+        f"source: {describe_source(sub)}",
+        f"crosslists: {'yes' if sub.crosslists else 'no'}",
         f"alert_every: {sub.alert_every} min",
     ]
+
+
+def describe_source(sub: Subscription) -> str:
+    """``hf (Hugging Face Daily Papers)`` or ``arxiv:cs.CL,cs.LG``."""
+    if not sub.arxiv_categories:
+        return f"{HF_SOURCE} (Hugging Face Daily Papers)"
+    return sub.source

@@ -39,6 +39,8 @@ OPTIONAL = (
     "paused",
     "paused_reason",
     "created_by",
+    "source",
+    "crosslists",
     "alert_every",
     "alerts",
 )
@@ -96,6 +98,8 @@ def subscription_row(sub: Subscription) -> dict[str, Any]:
         "paused": sub.paused,
         "paused_reason": sub.paused_reason,
         "created_by": sub.created_by,
+        "source": sub.source,
+        "crosslists": sub.crosslists,
         "alert_every": sub.alert_every,
     }
 
@@ -386,6 +390,8 @@ _SETTINGS: tuple[tuple[str, Callable[[Any], str]], ...] = (
     ("min_upvotes", _whole),
     ("include", _keyword_list),
     ("exclude", _keyword_list),
+    ("source", _text),
+    ("crosslists", lambda value: "yes" if _flag(value) else "no"),
     ("alert_every", _whole),
 )
 

@@ -19,6 +19,7 @@ from discord import app_commands
 
 from adapters.discord import parse
 from bot.catalogue import CATALOGUE, Access, CommandSpec, Option
+from bot.sources.arxiv_taxonomy import complete_source
 
 Interaction = discord.Interaction[Any]
 RunCommand = Callable[[Interaction, str, str], Awaitable[None]]
@@ -31,7 +32,16 @@ async def timezone_autocomplete(
     return [app_commands.Choice(name=zone, value=zone) for zone in parse.timezone_choices(current)]
 
 
-AUTOCOMPLETE = {"timezone": timezone_autocomplete}
+async def source_autocomplete(
+    interaction: Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """``hf`` and arXiv categories matching what the user typed (the last code of a list)."""
+    return [
+        app_commands.Choice(name=label, value=value) for label, value in complete_source(current)
+    ]
+
+
+AUTOCOMPLETE = {"timezone": timezone_autocomplete, "arxiv_source": source_autocomplete}
 
 
 def _annotation(option: Option) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 import httpx
 from pydantic_settings import BaseSettings
@@ -81,3 +81,40 @@ class StoragePlugin(Protocol):
 
     def latest_schema_version(self) -> int:
         """The schema version :meth:`open` migrates to."""
+
+
+class CopyFailed(Exception):
+    """A database copy could not start or stopped; what was committed stays (it resumes)."""
+
+
+class CopyProgress(Protocol):
+    """Told how a database copy advances, e.g. to draw a progress bar."""
+
+    def planned(self, rows: int) -> None:
+        """The copy has this many source rows left to copy, over every table."""
+
+    def copied(self, table: str, rows: int) -> None:
+        """``rows`` more rows of ``table`` are committed in the target."""
+
+
+@runtime_checkable
+class CopiesDatabases(Protocol):
+    """A storage plugin that can fill its database from another backend's (``paperbot db copy``).
+
+    The copy is idempotent (rows are matched on their natural keys, so running
+    it again changes nothing) and resumable (each committed batch records how
+    far it got, and the next run carries on from there).
+    """
+
+    copy_sources: Sequence[str]
+    """URL schemes of the databases it can copy from."""
+
+    async def copy_from(
+        self, source_url: str, target_url: str, *, from_start: bool, progress: CopyProgress
+    ) -> dict[str, int]:
+        """Copy every table of ``source_url`` into ``target_url``; rows copied per table.
+
+        Both databases must be at their backend's latest schema. ``from_start``
+        forgets where an earlier copy got to and copies every row again.
+        Raises :class:`CopyFailed` with the reason when it cannot go on.
+        """

@@ -1,8 +1,8 @@
 """The storage port: everything the core needs from a database, split by concern.
 
-:class:`Storage` combines the five parts (papers and search, subscriptions,
-the outbox, keyword alerts, search sessions) with the lifecycle of one open database. The
-SQLite backend (``storage/sqlite/``) implements it; another backend
+:class:`Storage` combines the parts (papers and search, subscriptions, the
+outbox, keyword alerts, arXiv announcements, search sessions) with the lifecycle
+of one open database. The SQLite backend (``storage/sqlite/``) implements it; another backend
 implements the same protocols without touching the core, and is found as a
 plugin of the ``paperbot.storage`` entry-point group.
 """
@@ -80,6 +80,25 @@ class Delivery:
     error: str | None
     # Temporary failures so far; only these count toward the retry limit.
     failures: int = 0
+    # Where the papers came from, for the message (an arXiv digest's
+    # categories and pool, as JSON: bot/digest.py ArxivPool); None for Hugging Face.
+    digest_info: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnnouncedPaper:
+    """One paper of an arXiv category's announcement of ``day``.
+
+    ``announce_type`` is arXiv's: ``new``, ``cross`` (a cross-list),
+    ``replace`` or ``replace-cross`` (a new version of an older paper);
+    ``position`` is its place in the category's feed, from 0.
+    """
+
+    category: str
+    day: date
+    paper_key: str
+    announce_type: str
+    position: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +228,9 @@ class SubscriptionStore(Protocol):
     async def pause_subscription(self, channel: str, reason: str) -> None:
         """Stop posting to ``channel`` and remember why."""
 
+    async def subscribed_arxiv_categories(self) -> list[str]:
+        """Every arXiv category some active subscription names, sorted, each once."""
+
     async def move_subscription(self, old_channel: str, new_channel: str) -> None:
         """Re-key a subscription and everything that hangs off it to a new channel id.
 
@@ -230,8 +252,12 @@ class OutboxStore(Protocol):
         paper_keys: Sequence[str],
         state: str = "pending",
         error: str | None = None,
+        digest_info: str | None = None,
     ) -> int | None:
-        """Add an outbox row; None when this subscription already has one for ``period``."""
+        """Add an outbox row; None when this subscription already has one for ``period``.
+
+        ``digest_info`` is kept with the row for the message (see :class:`Delivery`).
+        """
 
     async def claim_deliveries(self, platform: str, now: datetime, limit: int) -> list[Delivery]:
         """Move up to ``limit`` ready pending rows of ``platform`` to 'sending' and return them."""
@@ -337,6 +363,37 @@ class AlertStore(Protocol):
         """How many alert messages each channel has been sent."""
 
 
+class ArxivStore(Protocol):
+    """The arXiv announcements fetched so far: which days, and what each listed."""
+
+    async def record_arxiv_announcement(
+        self,
+        category: str,
+        day: date,
+        fetched_at: datetime,
+        listings: Sequence[tuple[str, str]],
+    ) -> None:
+        """Record ``category``'s announcement of ``day``: (paper key, announce type) in feed order.
+
+        An empty ``listings`` records a day without announcement. Recording
+        the same category and day again replaces what was recorded.
+        """
+
+    async def arxiv_categories_fetched(self, categories: Sequence[str], since: date) -> set[str]:
+        """Which of ``categories`` have an announcement recorded for ``since`` or later."""
+
+    async def latest_arxiv_day(self, categories: Sequence[str]) -> date | None:
+        """The latest day on which one of ``categories`` announced at least one paper."""
+
+    async def arxiv_announced(
+        self, categories: Sequence[str], first: date, last: date
+    ) -> list[AnnouncedPaper]:
+        """What ``categories`` announced from ``first`` to ``last``, by day, category, position."""
+
+    async def purge_arxiv_announcements(self, before: date) -> int:
+        """Forget the announcements of days before ``before`` (not the papers); returns how many."""
+
+
 class SearchSessionStore(Protocol):
     """Server-side paging state of searches, behind short button keys."""
 
@@ -350,7 +407,15 @@ class SearchSessionStore(Protocol):
         """Delete sessions created before ``older_than``; returns how many."""
 
 
-class Storage(PaperStore, SubscriptionStore, OutboxStore, AlertStore, SearchSessionStore, Protocol):
+class Storage(
+    PaperStore,
+    SubscriptionStore,
+    OutboxStore,
+    AlertStore,
+    ArxivStore,
+    SearchSessionStore,
+    Protocol,
+):
     """One open database: every part of the port plus its lifecycle.
 
     All datetimes are timezone-aware UTC.

@@ -19,23 +19,30 @@ from importlib import resources
 
 __all__ = [
     "ARXIV_PREFIX",
+    "HF_SOURCE",
     "MAX_CATEGORIES",
     "ArxivCategory",
     "InvalidSourceSpec",
     "Taxonomy",
     "UnknownCategory",
+    "complete_source",
     "format_arxiv_source",
     "load_taxonomy",
     "parse_arxiv_source",
 ]
 
 ARXIV_PREFIX = "arxiv:"
+# The source of a subscription without arXiv categories: Hugging Face Daily Papers.
+HF_SOURCE = "hf"
 # One feed request serves every category of a subscription; arXiv caps a combined
 # feed at 2000 entries, which a handful of busy categories already reach.
 MAX_CATEGORIES = 20
 AUTOCOMPLETE_LIMIT = 25  # Discord shows at most 25 choices
+CHOICE_CHARS = 100  # Discord's limit for a choice's name and value
+HF_CHOICE = ("hf — Hugging Face Daily Papers", "hf")
 
 _SEPARATORS = re.compile(r"[\s,+;]+")
+_LIST_SEPARATORS = re.compile(r"[,+;]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +232,41 @@ def parse_arxiv_source(spec: str, taxonomy: Taxonomy | None = None) -> tuple[str
 def format_arxiv_source(codes: tuple[str, ...]) -> str:
     """The canonical spec for ``codes``: ``arxiv:cs.CL,cs.LG``."""
     return ARXIV_PREFIX + ",".join(codes)
+
+
+def complete_source(typed: str, taxonomy: Taxonomy | None = None) -> list[tuple[str, str]]:
+    """(label, value) suggestions for a source being typed, for autocomplete menus.
+
+    The last code of a list is completed (``cs.CL,mach`` offers
+    ``arxiv:cs.CL,cs.LG — Machine Learning``); the codes before it are kept as
+    typed, canonicalised when known. ``hf`` is offered while it fits what was
+    typed. Values longer than a menu can carry are left out.
+    """
+    taxonomy = taxonomy or load_taxonomy()
+    text = typed.strip()
+    prefixed = text.casefold().startswith(ARXIV_PREFIX)
+    body = text[len(ARXIV_PREFIX) :] if prefixed else text
+    # Spaces may separate codes or the words of a name being searched for.
+    parts = _LIST_SEPARATORS.split(body)
+    words = parts[-1].split()
+    typed_codes = [code for part in parts[:-1] for code in part.split()]
+    while len(words) > 1 and taxonomy.resolve(words[0]) is not None:
+        typed_codes.append(words.pop(0))
+    last = " ".join(words)
+    kept: list[str] = []
+    for code in typed_codes:
+        found = taxonomy.resolve(code)
+        kept.append(found.code if found else code)
+    choices: list[tuple[str, str]] = []
+    if not prefixed and not kept and HF_SOURCE.startswith(text.casefold()):
+        choices.append(HF_CHOICE)
+    for entry in taxonomy.search(last, AUTOCOMPLETE_LIMIT + len(kept)):
+        if entry.code in kept:
+            continue
+        value = format_arxiv_source((*kept, entry.code))
+        if len(value) <= CHOICE_CHARS:
+            choices.append((f"{value} — {entry.name}"[:CHOICE_CHARS], value))
+    return choices[:AUTOCOMPLETE_LIMIT]
 
 
 def _mapping(data: Mapping[str, object], key: str) -> Mapping[str, object]:

@@ -12,6 +12,7 @@ import asyncpg
 from bot.ports.storage import DatabaseUnusable, WriteFailed
 from storage.migrations import bundled_migrations
 from storage.postgresql.alerts import PgAlerts
+from storage.postgresql.arxiv import PgArxiv
 from storage.postgresql.connection import WRITE_FAILURE_MEMORY, cause, utc_now
 from storage.postgresql.outbox import PgOutbox
 from storage.postgresql.papers import PgPapers
@@ -38,7 +39,7 @@ ANALYZE_AFTER_ROWS = 1000
 _OPEN_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, WriteFailed)
 
 
-class PostgresStorage(PgPapers, PgSearch, PgSubscriptions, PgOutbox, PgAlerts, PgSessions):
+class PostgresStorage(PgPapers, PgSearch, PgSubscriptions, PgOutbox, PgAlerts, PgArxiv, PgSessions):
     """The storage port on an asyncpg connection pool.
 
     Open it with :meth:`open`, which applies pending numbered migrations from

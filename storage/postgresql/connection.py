@@ -93,6 +93,8 @@ def to_subscription(row: Any) -> Subscription:
         paused_reason=row["paused_reason"],
         next_run_at=row["next_run_at"],
         created_by=row["created_by"],
+        arxiv_categories=tuple(row["arxiv_categories"]),
+        crosslists=row["crosslists"],
         alert_every=row["alert_every"],
     )
 
@@ -112,6 +114,7 @@ def to_delivery(row: Any) -> Delivery:
         parts_sent=row["parts_sent"],
         error=row["error"],
         failures=row["failures"],
+        digest_info=row["digest_info"],
     )
 
 

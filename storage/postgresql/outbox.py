@@ -33,12 +33,13 @@ async def insert_delivery(
     paper_keys: Sequence[str],
     state: str = "pending",
     error: str | None = None,
+    digest_info: str | None = None,
 ) -> int | None:
     """Insert an outbox row in the caller's transaction; None if (subscription, period) exists."""
     created = await conn.fetchval(
         "INSERT INTO deliveries (subscription_id, channel, period, due_at, state,"
-        " next_attempt_at, paper_keys, error, created_at, updated_at)"
-        " VALUES ($1, $2, $3, $4, $5, $4, $6, $7, $8, $8)"
+        " next_attempt_at, paper_keys, error, created_at, updated_at, digest_info)"
+        " VALUES ($1, $2, $3, $4, $5, $4, $6, $7, $8, $8, $9)"
         " ON CONFLICT (subscription_id, period) DO NOTHING RETURNING id",
         subscription_id,
         channel,
@@ -48,6 +49,7 @@ async def insert_delivery(
         list(paper_keys),
         error,
         utc_now(),
+        digest_info,
     )
     return int(created) if created is not None else None
 
@@ -64,11 +66,20 @@ class PgOutbox(PgConnection):
         paper_keys: Sequence[str],
         state: str = "pending",
         error: str | None = None,
+        digest_info: str | None = None,
     ) -> int | None:
         """Insert an outbox row unless one exists for (subscription, period)."""
         async with self._transaction() as conn:
             return await insert_delivery(
-                conn, subscription_id, channel, period, due_at, paper_keys, state, error
+                conn,
+                subscription_id,
+                channel,
+                period,
+                due_at,
+                paper_keys,
+                state,
+                error,
+                digest_info,
             )
 
     async def claim_deliveries(self, platform: str, now: datetime, limit: int) -> list[Delivery]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from bot.ports.plugins import CopyProgress
 from bot.ports.storage import Storage
 from storage.postgresql.backend import PostgresStorage, available_migrations
+from storage.postgresql.copy_from_sqlite import SqliteToPostgres
+from storage.sqlite.plugin import path_of
 
 
 class PostgresPlugin:
@@ -11,6 +14,7 @@ class PostgresPlugin:
 
     name = "postgresql"
     schemes = ("postgresql", "postgres")
+    copy_sources = ("sqlite",)
 
     async def open(self, url: str) -> Storage:
         """The database at ``url``, migrated."""
@@ -19,6 +23,13 @@ class PostgresPlugin:
     def latest_schema_version(self) -> int:
         """The number of the newest bundled migration."""
         return max(number for number, _ in available_migrations())
+
+    async def copy_from(
+        self, source_url: str, target_url: str, *, from_start: bool, progress: CopyProgress
+    ) -> dict[str, int]:
+        """Copy the SQLite database at ``source_url`` into ``target_url`` (resumable)."""
+        copy = SqliteToPostgres(path_of(source_url), target_url, progress)
+        return await copy.run(from_start=from_start)
 
 
 plugin = PostgresPlugin()

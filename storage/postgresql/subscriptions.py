@@ -14,8 +14,8 @@ from storage.postgresql.connection import PgConnection, affected, to_subscriptio
 _SAVE_SQL = """
 INSERT INTO subscriptions (channel, post_time, timezone, weekdays, top_n, min_upvotes,
     include_kw, exclude_kw, cadence, weekly_day, paused, paused_reason, next_run_at,
-    created_by, created_at, updated_at, alert_every)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)
+    created_by, created_at, updated_at, arxiv_categories, crosslists, alert_every)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18)
 ON CONFLICT (channel) DO UPDATE SET
     post_time = excluded.post_time, timezone = excluded.timezone,
     weekdays = excluded.weekdays, top_n = excluded.top_n,
@@ -24,6 +24,7 @@ ON CONFLICT (channel) DO UPDATE SET
     weekly_day = excluded.weekly_day, paused = excluded.paused,
     paused_reason = excluded.paused_reason,
     next_run_at = excluded.next_run_at, updated_at = excluded.updated_at,
+    arxiv_categories = excluded.arxiv_categories, crosslists = excluded.crosslists,
     alert_every = excluded.alert_every
 """
 
@@ -56,6 +57,8 @@ class PgSubscriptions(PgConnection):
                 sub.next_run_at,
                 sub.created_by,
                 moment,
+                list(sub.arxiv_categories),
+                sub.crosslists,
                 sub.alert_every,
             )
             for sub in subs
@@ -114,6 +117,14 @@ class PgSubscriptions(PgConnection):
             utc_now(),
             channel,
         )
+
+    async def subscribed_arxiv_categories(self) -> list[str]:
+        """The arXiv categories of active subscriptions, each once."""
+        rows = await self._pool.fetch(
+            "SELECT code FROM (SELECT DISTINCT unnest(arxiv_categories) AS code"
+            ' FROM subscriptions WHERE NOT paused) used ORDER BY code COLLATE "C"'
+        )
+        return [row["code"] for row in rows]
 
     async def move_subscription(self, old_channel: str, new_channel: str) -> None:
         """Re-key ``old_channel`` to ``new_channel`` in every table, atomically.

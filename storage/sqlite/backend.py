@@ -17,6 +17,7 @@ import aiosqlite
 from bot.ports.storage import DatabaseUnusable, WriteFailed
 from storage.migrations import bundled_migrations
 from storage.sqlite.alerts import SqliteAlerts
+from storage.sqlite.arxiv import SqliteArxiv
 from storage.sqlite.connection import WRITE_FAILURE_MEMORY, _cause, _now
 from storage.sqlite.outbox import SqliteOutbox
 from storage.sqlite.papers import SqlitePapers
@@ -77,7 +78,9 @@ async def _thread_stopped(conn: aiosqlite.Connection) -> None:
         await asyncio.to_thread(thread.join, 1.0)
 
 
-class SqliteStorage(SqlitePapers, SqliteSubscriptions, SqliteOutbox, SqliteAlerts, SqliteSessions):
+class SqliteStorage(
+    SqlitePapers, SqliteSubscriptions, SqliteOutbox, SqliteAlerts, SqliteArxiv, SqliteSessions
+):
     """The storage port on one aiosqlite connection in WAL mode.
 
     Open it with :meth:`open`, which applies pending numbered migrations from

@@ -30,6 +30,7 @@ def _delivery(row: aiosqlite.Row) -> Delivery:
         parts_sent=row["parts_sent"],
         error=row["error"],
         failures=row["failures"],
+        digest_info=row["digest_info"],
     )
 
 
@@ -42,13 +43,14 @@ async def insert_delivery(
     paper_keys: Sequence[str],
     state: str = "pending",
     error: str | None = None,
+    digest_info: str | None = None,
 ) -> int | None:
     """Insert an outbox row in the caller's transaction; None if (subscription, period) exists."""
     now = _now()
     cur = await db.execute(
         "INSERT OR IGNORE INTO deliveries (subscription_id, channel, period, due_at, state,"
-        " next_attempt_at, paper_keys, error, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " next_attempt_at, paper_keys, error, created_at, updated_at, digest_info)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             subscription_id,
             channel,
@@ -60,6 +62,7 @@ async def insert_delivery(
             error,
             now,
             now,
+            digest_info,
         ),
     )
     return cur.lastrowid if cur.rowcount > 0 else None
@@ -78,11 +81,12 @@ class SqliteOutbox(SqliteConnection):
         paper_keys: Sequence[str],
         state: str = "pending",
         error: str | None = None,
+        digest_info: str | None = None,
     ) -> int | None:
         """Insert an outbox row unless one exists for (subscription, period)."""
         async with self._transaction() as db:
             return await insert_delivery(
-                db, subscription_id, channel, period, due_at, paper_keys, state, error
+                db, subscription_id, channel, period, due_at, paper_keys, state, error, digest_info
             )
 
     async def claim_deliveries(self, platform: str, now: datetime, limit: int) -> list[Delivery]:

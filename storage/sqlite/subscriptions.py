@@ -30,6 +30,8 @@ def _subscription(row: aiosqlite.Row) -> Subscription:
         paused_reason=row["paused_reason"],
         next_run_at=from_ts(row["next_run_at"]),
         created_by=row["created_by"],
+        arxiv_categories=tuple(json.loads(row["arxiv_categories"])),
+        crosslists=bool(row["crosslists"]),
         alert_every=row["alert_every"],
     )
 
@@ -86,6 +88,14 @@ class SqliteSubscriptions(SqliteConnection):
             (reason, _now(), channel),
         )
 
+    async def subscribed_arxiv_categories(self) -> list[str]:
+        """The arXiv categories of active subscriptions, each once."""
+        rows = await self._all(
+            "SELECT DISTINCT value FROM subscriptions, json_each(arxiv_categories)"
+            " WHERE paused = 0 ORDER BY value"
+        )
+        return [row[0] for row in rows]
+
     async def move_subscription(self, old_channel: str, new_channel: str) -> None:
         """Re-key ``old_channel`` to ``new_channel`` in every table, atomically.
 
@@ -134,6 +144,8 @@ class SqliteSubscriptions(SqliteConnection):
                 sub.created_by,
                 now,
                 now,
+                json.dumps(list(sub.arxiv_categories)),
+                int(sub.crosslists),
                 sub.alert_every,
             )
             for sub in subs
@@ -145,8 +157,8 @@ class SqliteSubscriptions(SqliteConnection):
                 INSERT INTO subscriptions (channel, post_time, timezone, weekdays, top_n,
                     min_upvotes, include_kw, exclude_kw, cadence, weekly_day, paused,
                     paused_reason, next_run_at, created_by, created_at, updated_at,
-                    alert_every)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    arxiv_categories, crosslists, alert_every)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (channel) DO UPDATE SET
                     post_time = excluded.post_time, timezone = excluded.timezone,
                     weekdays = excluded.weekdays, top_n = excluded.top_n,
@@ -155,6 +167,8 @@ class SqliteSubscriptions(SqliteConnection):
                     weekly_day = excluded.weekly_day, paused = excluded.paused,
                     paused_reason = excluded.paused_reason,
                     next_run_at = excluded.next_run_at, updated_at = excluded.updated_at,
+                    arxiv_categories = excluded.arxiv_categories,
+                    crosslists = excluded.crosslists,
                     alert_every = excluded.alert_every
                 """,
                 rows,

@@ -213,6 +213,7 @@ async def test_commands_sync_globally_with_permissions(
     assert all(c["contexts"] == [0] for c in commands.values())  # guilds only
     options = {o["name"]: o for o in commands["subscribe"]["options"]}
     assert options["timezone"]["autocomplete"] is True
+    assert options["source"]["autocomplete"] is True
     keys = [choice["value"] for choice in commands["settings"]["options"][0]["choices"]]
     assert keys == list(SETTING_KEYS)
     sorts = [choice["value"] for choice in commands["search"]["options"][1]["choices"]]
@@ -355,6 +356,53 @@ async def test_timezone_autocomplete(fake: FakeDiscord, bot: DiscordAdapter) -> 
     assert "America/New_York" in await complete("new_y")
     assert len(await complete("america")) == 25
     assert (await complete(""))[0] == "UTC"
+
+
+async def test_source_autocomplete_offers_hf_and_arxiv_categories(
+    fake: FakeDiscord, bot: DiscordAdapter
+) -> None:
+    async def complete(text: str) -> list[dict[str, str]]:
+        rec = await fake.push_autocomplete(
+            GUILD, TEXT, ADMIN, "subscribe", {"source": text}, focused="source"
+        )
+        await rec.wait_response(3)
+        assert rec.response_type == 8
+        return list((rec.response_data or {})["choices"])
+
+    first = await complete("")
+    assert first[0] == {"name": "hf — Hugging Face Daily Papers", "value": "hf"}
+    assert len(first) == 25
+    computation = await complete("cs.c")
+    assert {"name": "arxiv:cs.CL — Computation and Language", "value": "arxiv:cs.CL"} in computation
+    # The last code of a list is completed; the ones before it are kept.
+    listed = await complete("cs.CL,machine learn")
+    assert [c["value"] for c in listed] == ["arxiv:cs.CL,cs.LG", "arxiv:cs.CL,stat.ML"]
+    assert await complete("zzzz") == []
+
+
+async def test_subscribe_with_an_arxiv_source_and_the_refusal_of_an_unknown_one(
+    fake: FakeDiscord, bot: DiscordAdapter, store: SqliteStorage
+) -> None:
+    rec = await ask(fake, "subscribe", {"time": "07:00", "source": "arxiv:cs.CL,cs.LG"}, user=ADMIN)
+    assert not rec.ephemeral
+    assert "from arxiv:cs.CL,cs.LG" in text_of(rec.original or {})
+    sub = await store.get_subscription(f"discord:{TEXT}")
+    assert sub is not None and sub.arxiv_categories == ("cs.CL", "cs.LG")
+
+    refused = await ask(fake, "subscribe", {"source": "arxiv:cs.CL,cs.NOPE"}, user=ADMIN)
+    assert refused.ephemeral
+    assert "arXiv has no category cs.NOPE (did you mean" in text_of(refused.original or {})
+    kept = await store.get_subscription(f"discord:{TEXT}")
+    assert kept is not None and kept.arxiv_categories == ("cs.CL", "cs.LG")
+
+    changed = await ask(fake, "settings", {"key": "source", "value": "arxiv:cs.CL"}, user=ADMIN)
+    assert "source: arxiv:cs.CL" in text_of(changed.original or {})
+    wrong = await ask(fake, "settings", {"key": "source", "value": "arxiv:cs.NOPE"}, user=ADMIN)
+    assert wrong.ephemeral and "cs.NOPE" in text_of(wrong.original or {})
+    crosslists = await ask(fake, "settings", {"key": "crosslists", "value": "no"}, user=ADMIN)
+    assert "crosslists: no" in text_of(crosslists.original or {})
+    stored = await store.get_subscription(f"discord:{TEXT}")
+    assert stored is not None and stored.arxiv_categories == ("cs.CL",) and not stored.crosslists
 
 
 async def test_subscriptions_in_thread_and_announcement_channel_post_there(

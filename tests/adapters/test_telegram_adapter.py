@@ -251,6 +251,30 @@ async def test_every_command_in_a_private_chat(
     assert reply["link_preview_options"] == {"is_disabled": True}
 
 
+async def test_arxiv_source_setting_and_the_refusal_of_an_unknown_category(
+    fake: FakeTelegram, adapter: TelegramAdapter, store: SqliteStorage
+) -> None:
+    """/settings source arxiv:cs.CL is stored; arxiv:cs.NOPE is refused by name, nothing lost."""
+    channel = f"telegram:{USER}"
+    await ask(fake, USER, "/subscribe 08:15 Asia/Tokyo arxiv:cs.LG")
+    sub = await store.get_subscription(channel)
+    assert sub is not None and sub.arxiv_categories == ("cs.LG",)
+    [changed] = await ask(fake, USER, "/settings source arxiv:cs.CL")
+    assert changed["plain_text"].startswith("Updated source.")
+    assert "source: arxiv:cs.CL" in changed["plain_text"]
+    [refused] = await ask(fake, USER, "/settings source arxiv:cs.NOPE")
+    assert "arXiv has no category cs.NOPE (did you mean cs.NE" in refused["plain_text"]
+    [back] = await ask(fake, USER, "/settings source hf")
+    assert "source: hf (Hugging Face Daily Papers)" in back["plain_text"]
+    [off] = await ask(fake, USER, "/settings crosslists off")
+    assert "crosslists: no" in off["plain_text"]
+    sub = await store.get_subscription(channel)
+    assert sub is not None and sub.arxiv_categories == () and not sub.crosslists
+    [helped] = await ask(fake, USER, "/help")
+    assert "• source — hf (Hugging Face Daily Papers) or arXiv categories" in helped["plain_text"]
+    assert "• crosslists — yes or no" in helped["plain_text"]
+
+
 async def test_subscription_flow_in_a_private_chat(
     fake: FakeTelegram, adapter: TelegramAdapter, store: SqliteStorage
 ) -> None:

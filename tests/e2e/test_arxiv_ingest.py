@@ -18,11 +18,10 @@ import pytest
 from bot.commands import CommandRouter
 from bot.models import Defaults, Paper
 from storage.sqlite import SqliteStorage
-from tests.fakes.arxiv import FakeArxiv, weekday_papers
+from tests.fakes.arxiv import FakeArxiv, announcing_tuesday
 from tests.support import FakeClock, clean_environment, command, run_cli
 
 SCALE = 0.01
-TUESDAY = date(2026, 3, 10)
 SATURDAY = date(2026, 3, 14)
 
 
@@ -38,12 +37,8 @@ class Run:
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeArxiv]:
     """The Tuesday announcement over cs.CL, cs.LG and stat.ML; violations checked at the end."""
-    async with FakeArxiv(time_scale=SCALE) as server:
-        server.announce(TUESDAY, weekday_papers())
+    async with announcing_tuesday(SCALE) as server:
         yield server
-        assert server.violations == []
-        agents = {r.user_agent or "" for r in server.requests}
-        assert all(agent.startswith("paperbot/") and "+http" in agent for agent in agents)
 
 
 async def paperbot(fake: FakeArxiv, folder: Path, *args: str) -> Run:

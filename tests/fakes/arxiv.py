@@ -19,7 +19,8 @@ import json
 import re
 import time
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -155,6 +156,12 @@ class FakeArxiv(TestServer):
         """
         for _ in range(times):
             self._failures[route].append(_Failure(kind, delay))
+
+    def assert_terms_kept(self) -> None:
+        """Fail unless every request kept arXiv's terms and named the bot in its User-Agent."""
+        assert self.violations == [], self.violations
+        agents = {r.user_agent or "" for r in self.requests}
+        assert all(agent.startswith("paperbot/") and "+http" in agent for agent in agents), agents
 
     def count(self, route: Route) -> int:
         """How many requests hit ``route``."""
@@ -404,6 +411,18 @@ def _api_error(query: str, message: str) -> web.Response:
 
 
 # --- a normal weekday ------------------------------------------------------------
+
+
+@asynccontextmanager
+async def announcing_tuesday(time_scale: float) -> AsyncIterator[FakeArxiv]:
+    """The fake announcing :func:`weekday_papers` on Tuesday 10 March 2026.
+
+    On leaving, it checks that arXiv's terms were kept (:meth:`FakeArxiv.assert_terms_kept`).
+    """
+    async with FakeArxiv(time_scale=time_scale) as server:
+        server.announce(date(2026, 3, 10), weekday_papers())
+        yield server
+        server.assert_terms_kept()
 
 
 def weekday_papers() -> list[FakePaper]:

@@ -292,7 +292,8 @@ async def test_settings_echo_the_canonical_key(router: CommandRouter) -> None:
         ),
         (
             "09:00 UTC extra",
-            "Usage: /subscribe [HH:MM] [Area/City], e.g. /subscribe 09:00 Europe/Berlin",
+            "Usage: /subscribe [HH:MM] [Area/City] [source], e.g. /subscribe 09:00 Europe/Berlin"
+            " or /subscribe 08:00 arxiv:cs.CL,cs.LG",
         ),
     ],
 )

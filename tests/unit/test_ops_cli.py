@@ -105,6 +105,7 @@ def test_status_json(environment: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert rows["discord:42"]["last_delivery"]["error"] == "missing_permission"
     assert rows["console:local"]["last_delivery"] is None
     assert rows["console:local"]["next_run_utc"] is None
+    assert berlin["source"] == "hf"
 
 
 async def test_status_of_an_empty_database(tmp_path: Path) -> None:

@@ -143,3 +143,28 @@ def test_env_example_is_all_comments_and_values_parse() -> None:
         differs |= {k for k in values if getattr(settings, k) != getattr(defaults, k)}
     # The example documents the default of everything except the port it suggests.
     assert differs == {"http_port"}
+
+
+def test_compose_scale_profile_runs_two_replicas_on_the_official_postgres_image(
+    compose: dict,
+) -> None:
+    services = compose["services"]
+    database, replicas = services["postgres"], services["paperbot-scaled"]
+    assert database["profiles"] == replicas["profiles"] == ["scale"]
+    assert "profiles" not in services["paperbot"]  # `docker compose up` stays SQLite only
+    assert database["image"].split(":")[0] == "postgres"
+    volume, target = database["volumes"][0].split(":")
+    assert volume in compose["volumes"] and target == "/var/lib/postgresql/data"
+    assert replicas["deploy"]["replicas"] == 2
+    assert replicas["depends_on"]["postgres"]["condition"] == "service_healthy"
+    url = replicas["environment"]["PAPERBOT_DATABASE_URL"]
+    assert url.startswith("postgresql://paperbot:${POSTGRES_PASSWORD") and "@postgres:" in url
+    # The shared settings and hardening are the single service's, not a drifting copy.
+    for key in ("image", "restart", "user", "read_only", "healthcheck", "stop_grace_period"):
+        assert replicas[key] == services["paperbot"][key]
+    assert set(services["paperbot"]["environment"]) < set(replicas["environment"])
+    # Each replica publishes /healthz on its own host port, apart from the single service's.
+    published = {port.rsplit(":", 1)[0] for port in replicas["ports"]}
+    assert "127.0.0.1:8081-8082" in published
+    assert not published & {port.rsplit(":", 1)[0] for port in services["paperbot"]["ports"]}
+    assert not SECRETS & set(replicas["environment"])

@@ -42,6 +42,8 @@ SUBS = [
         weekly_day=5,
         paused=True,
         paused_reason="missing_permission",
+        arxiv_categories=("cs.CL", "cs.LG"),
+        crosslists=False,
     ),
     Subscription(channel="console:local", post_time=time(23, 59), timezone="Asia/Kolkata"),
 ]
@@ -95,6 +97,8 @@ def test_export_is_versioned_pretty_json_without_next_run() -> None:
             "paused": False,
             "paused_reason": None,
             "created_by": "telegram:42",
+            "source": "hf",
+            "crosslists": True,
             "alert_every": 10,
         }
     ]
@@ -293,3 +297,18 @@ def test_hand_written_rows_may_use_settings_wording_and_defaults() -> None:
         weekdays=frozenset(range(1, 6)),
         include=("llm", "agents"),
     )
+
+
+def test_an_unknown_arxiv_category_is_refused_at_its_line() -> None:
+    text = document(row(source="arxiv:cs.CL,cs.NOPE", crosslists="maybe"))
+    found = problems(text)
+    source_line = next(n for n, line in enumerate(text.splitlines(), 1) if '"source"' in line)
+    assert found[0].startswith(f"subs.json:{source_line}: subscription 1: source: arXiv has no")
+    assert "cs.NOPE (did you mean" in found[0]
+    assert any("crosslists: expected true or false" in problem for problem in found)
+
+
+def test_a_file_without_source_fields_imports_as_hugging_face() -> None:
+    old = {k: v for k, v in row().items() if k not in ("source", "crosslists")}
+    (sub,) = parse_document(document(old))
+    assert sub.arxiv_categories == () and sub.crosslists

@@ -8,6 +8,7 @@ import pytest
 
 from bot.errors import UserError
 from bot.models import Subscription
+from bot.sources.arxiv_taxonomy import load_taxonomy
 from bot.subscription_options import (
     MAX_KEYWORD_CHARS,
     MAX_KEYWORDS,
@@ -17,6 +18,7 @@ from bot.subscription_options import (
     describe_settings,
     parse_days,
     parse_keywords,
+    parse_source,
     parse_subscribe_args,
 )
 
@@ -41,7 +43,7 @@ WEEKLY = Subscription(channel="test:1", cadence="weekly", weekly_day=1)
     ],
 )
 def test_parse_subscribe_args(args: str, expected: tuple[time | None, str | None]) -> None:
-    assert parse_subscribe_args(args) == expected
+    assert parse_subscribe_args(args) == (*expected, None)
 
 
 @pytest.mark.parametrize("args", ["24:00", "9:60", "09:00:00", "9.30 Europe/Berlin", "1pm"])
@@ -242,3 +244,72 @@ def test_describe_settings() -> None:
     assert "days: weekends" in lines
     assert "include: llm, agents" in lines
     assert "exclude: nothing" in lines
+
+
+# sources ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "categories"),
+    [
+        ("hf", ()),
+        ("HuggingFace", ()),
+        ("arxiv:cs.CL,cs.LG", ("cs.CL", "cs.LG")),
+        ("ARXIV:cs.cl cs.lg", ("cs.CL", "cs.LG")),
+        ("cs.CL", ("cs.CL",)),
+        ("arxiv:math.MP", ("math-ph",)),  # an alias becomes its canonical code
+        ("arxiv:hep-th", ("hep-th",)),
+    ],
+)
+def test_parse_source(text: str, categories: tuple[str, ...]) -> None:
+    assert parse_source(text) == categories
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("arxiv:cs.NOPE", "arXiv has no category cs.NOPE (did you mean cs.NE, cs.SE, cs.RO?)."),
+        ("cs.NOPE", "arXiv has no category cs.NOPE (did you mean"),
+        ("huggingfac", "A source is e.g. hf, or arxiv:cs.CL,cs.LG."),
+        ("arxiv:", "Name at least one arXiv category"),
+        ("arxiv:" + ",".join(c.code for c in load_taxonomy().search("", 21)), "At most 20 arXiv"),
+    ],
+)
+def test_parse_source_refusals_name_the_problem(text: str, message: str) -> None:
+    with pytest.raises(UserError) as caught:
+        parse_source(text)
+    assert message in str(caught.value)
+
+
+def test_source_and_crosslists_settings() -> None:
+    sub = apply_setting(Subscription(channel="test:1"), "source", "arxiv:cs.CL,cs.LG")
+    assert sub.arxiv_categories == ("cs.CL", "cs.LG") and sub.source == "arxiv:cs.CL,cs.LG"
+    assert not apply_setting(sub, "cross-lists", "off").crosslists
+    assert apply_setting(sub, "crosslists", "YES").crosslists
+    with pytest.raises(UserError, match="crosslists is yes or no"):
+        apply_setting(sub, "crosslists", "sometimes")
+    assert apply_setting(sub, "source", "hf").arxiv_categories == ()
+    lines = describe_settings(sub)
+    assert "source: arxiv:cs.CL,cs.LG" in lines and "crosslists: yes" in lines
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ("09:00 Europe/Berlin arxiv:cs.CL, cs.LG", (time(9), "Europe/Berlin", ("cs.CL", "cs.LG"))),
+        ("time:07:00 source:cs.cl", (time(7), None, ("cs.CL",))),
+        ("hf", (None, None, ())),
+    ],
+)
+def test_parse_subscribe_args_with_a_source(
+    args: str, expected: tuple[time | None, str | None, tuple[str, ...]]
+) -> None:
+    assert parse_subscribe_args(args) == expected
+
+
+def test_the_source_comes_last_in_subscribe_args() -> None:
+    with pytest.raises(UserError, match="arXiv has no category 06:00"):
+        parse_subscribe_args("arxiv:stat.ML 06:00")
+
+
+def test_subscribe_without_a_source_value_says_what_one_is() -> None:
+    with pytest.raises(UserError, match=r"Name a source, e\.g\. hf, or arxiv:cs\.CL,cs\.LG"):
+        parse_subscribe_args("09:00 source:")
