@@ -80,8 +80,11 @@ ALERT_PERIOD = "alert 2026-03-10 12:00:00 UTC"
 
 async def fill_alerts(storage: Storage) -> None:
     """Alerts, papers queued for them, pending matches and a sent alert message."""
-    ids = [await storage.add_alert(*alert) for alert in ALERTS]
-    assert None not in ids
+    ids = []
+    for alert in ALERTS:
+        alert_id = await storage.add_alert(*alert)
+        assert alert_id is not None
+        ids.append(alert_id)
     extra = [extra_paper(n) for n in range(EXTRA_PAPERS)]
     # Queued before they are stored, as an ingest does; three are matched below.
     assert await storage.queue_alert_candidates([p.key for p in extra]) == EXTRA_PAPERS
