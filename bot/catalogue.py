@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from bot.alerts import MAX_ALERT_CHARS
 from bot.query import MAX_QUERY_CHARS
 from bot.subscription_options import SETTING_KEYS
 
@@ -73,12 +74,18 @@ class CommandSpec:
     admin_action: str = ""
     options: tuple[Option, ...] = ()
     aliases: tuple[str, ...] = ()
+    #: First words of the arguments that only view (``/alert list``), for
+    #: ``VIEW_ANYONE_CHANGE_ADMIN``: anyone may run those too.
+    view_args: tuple[str, ...] = ()
 
     def needs_admin(self, args: str) -> bool:
         """Whether running it with ``args`` takes an admin of the chat."""
         if self.access is Access.ADMINS:
             return True
-        return self.access is Access.VIEW_ANYONE_CHANGE_ADMIN and bool(args.strip())
+        words = args.split()
+        if not words or words[0].casefold() in self.view_args:
+            return False
+        return self.access is Access.VIEW_ANYONE_CHANGE_ADMIN
 
     def args_from(self, values: dict[str, str | None]) -> str:
         """The argument text for option ``values`` (by name; unset ones left out)."""
@@ -187,6 +194,29 @@ CATALOGUE: tuple[CommandSpec, ...] = (
                 ),
             ),
             Option("value", "New value"),
+        ),
+    ),
+    CommandSpec(
+        "alert",
+        summary="Instant alerts: new papers matching a search (changing: admins)",
+        usage="/alert [list | add <query> | remove <n>]",
+        help="instant alerts in this channel: new papers matching a search query, posted"
+        " soon after they appear (list: anyone; add, remove: admins)",
+        access=Access.VIEW_ANYONE_CHANGE_ADMIN,
+        admin_action="add or remove alerts",
+        view_args=("list",),
+        options=(
+            Option(
+                "action",
+                "list, add or remove (default: list)",
+                choices=tuple(Choice(v, v) for v in ("list", "add", "remove")),
+            ),
+            Option(
+                "value",
+                'add: the query, as for /search (e.g. "diffusion model" -video);'
+                " remove: its number",
+                max_length=MAX_ALERT_CHARS,
+            ),
         ),
     ),
     CommandSpec(

@@ -272,7 +272,10 @@ async def _embed(settings: Settings, args: argparse.Namespace) -> int:
 async def _export(settings: Settings, args: argparse.Namespace) -> int:
     async with _database(settings) as storage:
         subs = await storage.list_subscriptions()
-    sys.stdout.write(transfer.export_document(subs))
+        alerts: dict[str, list[str]] = {}
+        for alert in await storage.list_alerts():
+            alerts.setdefault(alert.channel, []).append(alert.query)
+    sys.stdout.write(transfer.export_document(subs, alerts))
     return 0
 
 
@@ -289,6 +292,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
     try:
         text = await asyncio.to_thread(_read_text, args.file)
         subs = transfer.parse_document(text)
+        alerts = transfer.document_alerts(text)
     except (OSError, UnicodeDecodeError) as exc:
         print(f"paperbot: cannot read {name}: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -298,7 +302,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
         print(f"paperbot: {name} was not imported (nothing changed)", file=sys.stderr)
         return 1
     async with _database(settings) as storage:
-        done = await transfer.import_subscriptions(storage, subs, datetime.now(UTC))
+        done = await transfer.import_subscriptions(storage, subs, datetime.now(UTC), alerts)
     print(
         f"imported {len(subs)} subscription(s) from {name}: {done.created} new, "
         f"{done.updated} updated, {done.unchanged} unchanged"

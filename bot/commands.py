@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 from typing import Protocol, TypeVar
 
+from bot.alerts import alert_command, alerts_overview
 from bot.cards import clean_text, paper_card, shorten
 from bot.catalogue import BY_NAME, command_spec, help_text, settings_help
 from bot.clock import Clock
@@ -386,10 +387,16 @@ class CommandRouter:
         )
 
     async def unsubscribe(self, cmd: Command) -> Reply:
-        """Remove this channel's subscription (admins: see the catalogue)."""
+        """Remove this channel's subscription and its alerts (admins: see the catalogue)."""
+        alerts = len(await self.storage.list_alerts(cmd.channel))
         if await self.storage.delete_subscription(cmd.channel):
-            return Reply(text="Unsubscribed. This channel gets no more digests.")
+            removed = "" if not alerts else f" Its {alerts} alert(s) are removed too."
+            return Reply(text=f"Unsubscribed. This channel gets no more digests.{removed}")
         return Reply(text="This channel is not subscribed.")
+
+    async def alert(self, cmd: Command) -> Reply:
+        """List, add or remove this channel's instant alerts (changes: admins)."""
+        return await alert_command(self.storage, cmd)
 
     async def settings(self, cmd: Command) -> Reply:
         """Show the settings, or change one (admins)."""
@@ -410,7 +417,8 @@ class CommandRouter:
             return Reply(text="This channel is not subscribed. An admin can run /subscribe.")
         now = self.clock.now()
         plan = await plan_digest(self.storage, sub, now, Candidates(self.storage, self.semantic))
-        filters = f"Filters: {describe_filters(sub)}."
+        alerts = await alerts_overview(self.storage, sub, now)
+        filters = f"Filters: {describe_filters(sub)}.\n{alerts}"
         if not plan.papers:
             return Reply(
                 title="Preview: the digest would be empty right now",

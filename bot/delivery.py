@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from bot.alerts import alert_reply, is_alert_period
 from bot.clock import Clock, SystemClock
 from bot.digest import ArxivPool, digest_reply
 from bot.faults import FailureLog, describe
@@ -271,6 +272,10 @@ class DeliveryWorker:
         channels; rendering and splitting them again for each was most of the
         CPU per message.
         """
+        if is_alert_period(delivery.period):
+            # Each channel's own alerts are named: nothing to share between channels.
+            body = await alert_reply(self.storage, delivery)
+            return split_reply(body, self.adapter.limits, self.adapter.measure)
         key = (delivery.paper_keys, delivery.period, delivery.digest_info)
         parts = self._rendered.get(key)
         if parts is None:
@@ -302,7 +307,7 @@ class DeliveryWorker:
                         )
                     )
                 log.info(
-                    "sent digest %s part %d/%d to %s (message %s)",
+                    "sent %s part %d/%d to %s (message %s)",
                     delivery.period,
                     index + 1,
                     len(parts),

@@ -223,7 +223,10 @@ async def plan_digest(
     papers = await candidates.papers(*days)
     if not papers:
         return DigestPlan((), *days, NO_LIST)
-    sent = await storage.sent_paper_keys(sub.channel, [p.key for p in papers])
+    keys = [p.key for p in papers]
+    # Papers on their way in an alert message not sent yet count as sent.
+    sent = await storage.sent_paper_keys(sub.channel, keys)
+    sent |= await storage.queued_paper_keys(sub.channel, keys)
     chosen = tuple(select_papers(papers, sub, sent))
     if chosen:
         return DigestPlan(chosen, *days)

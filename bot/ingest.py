@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
+from bot.alerts import match_new_papers
+from bot.faults import describe
 from bot.models import Paper
 from bot.ports.storage import Storage
 from bot.sources.arxiv import ArxivSource
@@ -72,7 +74,7 @@ async def ingest_days(
             papers = []
         else:
             try:
-                result.papers += await storage.upsert_papers(papers)
+                result.papers += await store_papers(storage, papers)
             except Exception as exc:  # e.g. a full disk: the day is retried next run
                 _day_failed(result, day, "cannot store its papers: ", exc)
             else:
@@ -85,7 +87,36 @@ async def ingest_days(
         len(result.days_ok),
         len(result.days_failed),
     )
+    await match_alerts(storage)
     return result
+
+
+async def store_papers(
+    storage: Storage, papers: Sequence[Paper], *, new: Sequence[str] | None = None
+) -> int:
+    """Upsert ``papers``, first queueing the new ones for the keyword alerts (bot/alerts.py).
+
+    Every ingest stores through this and then calls :func:`match_alerts`, so
+    the papers it brings for the first time reach the channels' alerts.
+    ``new`` limits the candidates to those keys (an arXiv replacement, a new
+    version of an older paper, is not new even when it is not stored yet);
+    by default every paper not stored yet is.
+    """
+    keys = [paper.key for paper in papers] if new is None else list(new)
+    await storage.queue_alert_candidates(keys)
+    return await storage.upsert_papers(papers)
+
+
+async def match_alerts(storage: Storage) -> None:
+    """Match the papers an ingest stored for the first time against every alert.
+
+    A failure is logged, not raised: the papers stay queued in the database
+    and the scheduler's next tick matches them.
+    """
+    try:
+        await match_new_papers(storage)
+    except Exception as exc:
+        log.warning("matching new papers against alerts failed (retried later): %s", describe(exc))
 
 
 def _day_failed(result: IngestResult, day: date, what: str, exc: Exception) -> None:
@@ -205,14 +236,15 @@ async def ingest_arxiv(
     result.metadata_requests = source.requests_made - before
     result.incomplete = sum(len(a.records) - a.enriched for a in completed)
     papers = {r.arxiv_id: r.to_paper() for a in completed for r in a.records}
-    result.papers = await storage.upsert_papers(papers.values())
-    new_keys: dict[str, None] = {}
+    new_keys = {r.arxiv_id: None for a in completed for r in a.records if not r.is_replacement}
+    # A replacement is a new version of an older paper, not a new paper for the alerts.
+    result.papers = await store_papers(storage, list(papers.values()), new=list(new_keys))
     for announcement in completed:
         (category,) = announcement.categories
         listings = [(r.arxiv_id, r.announce_type) for r in announcement.records]
         await storage.record_arxiv_announcement(category, _day_of(announcement), moment, listings)
-        new_keys.update((r.arxiv_id, None) for r in announcement.records if not r.is_replacement)
     result.new_keys = tuple(new_keys)
+    await match_alerts(storage)
     log.info(
         "ingested %d arXiv papers of %s in %d requests",
         result.papers,

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.alerts import match_new_papers, queue_alert_messages
 from bot.arxiv_schedule import ArxivFetcher
 from bot.clock import Clock, SystemClock
 from bot.commands import SESSION_TTL
@@ -95,6 +96,7 @@ class Jobs:
         self.settings = settings
         self.arxiv = arxiv
         self._arxiv_task: asyncio.Task[None] | None = None
+        self._alerts_lock = asyncio.Lock()
         self.storage = storage
         self.semantic = semantic
         self.source = source
@@ -284,17 +286,22 @@ class Jobs:
         self._on_ingest(result.ok)
         if result.ok:
             self.last_ingest_ok = self._last_ingest
+        # The new papers' alert messages go out now, not at the next tick.
+        await self.alerts()
         # New papers become findable by meaning right after they are stored.
         await self.embed()
 
     async def arxiv_ingest(self) -> None:
         """Fetch the latest announcement of every subscribed arXiv category not yet fetched.
 
-        The point where an arXiv ingest has brought new papers (``result.new_keys``).
+        The point where an arXiv ingest has brought new papers (``result.new_keys``):
+        their alert messages are queued at once, not at the next tick.
         """
         if self.arxiv is None:
             return
         result = await self.arxiv.fetch()
+        if result is not None and result.new_keys:
+            await self.alerts()
         if result is not None and result.papers:
             await self.embed()
 
@@ -304,7 +311,8 @@ class Jobs:
         if self.arxiv is None or not categories or not await self.arxiv.missing(categories):
             return
         if self._arxiv_task is None or self._arxiv_task.done():
-            self._arxiv_task = asyncio.create_task(self._run_job(self.arxiv_ingest))
+            # Under the ingest role: one process (one connection) talks to arXiv.
+            self._arxiv_task = asyncio.create_task(self._run_job(self.arxiv_ingest, INGEST))
         try:
             # Shielded: giving up waiting must not cancel the fetch halfway.
             await asyncio.wait_for(asyncio.shield(self._arxiv_task), ARXIV_REFRESH_TIMEOUT)
@@ -320,7 +328,8 @@ class Jobs:
             await self.semantic.embed_missing()
 
     async def tick(self) -> int:
-        """Turn every due subscription into an outbox row; returns how many were due."""
+        """Turn every due subscription into an outbox row, and pending alert
+        matches into alert messages; returns how many subscriptions were due."""
         failures = self._failure_log("scheduling tick")
         try:
             due = await self._tick()
@@ -328,7 +337,27 @@ class Jobs:
             failures.failed(exc)
             return 0
         failures.succeeded()
+        await self.alerts()
         return due
+
+    async def alerts(self) -> int:
+        """Match papers still queued for alerts (stored by a process that stopped before
+        matching them) and queue the alert messages that are due; returns how many."""
+        failures = self._failure_log("alerts")
+        try:
+            # The ingest and the tick both get here; one at a time (storage
+            # keeps two processes from queueing the same matches).
+            async with self._alerts_lock:
+                await match_new_papers(self.storage)
+                queued = await queue_alert_messages(self.storage, self.clock.now())
+        except Exception as exc:  # retried at the next tick
+            failures.failed(exc)
+            return 0
+        failures.succeeded()
+        if queued:
+            for worker in self.workers.values():
+                worker.wake()
+        return queued
 
     async def _tick(self) -> int:
         now = self.clock.now()

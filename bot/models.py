@@ -174,7 +174,9 @@ class Subscription:
     ``weekly_day``. ``arxiv_categories`` chooses the source: empty means
     Hugging Face Daily Papers, else the announcements of those arXiv
     categories (canonical codes); ``crosslists`` says whether papers only
-    cross-listed into them count.
+    cross-listed into them count. ``alert_every`` is the least number of
+    minutes between two alert messages of the channel (its keyword alerts,
+    bot/alerts.py).
     """
 
     channel: str
@@ -193,6 +195,7 @@ class Subscription:
     created_by: str = ""
     arxiv_categories: tuple[str, ...] = ()
     crosslists: bool = True
+    alert_every: int = 10
 
     @property
     def source(self) -> str:

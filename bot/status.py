@@ -1,9 +1,12 @@
-"""``paperbot status``: every subscription, when it posts next, and how its last digest went;
-and which process holds each role (bot/roles.py) when several share the database."""
+"""``paperbot status``: every subscription, when it posts next, how its last digest went
+and its keyword alerts (how many, matches waiting, alert messages sent); and which process
+holds each role (bot/roles.py) when several share the database."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,14 +15,47 @@ from bot.models import Subscription
 from bot.ports.storage import Delivery, Lease, Storage
 from bot.schedule import describe_days, format_local
 
-HEADERS = ("channel", "schedule", "next run (local)", "next run (UTC)", "state", "last delivery")
+HEADERS = (
+    "channel",
+    "schedule",
+    "next run (local)",
+    "next run (UTC)",
+    "state",
+    "last delivery",
+    "alerts",
+)
 NONE = "—"
 
 
-async def collect(storage: Storage) -> list[tuple[Subscription, Delivery | None]]:
-    """Each subscription (by channel) with its most recent outbox row."""
+@dataclass(frozen=True, slots=True)
+class AlertCounts:
+    """A channel's alerts, the new papers waiting for its next alert message, the messages sent."""
+
+    alerts: int = 0
+    pending: int = 0
+    sent: int = 0
+
+    def __str__(self) -> str:
+        if not (self.alerts or self.pending or self.sent):
+            return NONE
+        return f"{self.alerts} ({self.pending} pending, {self.sent} sent)"
+
+
+Row = tuple[Subscription, Delivery | None, AlertCounts]
+
+
+async def collect(storage: Storage) -> list[Row]:
+    """Each subscription (by channel) with its most recent outbox row and its alert counts."""
+    alerts = Counter(alert.channel for alert in await storage.list_alerts())
+    waiting = {(m.channel, m.paper_key) for m in await storage.pending_alert_matches()}
+    pending = Counter(channel for channel, _ in waiting)
+    sent = await storage.alert_messages_sent()
     return [
-        (sub, await storage.last_delivery(sub.channel))
+        (
+            sub,
+            await storage.last_delivery(sub.channel),
+            AlertCounts(alerts[sub.channel], pending[sub.channel], sent.get(sub.channel, 0)),
+        )
         for sub in await storage.list_subscriptions()
     ]
 
@@ -46,22 +82,31 @@ def _delivery_text(delivery: Delivery | None) -> str:
     return f"{text}: {delivery.error}" if delivery.error else text
 
 
-def as_table(rows: list[tuple[Subscription, Delivery | None]]) -> str:
-    """A plain-text table, one subscription per line, columns aligned."""
+def as_table(rows: list[Row]) -> str:
+    """A plain-text table, one subscription per line, columns aligned.
+
+    The alerts column is left out while no channel has any alert.
+    """
     if not rows:
         return "No subscriptions."
-    cells = [HEADERS] + [
-        (
-            sub.channel,
-            schedule_text(sub),
-            format_local(sub.next_run_at, sub.timezone) if sub.next_run_at else NONE,
-            _utc(sub.next_run_at) if sub.next_run_at else NONE,
-            _state(sub),
-            _delivery_text(delivery),
-        )
-        for sub, delivery in rows
+    cells: list[tuple[str, ...]] = [
+        HEADERS,
+        *(
+            (
+                sub.channel,
+                schedule_text(sub),
+                format_local(sub.next_run_at, sub.timezone) if sub.next_run_at else NONE,
+                _utc(sub.next_run_at) if sub.next_run_at else NONE,
+                _state(sub),
+                _delivery_text(delivery),
+                str(alerts),
+            )
+            for sub, delivery, alerts in rows
+        ),
     ]
-    widths = [max(len(row[col]) for row in cells) for col in range(len(HEADERS))]
+    if all(row[-1] == NONE for row in cells[1:]):
+        cells = [row[:-1] for row in cells]
+    widths = [max(len(row[col]) for row in cells) for col in range(len(cells[0]))]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
         for row in cells
@@ -69,10 +114,10 @@ def as_table(rows: list[tuple[Subscription, Delivery | None]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def as_json(rows: list[tuple[Subscription, Delivery | None]]) -> str:
+def as_json(rows: list[Row]) -> str:
     """The same facts as JSON, times in ISO 8601."""
     items: list[dict[str, Any]] = []
-    for sub, delivery in rows:
+    for sub, delivery, alerts in rows:
         next_run = sub.next_run_at
         items.append(
             {
@@ -96,6 +141,12 @@ def as_json(rows: list[tuple[Subscription, Delivery | None]]) -> str:
                     "error": delivery.error,
                     "attempts": delivery.attempts,
                     "due_at": delivery.due_at.isoformat(),
+                },
+                "alerts": {
+                    "count": alerts.alerts,
+                    "pending": alerts.pending,
+                    "messages_sent": alerts.sent,
+                    "every_minutes": sub.alert_every,
                 },
             }
         )

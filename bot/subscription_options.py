@@ -21,6 +21,7 @@ from bot.sources.arxiv_taxonomy import (
 MAX_TOP = 10
 MAX_KEYWORDS = 20
 MAX_KEYWORD_CHARS = 60
+MAX_ALERT_EVERY = 1440
 
 SETTING_KEYS = {
     "time": "local post time, HH:MM (24-hour)",
@@ -33,6 +34,7 @@ SETTING_KEYS = {
     "exclude": "skip papers mentioning any of these comma-separated keywords (none = skip none)",
     "source": "hf (Hugging Face Daily Papers) or arXiv categories, e.g. arxiv:cs.CL,cs.LG",
     "crosslists": "yes or no: whether papers cross-listed into the arXiv categories count",
+    "alert_every": f"minutes between two alert messages (/alert), 1–{MAX_ALERT_EVERY}",
 }
 _ALIASES = {
     "tz": "timezone",
@@ -40,6 +42,7 @@ _ALIASES = {
     "min-upvotes": "min_upvotes",
     "cross-lists": "crosslists",
     "cross_lists": "crosslists",
+    "alert-every": "alert_every",
 }
 _HF_NAMES = {HF_SOURCE, "huggingface", "hugging-face", "hugging_face"}
 _YES = {"yes", "y", "on", "true", "1"}
@@ -261,6 +264,8 @@ def apply_setting(sub: Subscription, key: str, value: str) -> Subscription:
         return replace(sub, arxiv_categories=parse_source(value))
     if key == "crosslists":
         return replace(sub, crosslists=parse_flag(value, "crosslists"))
+    if key == "alert_every":
+        return replace(sub, alert_every=_bounded_int(value, "alert_every", 1, MAX_ALERT_EVERY))
     return replace(sub, exclude=parse_keywords(value))
 
 
@@ -284,6 +289,7 @@ def describe_settings(sub: Subscription) -> list[str]:
         f"exclude: {', '.join(sub.exclude) or 'nothing'}",
         f"source: {describe_source(sub)}",
         f"crosslists: {'yes' if sub.crosslists else 'no'}",
+        f"alert_every: {sub.alert_every} min",
     ]
 
 

@@ -1,7 +1,7 @@
 """``paperbot export`` / ``paperbot import``: subscriptions as a versioned JSON document.
 
-Export writes every subscription's settings and paused state (not its next
-run, which is recomputed on import). Import validates the whole file before
+Export writes every subscription's settings, paused state and keyword alerts
+(not its next run, which is recomputed on import). Import validates the whole file before
 writing anything, reports each problem with the line it is on, writes in one
 transaction, and leaves rows that already match untouched, so importing the
 same file twice changes nothing.
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from bot.alerts import MAX_ALERTS, alert_query
 from bot.errors import UserError
 from bot.models import WEEKDAYS, Subscription
 from bot.plugins import platform_names
@@ -40,6 +41,8 @@ OPTIONAL = (
     "created_by",
     "source",
     "crosslists",
+    "alert_every",
+    "alerts",
 )
 _CHANNEL_RE = re.compile(r"^([a-z]+):(\S{1,200})$")
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
@@ -97,16 +100,22 @@ def subscription_row(sub: Subscription) -> dict[str, Any]:
         "created_by": sub.created_by,
         "source": sub.source,
         "crosslists": sub.crosslists,
+        "alert_every": sub.alert_every,
     }
 
 
-def export_document(subs: Sequence[Subscription]) -> str:
-    """Pretty JSON of ``subs`` with the format name and version."""
-    document = {
-        "format": FORMAT,
-        "version": VERSION,
-        "subscriptions": [subscription_row(sub) for sub in subs],
-    }
+def export_document(
+    subs: Sequence[Subscription], alerts: Mapping[str, Sequence[str]] | None = None
+) -> str:
+    """Pretty JSON of ``subs`` with the format name and version.
+
+    With ``alerts`` (queries by channel), every row lists its channel's alerts.
+    """
+    rows = [subscription_row(sub) for sub in subs]
+    if alerts is not None:
+        for row in rows:
+            row["alerts"] = list(alerts.get(row["channel"], ()))
+    document = {"format": FORMAT, "version": VERSION, "subscriptions": rows}
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 
 
@@ -288,6 +297,8 @@ def subscription_from_row(row: Any) -> Subscription:
         sub = replace(sub, paused_reason=_optional_text(row.get("paused_reason")))
     with check.about("created_by"):
         sub = replace(sub, created_by=_text(row.get("created_by", "")))
+    with check.about("alerts"):
+        _alert_list(row.get("alerts", []))
     if check.found:
         raise InvalidRow(check.found)
     return sub
@@ -341,6 +352,30 @@ def _word_list(value: Any) -> str:
     return _text(value)
 
 
+def _alert_list(value: Any) -> tuple[str, ...]:
+    """The alert queries of a row, each checked as ``/alert add`` checks it."""
+    if not isinstance(value, list):
+        raise UserError(f"expected a list of search queries, got {json.dumps(value)}")
+    queries = tuple(_text(item).strip() for item in value)
+    for query in queries:
+        alert_query(query)
+    if len(set(queries)) < len(queries):
+        raise UserError("an alert appears twice")
+    if len(queries) > MAX_ALERTS:
+        raise UserError(f"{len(queries)} alerts; a channel has at most {MAX_ALERTS}")
+    return queries
+
+
+def document_alerts(text: str) -> dict[str, tuple[str, ...]]:
+    """The alerts of each channel of a document :func:`parse_document` accepted.
+
+    Only channels whose row has an "alerts" field: an import leaves the others'
+    alerts alone.
+    """
+    rows = json.loads(text)["subscriptions"]
+    return {row["channel"]: _alert_list(row["alerts"]) for row in rows if "alerts" in row}
+
+
 def _keyword_list(value: Any) -> str:
     # An empty list clears the keywords, which /settings spells "none".
     return _word_list(value) or "none"
@@ -357,6 +392,7 @@ _SETTINGS: tuple[tuple[str, Callable[[Any], str]], ...] = (
     ("exclude", _keyword_list),
     ("source", _text),
     ("crosslists", lambda value: "yes" if _flag(value) else "no"),
+    ("alert_every", _whole),
 )
 
 
@@ -369,14 +405,24 @@ def _settings_of(sub: Subscription) -> Subscription:
 
 
 async def import_subscriptions(
-    storage: Storage, subs: Sequence[Subscription], now: datetime
+    storage: Storage,
+    subs: Sequence[Subscription],
+    now: datetime,
+    alerts: Mapping[str, Sequence[str]] | None = None,
 ) -> ImportSummary:
-    """Write new and changed subscriptions in one transaction, with their next run from ``now``."""
+    """Write new and changed subscriptions in one transaction, with their next run from ``now``.
+
+    Then each channel named in ``alerts`` gets exactly those alerts (kept ones keep
+    their pending matches). That is one transaction per alert written: an import
+    stopped halfway is completed by running it again.
+    """
+    alerts = alerts or {}
     created = updated = 0
     changed: list[Subscription] = []
     for sub in subs:
         existing = await storage.get_subscription(sub.channel)
-        if existing is not None and _settings_of(existing) == _settings_of(sub):
+        same_alerts = await _alerts_match(storage, sub.channel, alerts)
+        if existing is not None and _settings_of(existing) == _settings_of(sub) and same_alerts:
             continue
         if existing is None:
             created += 1
@@ -384,4 +430,29 @@ async def import_subscriptions(
             updated += 1
         changed.append(replace(sub, next_run_at=next_run(sub, now)))
     await storage.save_subscriptions(changed)
+    for sub in changed:
+        if sub.channel in alerts:
+            await _write_alerts(storage, sub, alerts[sub.channel])
     return ImportSummary(created, updated, len(subs) - created - updated)
+
+
+async def _alerts_match(
+    storage: Storage, channel: str, alerts: Mapping[str, Sequence[str]]
+) -> bool:
+    if channel not in alerts:
+        return True
+    stored = [alert.query for alert in await storage.list_alerts(channel)]
+    return stored == list(alerts[channel])
+
+
+async def _write_alerts(storage: Storage, sub: Subscription, queries: Sequence[str]) -> None:
+    """Make ``sub.channel``'s alerts exactly ``queries``, in that order."""
+    stored = await storage.list_alerts(sub.channel)
+    kept = [alert.query for alert in stored if alert.query in queries]
+    if kept != list(queries[: len(kept)]):
+        kept = []  # the order differs: write them all again
+    for alert in stored:
+        if alert.query not in kept:
+            await storage.delete_alert(alert.id)
+    for query in queries[len(kept) :]:
+        await storage.add_alert(sub.channel, query, sub.created_by)

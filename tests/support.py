@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from bot.jobs import Jobs
 from bot.models import Command, Paper, Post, Reply
 from bot.ports.chat import DeliveryError, RateWindow, RenderLimits
 from bot.ports.storage import OutboxLease, Storage
@@ -180,3 +181,12 @@ async def run_cli(
     out, err = await asyncio.wait_for(process.communicate(), timeout)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
+
+
+async def deliver_all(jobs: Jobs, store: Storage, clock: FakeClock) -> None:
+    """Send every ready outbox row of the ``test`` platform through its worker, as the
+    sender-role holder of a started process does."""
+    worker = jobs.workers["test"]
+    await jobs.roles.renew()
+    for delivery in await store.claim_deliveries("test", clock.now(), 100, lease_of(worker.owner)):
+        await worker.deliver(delivery)

@@ -1,10 +1,10 @@
 """The storage port: everything the core needs from a database, split by concern.
 
 :class:`Storage` combines the parts (papers and search, subscriptions, the
-outbox, arXiv announcements, search sessions, role leases) with the lifecycle of one
-open database. The SQLite backend (``storage/sqlite/``) implements it; another backend
-implements the same protocols without touching the core, and is found as a
-plugin of the ``paperbot.storage`` entry-point group.
+outbox, keyword alerts, arXiv announcements, search sessions, role leases) with
+the lifecycle of one open database. The SQLite backend (``storage/sqlite/``)
+implements it; another backend implements the same protocols without touching
+the core, and is found as a plugin of the ``paperbot.storage`` entry-point group.
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ from typing import Protocol
 from bot.models import Paper, Subscription
 from bot.ports.embedder import Vectors
 from bot.query import SearchQuery
+
+# The period of every alert message in the outbox starts with this (a digest's
+# period never does: it is a date or a week): backends tell the two apart by it.
+ALERT_PERIOD_PREFIX = "alert "
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +133,28 @@ class AnnouncedPaper:
     position: int
 
 
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One standing keyword alert of a channel: ``query`` in the search syntax."""
+
+    id: int
+    channel: str
+    query: str
+    created_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMatch:
+    """A new paper one alert matched, not yet taken by an alert message (pending)."""
+
+    alert_id: int
+    subscription_id: int
+    channel: str
+    paper_key: str
+    matched_at: datetime
+
+
 class DatabaseUnusable(Exception):
     """The database cannot be opened or written at all; ``str(error)`` says why, in one line."""
 
@@ -158,6 +184,10 @@ class PaperStore(Protocol):
 
     async def search(self, query: SearchQuery, offset: int, limit: int) -> SearchPage:
         """Papers matching ``query`` in its sort order, ``limit`` from ``offset``."""
+
+    async def matching_keys(self, query: SearchQuery, keys: Sequence[str]) -> set[str]:
+        """Which of the stored papers ``keys`` match ``query``, exactly as :meth:`search`
+        would match them (its sort and the search window play no part)."""
 
     async def latest_featured_day(self, before: date) -> date | None:
         """The most recent Hugging Face day (or sample list day) strictly before ``before``."""
@@ -331,6 +361,70 @@ class OutboxStore(Protocol):
     async def sent_paper_keys(self, channel: str, keys: Sequence[str]) -> set[str]:
         """Which of ``keys`` were already posted to ``channel``."""
 
+    async def queued_paper_keys(self, channel: str, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` are in ``channel``'s outbox rows not sent yet (pending or sending)."""
+
+
+class AlertStore(Protocol):
+    """Keyword alerts, the new papers waiting to be matched and the matches awaiting a message."""
+
+    async def add_alert(self, channel: str, query: str, created_by: str) -> int | None:
+        """Add an alert to ``channel``'s subscription; its id, or None when the channel
+        has no subscription or already has this exact query."""
+
+    async def list_alerts(self, channel: str | None = None) -> list[Alert]:
+        """``channel``'s alerts (every channel's when None), oldest first."""
+
+    async def delete_alert(self, alert_id: int) -> bool:
+        """Remove one alert and its pending matches; True if it existed."""
+
+    async def queue_alert_candidates(self, keys: Sequence[str]) -> int:
+        """Remember which of ``keys`` are not stored yet, before an ingest stores them.
+
+        Nothing is queued while no alert exists. Returns how many were queued.
+        """
+
+    async def alert_candidates(self, limit: int) -> list[str]:
+        """Up to ``limit`` queued keys whose papers are stored by now, oldest first."""
+
+    async def save_alert_matches(
+        self, matches: Sequence[tuple[int, str]], done: Sequence[str]
+    ) -> int:
+        """Record ``(alert id, paper key)`` matches as pending and drop ``done`` from the queue.
+
+        One transaction; a paper already sent to the alert's channel, or
+        already matched by that alert, is not recorded again. Queued keys
+        whose papers were never stored are dropped after a day. Returns how
+        many matches were recorded.
+        """
+
+    async def pending_alert_matches(self) -> list[AlertMatch]:
+        """Matches no alert message has taken yet, of subscriptions that are not paused."""
+
+    async def last_alert_at(self, subscription_id: int) -> datetime | None:
+        """When the subscription's latest alert message was queued, if ever."""
+
+    async def queue_alert_message(
+        self,
+        subscription_id: int,
+        channel: str,
+        period: str,
+        due_at: datetime,
+        paper_keys: Sequence[str],
+        taken: Sequence[str],
+    ) -> int | None:
+        """Queue an alert message in the outbox and close its matches, in one transaction.
+
+        The pending matches of ``taken`` papers become 'queued' with the new
+        outbox row (``paper_keys``, period ``period``), or 'skipped' when
+        ``paper_keys`` is empty (no row is made then). Returns the row's id;
+        None, writing nothing, when any of ``paper_keys`` is no longer
+        pending because another process (or job) queued it first.
+        """
+
+    async def alert_messages_sent(self) -> dict[str, int]:
+        """How many alert messages each channel has been sent."""
+
 
 class ArxivStore(Protocol):
     """The arXiv announcements fetched so far: which days, and what each listed."""
@@ -405,7 +499,14 @@ class LeaseStore(Protocol):
 
 
 class Storage(
-    PaperStore, SubscriptionStore, OutboxStore, ArxivStore, SearchSessionStore, LeaseStore, Protocol
+    PaperStore,
+    SubscriptionStore,
+    OutboxStore,
+    AlertStore,
+    ArxivStore,
+    SearchSessionStore,
+    LeaseStore,
+    Protocol,
 ):
     """One open database: every part of the port plus its lifecycle.
 

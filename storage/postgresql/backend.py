@@ -11,6 +11,7 @@ import asyncpg
 
 from bot.ports.storage import DatabaseUnusable, WriteFailed
 from storage.migrations import bundled_migrations
+from storage.postgresql.alerts import PgAlerts
 from storage.postgresql.arxiv import PgArxiv
 from storage.postgresql.connection import WRITE_FAILURE_MEMORY, cause, utc_now
 from storage.postgresql.leases import PgLeases
@@ -39,7 +40,9 @@ ANALYZE_AFTER_ROWS = 1000
 _OPEN_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, WriteFailed)
 
 
-class PostgresStorage(PgPapers, PgSearch, PgSubscriptions, PgOutbox, PgArxiv, PgSessions, PgLeases):
+class PostgresStorage(
+    PgPapers, PgSearch, PgSubscriptions, PgOutbox, PgAlerts, PgArxiv, PgSessions, PgLeases
+):
     """The storage port on an asyncpg connection pool.
 
     Open it with :meth:`open`, which applies pending numbered migrations from

@@ -95,6 +95,7 @@ def to_subscription(row: Any) -> Subscription:
         created_by=row["created_by"],
         arxiv_categories=tuple(row["arxiv_categories"]),
         crosslists=row["crosslists"],
+        alert_every=row["alert_every"],
     )
 
 

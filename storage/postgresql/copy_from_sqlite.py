@@ -29,10 +29,18 @@ BATCH_ROWS = 5000
 
 @dataclass(frozen=True, slots=True)
 class Reference:
-    """A column holding a parent row's id, copied as the parent's natural key."""
+    """A column holding a parent row's id, copied as the parent's natural key.
+
+    ``within`` names a column the parent and the child share when ``key``
+    identifies the parent only within it (an alert's query within its
+    subscription): the parent must then hold the child's value of that
+    column too. ``optional`` references may be NULL (and stay NULL).
+    """
 
     parent: str
     key: str
+    within: str | None = None
+    optional: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +69,21 @@ TABLES: tuple[TableCopy, ...] = (
     TableCopy("search_sessions", ("key",)),
     TableCopy("arxiv_announcements", ("category", "day")),
     TableCopy("arxiv_announced", ("category", "day", "paper_key")),
+    # An alert is its query within its channel's subscription (unique there).
+    TableCopy("alerts", ("subscription_id", "query"), {"subscription_id": _SUBSCRIPTION}),
+    TableCopy("alert_inbox", ("paper_key",)),
+    TableCopy(
+        "alert_matches",
+        ("alert_id", "paper_key"),
+        {
+            "subscription_id": _SUBSCRIPTION,
+            "alert_id": Reference("alerts", "query", within="subscription_id"),
+            # The alert message that took the match: a delivery of the same subscription.
+            "delivery_id": Reference(
+                "deliveries", "period", within="subscription_id", optional=True
+            ),
+        },
+    ),
 )
 NOT_COPIED = frozenset({"health", "schema_migrations", "leases"})
 
@@ -124,16 +147,16 @@ class _Plan:
     def merge_sql(self, staging: str) -> str:
         """Staged rows into the real table, references resolved, matched on natural keys."""
         names = ", ".join(f'"{c}"' for c in self.columns)
-        values = []
+        values = [f"ref_{c}.id" if c in self.table.references else f's."{c}"' for c in self.columns]
         joins = []
-        for name in self.columns:
-            ref = self.table.references.get(name)
-            if ref:
-                alias = f"ref_{name}"
-                joins.append(f'JOIN "{ref.parent}" AS {alias} ON {alias}."{ref.key}" = s."{name}"')
-                values.append(f"{alias}.id")
-            else:
-                values.append(f's."{name}"')
+        # A reference scoped by a shared column joins after the one resolving that column.
+        for name, ref in sorted(self.table.references.items(), key=lambda r: bool(r[1].within)):
+            alias = f"ref_{name}"
+            on = f'{alias}."{ref.key}" = s."{name}"'
+            if ref.within:
+                on += f' AND {alias}."{ref.within}" = {values[self.columns.index(ref.within)]}'
+            join = "LEFT JOIN" if ref.optional else "JOIN"
+            joins.append(f'{join} "{ref.parent}" AS {alias} ON {on}')
         updates = [c for c in self.columns if c not in self.table.conflict]
         action = (
             "DO UPDATE SET " + ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in updates)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+import asyncpg
+
 from bot.ports.storage import Delivery, OutboxLease
 from storage.postgresql.connection import PgConnection, affected, to_delivery, utc_now
 
@@ -41,6 +43,36 @@ def _fence(number: int) -> str:
     return _FENCE.replace("$OWNER", f"${number}")
 
 
+async def insert_delivery(
+    conn: asyncpg.Connection,
+    subscription_id: int,
+    channel: str,
+    period: str,
+    due_at: datetime,
+    paper_keys: Sequence[str],
+    state: str = "pending",
+    error: str | None = None,
+    digest_info: str | None = None,
+) -> int | None:
+    """Insert an outbox row in the caller's transaction; None if (subscription, period) exists."""
+    created = await conn.fetchval(
+        "INSERT INTO deliveries (subscription_id, channel, period, due_at, state,"
+        " next_attempt_at, paper_keys, error, created_at, updated_at, digest_info)"
+        " VALUES ($1, $2, $3, $4, $5, $4, $6, $7, $8, $8, $9)"
+        " ON CONFLICT (subscription_id, period) DO NOTHING RETURNING id",
+        subscription_id,
+        channel,
+        period,
+        due_at,
+        state,
+        list(paper_keys),
+        error,
+        utc_now(),
+        digest_info,
+    )
+    return int(created) if created is not None else None
+
+
 class PgOutbox(PgConnection):
     """The deliveries part of the storage port."""
 
@@ -56,24 +88,18 @@ class PgOutbox(PgConnection):
         digest_info: str | None = None,
     ) -> int | None:
         """Insert an outbox row unless one exists for (subscription, period)."""
-        moment = utc_now()
         async with self._transaction() as conn:
-            created = await conn.fetchval(
-                "INSERT INTO deliveries (subscription_id, channel, period, due_at, state,"
-                " next_attempt_at, paper_keys, error, created_at, updated_at, digest_info)"
-                " VALUES ($1, $2, $3, $4, $5, $4, $6, $7, $8, $8, $9)"
-                " ON CONFLICT (subscription_id, period) DO NOTHING RETURNING id",
+            return await insert_delivery(
+                conn,
                 subscription_id,
                 channel,
                 period,
                 due_at,
+                paper_keys,
                 state,
-                list(paper_keys),
                 error,
-                moment,
                 digest_info,
             )
-        return int(created) if created is not None else None
 
     async def claim_deliveries(
         self, platform: str, now: datetime, limit: int, lease: OutboxLease
@@ -204,6 +230,18 @@ class PgOutbox(PgConnection):
                 "SELECT count(*) FROM deliveries WHERE state IN ('pending', 'sending')"
             )
         )
+
+    async def queued_paper_keys(self, channel: str, keys: Sequence[str]) -> set[str]:
+        """Subset of ``keys`` in ``channel``'s unsent outbox rows."""
+        if not keys:
+            return set()
+        rows = await self._pool.fetch(
+            "SELECT DISTINCT k FROM deliveries d, unnest(d.paper_keys) AS k"
+            " WHERE d.channel = $1 AND d.state IN ('pending', 'sending') AND k = any($2::text[])",
+            channel,
+            list(keys),
+        )
+        return {row[0] for row in rows}
 
     async def sent_paper_keys(self, channel: str, keys: Sequence[str]) -> set[str]:
         """Subset of ``keys`` already posted to ``channel``."""

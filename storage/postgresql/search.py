@@ -141,15 +141,8 @@ class _Params:
         return f"${len(self.values)}"
 
 
-def search_sql(
-    query: SearchQuery, hits: Sequence[int], offset: int, limit: int
-) -> tuple[str, list[Any]]:
-    """The SQL statement and positional parameters that rank ``query``'s ``hits``.
-
-    ``hits`` are the ids of the newest matches (:meth:`PgSearch._newest_matches`).
-    """
-    params = _Params()
-    ids = params.add(list(hits))
+def _filters(query: SearchQuery, params: _Params) -> list[str]:
+    """The conditions on papers ``p`` beyond the tsquery (since:, phrases as typed)."""
     where: list[str] = []
     if query.since:
         where.append(f"coalesce(p.published_at, p.featured_on) >= {params.add(query.since)}")
@@ -159,6 +152,34 @@ def search_sql(
             forms = word_variants(phrase)
             checks = " OR ".join(_PHRASE_CHECK.format(params.add(form)) for form in forms)
             where.append(f"({checks})")
+    return where
+
+
+def matching_sql(query: SearchQuery, keys: Sequence[str]) -> tuple[str, list[Any]]:
+    """The SQL statement and parameters that pick the papers among ``keys`` matching
+    ``query``: the same tsquery and conditions as search, no ranking."""
+    params = _Params()
+    wanted = params.add(list(keys))
+    match = params.add(tsquery_text(query))
+    where = _filters(query, params)
+    sql = (
+        f"SELECT p.paper_key FROM papers p WHERE p.paper_key = any({wanted}::text[])"
+        f" AND p.document @@ to_tsquery({CONFIG}, {match})"
+        + "".join(f" AND {condition}" for condition in where)
+    )
+    return sql, params.values
+
+
+def search_sql(
+    query: SearchQuery, hits: Sequence[int], offset: int, limit: int
+) -> tuple[str, list[Any]]:
+    """The SQL statement and positional parameters that rank ``query``'s ``hits``.
+
+    ``hits`` are the ids of the newest matches (:meth:`PgSearch._newest_matches`).
+    """
+    params = _Params()
+    ids = params.add(list(hits))
+    where = _filters(query, params)
     scores = []
     # Only relevance order reads the score; other orders skip the string work.
     terms = (*query.words, *query.phrases) if query.sort == "relevance" else ()
@@ -229,8 +250,7 @@ class PgSearch(PgConnection):
         The last word is expanded as a prefix only when it matches nothing as
         a whole word, as on SQLite.
         """
-        if query.prefix_last and await self._matches_anything(word_group(query.words[-1])):
-            query = replace(query, prefix_last=False)
+        query = await self._finished_words(query)
         hits = await self._newest_matches(tsquery_text(query), SEARCH_WINDOW)
         sql, params = search_sql(query, hits, offset, limit + 1)
         rows = await self._pool.fetch(sql, *params)
@@ -242,6 +262,20 @@ class PgSearch(PgConnection):
             total,
             total_capped=total is not None and total >= SEARCH_WINDOW,
         )
+
+    async def matching_keys(self, query: SearchQuery, keys: Sequence[str]) -> set[str]:
+        """The papers among ``keys`` that ``query`` matches, as :meth:`search` matches."""
+        if not keys:
+            return set()
+        sql, params = matching_sql(await self._finished_words(query), keys)
+        return {row[0] for row in await self._pool.fetch(sql, *params)}
+
+    async def _finished_words(self, query: SearchQuery) -> SearchQuery:
+        """``query`` with its last word taken as finished when it matches anything as a
+        whole word (search's rule for an unfinished last word)."""
+        if query.prefix_last and await self._matches_anything(word_group(query.words[-1])):
+            return replace(query, prefix_last=False)
+        return query
 
     async def _newest_matches(self, match: str, window: int) -> list[int]:
         """The ids of the newest ``window`` papers matching ``match``, newest first.

@@ -14,8 +14,8 @@ from storage.postgresql.connection import PgConnection, affected, to_subscriptio
 _SAVE_SQL = """
 INSERT INTO subscriptions (channel, post_time, timezone, weekdays, top_n, min_upvotes,
     include_kw, exclude_kw, cadence, weekly_day, paused, paused_reason, next_run_at,
-    created_by, created_at, updated_at, arxiv_categories, crosslists)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17)
+    created_by, created_at, updated_at, arxiv_categories, crosslists, alert_every)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18)
 ON CONFLICT (channel) DO UPDATE SET
     post_time = excluded.post_time, timezone = excluded.timezone,
     weekdays = excluded.weekdays, top_n = excluded.top_n,
@@ -24,7 +24,8 @@ ON CONFLICT (channel) DO UPDATE SET
     weekly_day = excluded.weekly_day, paused = excluded.paused,
     paused_reason = excluded.paused_reason,
     next_run_at = excluded.next_run_at, updated_at = excluded.updated_at,
-    arxiv_categories = excluded.arxiv_categories, crosslists = excluded.crosslists
+    arxiv_categories = excluded.arxiv_categories, crosslists = excluded.crosslists,
+    alert_every = excluded.alert_every
 """
 
 
@@ -58,6 +59,7 @@ class PgSubscriptions(PgConnection):
                 moment,
                 list(sub.arxiv_categories),
                 sub.crosslists,
+                sub.alert_every,
             )
             for sub in subs
         ]
@@ -177,6 +179,15 @@ async def _merge_deliveries(
         " WHERE channel = $3 AND state IN ('pending', 'sending')",
         f"{merged}, which has its own digest for this period",
         now,
+        old_channel,
+    )
+    # The kept subscription takes the old one's alerts (a query it has already stays once).
+    await conn.execute(
+        "UPDATE alerts a SET subscription_id = $1"
+        " WHERE subscription_id = (SELECT id FROM subscriptions WHERE channel = $2)"
+        " AND NOT EXISTS (SELECT 1 FROM alerts t WHERE t.subscription_id = $1"
+        " AND t.query = a.query)",
+        target_id,
         old_channel,
     )
     await conn.execute(

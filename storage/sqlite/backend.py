@@ -16,6 +16,7 @@ import aiosqlite
 
 from bot.ports.storage import DatabaseUnusable, WriteFailed
 from storage.migrations import bundled_migrations
+from storage.sqlite.alerts import SqliteAlerts
 from storage.sqlite.arxiv import SqliteArxiv
 from storage.sqlite.connection import WRITE_FAILURE_MEMORY, _cause, _now
 from storage.sqlite.leases import SqliteLeases
@@ -79,7 +80,13 @@ async def _thread_stopped(conn: aiosqlite.Connection) -> None:
 
 
 class SqliteStorage(
-    SqlitePapers, SqliteSubscriptions, SqliteOutbox, SqliteArxiv, SqliteSessions, SqliteLeases
+    SqlitePapers,
+    SqliteSubscriptions,
+    SqliteOutbox,
+    SqliteAlerts,
+    SqliteArxiv,
+    SqliteSessions,
+    SqliteLeases,
 ):
     """The storage port on one aiosqlite connection in WAL mode.
 

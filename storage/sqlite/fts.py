@@ -22,6 +22,7 @@ search may take.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from bot.query import SearchQuery
@@ -167,16 +168,9 @@ def _contains_any(column: str, name: str, count: int) -> str:
     return " OR ".join(f"instr({column}, :{name}_{i}) > 0" for i in range(count))
 
 
-def search_sql(
-    query: SearchQuery, offset: int, limit: int, window: int = SEARCH_WINDOW
-) -> tuple[str, dict[str, Any]]:
-    """The SQL statement and named parameters that run ``query``."""
-    params: dict[str, Any] = {
-        "match": match_expression(query),
-        "window": window,
-        "limit": limit,
-        "offset": offset,
-    }
+def filters(query: SearchQuery, params: dict[str, Any]) -> list[str]:
+    """The conditions on papers ``p`` beyond MATCH (since:, phrases as typed); adds their
+    parameters to ``params``."""
     where: list[str] = []
     if query.since:
         where.append("coalesce(p.published_at, p.featured_on) >= :since")
@@ -188,6 +182,34 @@ def search_sql(
             forms = word_variants(phrase)
             where.append(f"({_contains_any(_NORMALIZED_TEXT, f'phrase{index}', len(forms))})")
             params.update({f"phrase{index}_{i}": form for i, form in enumerate(forms)})
+    return where
+
+
+def matching_sql(query: SearchQuery, keys: list[str]) -> tuple[str, dict[str, Any]]:
+    """The SQL statement and named parameters that pick the papers among ``keys`` that
+    match ``query``: the same MATCH and conditions as :func:`search_sql`, no ranking."""
+    params: dict[str, Any] = {"match": match_expression(query), "keys": json.dumps(keys)}
+    where = filters(query, params)
+    sql = (
+        "SELECT p.paper_key FROM papers_fts JOIN papers p ON p.id = -papers_fts.rowid"
+        " WHERE papers_fts MATCH :match AND papers_fts.rowid IN"
+        " (SELECT -id FROM papers WHERE paper_key IN (SELECT value FROM json_each(:keys)))"
+        + "".join(f" AND {condition}" for condition in where)
+    )
+    return sql, params
+
+
+def search_sql(
+    query: SearchQuery, offset: int, limit: int, window: int = SEARCH_WINDOW
+) -> tuple[str, dict[str, Any]]:
+    """The SQL statement and named parameters that run ``query``."""
+    params: dict[str, Any] = {
+        "match": match_expression(query),
+        "window": window,
+        "limit": limit,
+        "offset": offset,
+    }
+    where = filters(query, params)
     scores = []
     # Only relevance order reads the score; other orders skip the string work.
     terms = (*query.words, *query.phrases) if query.sort == "relevance" else ()

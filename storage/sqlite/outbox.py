@@ -40,6 +40,40 @@ def _delivery(row: aiosqlite.Row) -> Delivery:
     )
 
 
+async def insert_delivery(
+    db: aiosqlite.Connection,
+    subscription_id: int,
+    channel: str,
+    period: str,
+    due_at: datetime,
+    paper_keys: Sequence[str],
+    state: str = "pending",
+    error: str | None = None,
+    digest_info: str | None = None,
+) -> int | None:
+    """Insert an outbox row in the caller's transaction; None if (subscription, period) exists."""
+    now = _now()
+    cur = await db.execute(
+        "INSERT OR IGNORE INTO deliveries (subscription_id, channel, period, due_at, state,"
+        " next_attempt_at, paper_keys, error, created_at, updated_at, digest_info)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            subscription_id,
+            channel,
+            period,
+            to_ts(due_at),
+            state,
+            to_ts(due_at),
+            json.dumps(list(paper_keys)),
+            error,
+            now,
+            now,
+            digest_info,
+        ),
+    )
+    return cur.lastrowid if cur.rowcount > 0 else None
+
+
 class SqliteOutbox(SqliteConnection):
     """The outbox part of the storage port."""
 
@@ -56,27 +90,10 @@ class SqliteOutbox(SqliteConnection):
         digest_info: str | None = None,
     ) -> int | None:
         """Insert an outbox row unless one exists for (subscription, period)."""
-        now = _now()
         async with self._transaction() as db:
-            cur = await db.execute(
-                "INSERT OR IGNORE INTO deliveries (subscription_id, channel, period, due_at, state,"
-                " next_attempt_at, paper_keys, error, created_at, updated_at, digest_info)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    subscription_id,
-                    channel,
-                    period,
-                    to_ts(due_at),
-                    state,
-                    to_ts(due_at),
-                    json.dumps(list(paper_keys)),
-                    error,
-                    now,
-                    now,
-                    digest_info,
-                ),
+            return await insert_delivery(
+                db, subscription_id, channel, period, due_at, paper_keys, state, error, digest_info
             )
-        return cur.lastrowid if cur.rowcount > 0 else None
 
     async def claim_deliveries(
         self, platform: str, now: datetime, limit: int, lease: OutboxLease
@@ -214,6 +231,18 @@ class SqliteOutbox(SqliteConnection):
             "SELECT count(*) FROM deliveries WHERE state IN (?, ?)", PENDING_STATES
         )
         return int(row[0]) if row else 0
+
+    async def queued_paper_keys(self, channel: str, keys: Sequence[str]) -> set[str]:
+        """Subset of ``keys`` in ``channel``'s unsent outbox rows."""
+        if not keys:
+            return set()
+        rows = await self._all(
+            "SELECT DISTINCT k.value FROM deliveries d, json_each(d.paper_keys) k"
+            " WHERE d.channel = ? AND d.state IN (?, ?)"
+            " AND k.value IN (SELECT value FROM json_each(?))",
+            (channel, *PENDING_STATES, json.dumps(list(keys))),
+        )
+        return {row[0] for row in rows}
 
     async def sent_paper_keys(self, channel: str, keys: Sequence[str]) -> set[str]:
         """Subset of ``keys`` already posted to ``channel``."""

@@ -19,7 +19,7 @@ from bot.query import SearchQuery
 from storage.batches import upsert_each
 from storage.ranking import SEARCH_WINDOW
 from storage.sqlite.connection import SqliteConnection, _now
-from storage.sqlite.fts import search_sql, word_group
+from storage.sqlite.fts import matching_sql, search_sql, word_group
 
 AUTHOR_SEP = "; "
 
@@ -218,8 +218,7 @@ class SqlitePapers(SqliteConnection):
         a whole word: a finished word stays precise (and fast), an unfinished
         one still finds papers.
         """
-        if query.prefix_last and await self._matches_anything(word_group(query.words[-1])):
-            query = replace(query, prefix_last=False)
+        query = await self._finished_words(query)
         sql, params = search_sql(query, offset, limit + 1)
         rows = await self._all(sql, params)
         # Past the last page nothing tells the total; page one without rows has none.
@@ -230,6 +229,20 @@ class SqlitePapers(SqliteConnection):
             total,
             total_capped=total is not None and total >= SEARCH_WINDOW,
         )
+
+    async def matching_keys(self, query: SearchQuery, keys: Sequence[str]) -> set[str]:
+        """The papers among ``keys`` that ``query`` matches, as :meth:`search` matches."""
+        if not keys:
+            return set()
+        sql, params = matching_sql(await self._finished_words(query), list(keys))
+        return {row[0] for row in await self._all(sql, params)}
+
+    async def _finished_words(self, query: SearchQuery) -> SearchQuery:
+        """``query`` with its last word taken as finished when it matches anything as a
+        whole word (search's rule for an unfinished last word)."""
+        if query.prefix_last and await self._matches_anything(word_group(query.words[-1])):
+            return replace(query, prefix_last=False)
+        return query
 
     async def _matches_anything(self, expression: str) -> bool:
         row = await self._one(

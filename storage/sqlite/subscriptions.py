@@ -32,6 +32,7 @@ def _subscription(row: aiosqlite.Row) -> Subscription:
         created_by=row["created_by"],
         arxiv_categories=tuple(json.loads(row["arxiv_categories"])),
         crosslists=bool(row["crosslists"]),
+        alert_every=row["alert_every"],
     )
 
 
@@ -145,6 +146,7 @@ class SqliteSubscriptions(SqliteConnection):
                 now,
                 json.dumps(list(sub.arxiv_categories)),
                 int(sub.crosslists),
+                sub.alert_every,
             )
             for sub in subs
         ]
@@ -155,8 +157,8 @@ class SqliteSubscriptions(SqliteConnection):
                 INSERT INTO subscriptions (channel, post_time, timezone, weekdays, top_n,
                     min_upvotes, include_kw, exclude_kw, cadence, weekly_day, paused,
                     paused_reason, next_run_at, created_by, created_at, updated_at,
-                    arxiv_categories, crosslists)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    arxiv_categories, crosslists, alert_every)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (channel) DO UPDATE SET
                     post_time = excluded.post_time, timezone = excluded.timezone,
                     weekdays = excluded.weekdays, top_n = excluded.top_n,
@@ -166,7 +168,8 @@ class SqliteSubscriptions(SqliteConnection):
                     paused_reason = excluded.paused_reason,
                     next_run_at = excluded.next_run_at, updated_at = excluded.updated_at,
                     arxiv_categories = excluded.arxiv_categories,
-                    crosslists = excluded.crosslists
+                    crosslists = excluded.crosslists,
+                    alert_every = excluded.alert_every
                 """,
                 rows,
             )
@@ -194,6 +197,12 @@ class SqliteSubscriptions(SqliteConnection):
                 old_channel,
                 *PENDING_STATES,
             ),
+        )
+        # The kept subscription takes the old one's alerts (a query it has already stays once).
+        await self._db.execute(
+            "UPDATE OR IGNORE alerts SET subscription_id = ?"
+            " WHERE subscription_id = (SELECT id FROM subscriptions WHERE channel = ?)",
+            (target_id, old_channel),
         )
         await self._db.execute(
             "UPDATE subscriptions SET paused = 1, paused_reason = ?, next_run_at = NULL,"

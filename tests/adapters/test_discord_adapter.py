@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.render import CUSTOM_ID_MAX, ZWSP
 from adapters.discord.settings import DiscordSettings
+from bot.catalogue import CATALOGUE
 from bot.commands import CommandRouter
 from bot.delivery import DeliveryWorker
 from bot.digest import digest_reply
@@ -202,6 +203,7 @@ async def test_commands_sync_globally_with_permissions(
         "subscribe",
         "unsubscribe",
         "settings",
+        "alert",
         "preview",
         "help",
     }
@@ -223,7 +225,7 @@ async def test_commands_sync_globally_with_permissions(
 async def test_guild_id_syncs_to_that_guild_only(fake: FakeDiscord, router: CommandRouter) -> None:
     async with running(fake, router, {"guild_id": GUILD}):
         assert None not in fake.command_sets
-        assert len(fake.command_sets[GUILD]) == 9
+        assert len(fake.command_sets[GUILD]) == len(CATALOGUE)
         rec = await ask(fake, "help")
         assert "/search" in rec.response_data["content"]  # type: ignore[index]
 
@@ -772,3 +774,26 @@ async def test_without_a_shard_count_the_recommended_one_is_used(
         assert {i["path"] for i in fake.identifies} == {"/gateway"}  # the configured gateway
         rec = await ask(fake, "help")
         assert "/search" in (rec.response_data or {})["content"]
+
+
+async def test_alert_changes_need_an_admin_and_anyone_lists(
+    fake: FakeDiscord, bot: DiscordAdapter, store: SqliteStorage
+) -> None:
+    """/alert add and remove as a reader are refused and store nothing; /alert list is open."""
+    channel = f"discord:{TEXT}"
+    await store.save_subscription(Subscription(channel=channel))
+    rec = await ask(fake, "alert", {"action": "add", "value": "diffusion"}, user=READER)
+    refusal = "You need the Manage Channels permission to use /alert."
+    assert rec.ephemeral and refusal in text_of(rec.original or {})
+    assert await store.list_alerts(channel) == []
+    rec = await ask(fake, "alert", {"action": "add", "value": "diffusion -video"}, user=ADMIN)
+    assert "Alert 1 added" in text_of(rec.original or {})
+    rec = await ask(fake, "alert", {"action": "remove", "value": "1"}, user=READER)
+    assert refusal in text_of(rec.original or {})
+    rec = await ask(fake, "alert", None, user=READER)
+    assert "1. diffusion -video" in text_of(rec.original or {})
+    rec = await ask(fake, "alert", {"action": "list"}, user=READER)
+    assert "1. diffusion -video" in text_of(rec.original or {})
+    rec = await ask(fake, "alert", {"action": "add"}, user=ADMIN)
+    assert "Give the query to watch for" in text_of(rec.original or {})
+    assert [a.query for a in await store.list_alerts(channel)] == ["diffusion -video"]

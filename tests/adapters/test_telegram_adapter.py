@@ -11,6 +11,7 @@ import asyncio
 import logging
 import random
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import date, timedelta
@@ -23,8 +24,10 @@ from pydantic import SecretStr
 from adapters.telegram.adapter import TelegramAdapter, TelegramStartError
 from adapters.telegram.settings import TelegramSettings
 from bot.commands import CommandRouter
+from bot.config import Settings
 from bot.delivery import DeliveryWorker
 from bot.digest import digest_reply
+from bot.jobs import Jobs
 from bot.models import Paper, Post, Subscription
 from bot.ports.chat import (
     ChannelGone,
@@ -35,8 +38,10 @@ from bot.ports.chat import (
 )
 from bot.ports.storage import Storage
 from bot.ratelimit import RateLimiter
+from bot.sources.huggingface import HuggingFaceSource
 from bot.sources.seeds import load_seed_papers
 from storage.sqlite import SqliteStorage
+from tests.fakes.huggingface import FakeHuggingFace, make_item
 from tests.fakes.telegram import FakeTelegram
 from tests.support import TEST_LEASE, TEST_OWNER, FakeClock, make_paper
 
@@ -169,7 +174,7 @@ async def test_start_registers_every_command_and_polls(
     names = [c["command"] for c in fake.commands()]
     assert names == [
         "start", "help", "today", "search", "paper", "similar", "subscribe", "unsubscribe",
-        "settings", "preview",
+        "settings", "alert", "preview",
     ]  # fmt: skip
     assert set(names) == set(router.command_names)
     assert fake.calls_to("deleteWebhook")
@@ -840,3 +845,79 @@ async def test_migration_onto_a_chat_with_its_own_subscription(
         assert sent.channel == f"telegram:{MIGRATED_TO}"
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert len(fake.calls_to("sendMessage")) == 2 + 2  # two migrated answers, two digests
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+async def test_only_admins_add_or_remove_alerts_and_anyone_lists_them(
+    fake: FakeTelegram, adapter: TelegramAdapter, store: SqliteStorage
+) -> None:
+    """getChatMember decides /alert add and remove; /alert list needs no lookup."""
+    channel = f"telegram:{SUPERGROUP}"
+    await store.save_subscription(Subscription(channel=channel))
+    fake.add_chat(SUPERGROUP, "supergroup")
+    fake.set_member(SUPERGROUP, OTHER_USER, "member")
+    fake.set_member(SUPERGROUP, USER, "administrator")
+    [refused] = await ask(fake, SUPERGROUP, "/alert add diffusion", user_id=OTHER_USER)
+    assert refused["plain_text"] == "Only admins of this chat can add or remove alerts."
+    assert await store.list_alerts(channel) == []
+    [added] = await ask(fake, SUPERGROUP, '/alert add "diffusion model" -video', user_id=USER)
+    assert "Alert 1 added" in added["plain_text"]
+    lookups = len(fake.calls_to("getChatMember"))
+    [listed] = await ask(fake, SUPERGROUP, "/alert list", user_id=OTHER_USER)
+    assert '1. "diffusion model" -video' in listed["plain_text"]
+    assert len(fake.calls_to("getChatMember")) == lookups  # viewing asks nobody
+    [refused] = await ask(fake, SUPERGROUP, "/alert remove 1", user_id=OTHER_USER)
+    assert refused["plain_text"] == "Only admins of this chat can add or remove alerts."
+    [bad] = await ask(fake, SUPERGROUP, "/alert remove 9", user_id=USER)
+    assert "Give the number of the alert to remove, 1 to 1 (not 9)" in bad["plain_text"]
+    assert [a.query for a in await store.list_alerts(channel)] == ['"diffusion model" -video']
+
+
+async def test_alert_reaches_the_chat_soon_after_the_ingest(
+    fake: FakeTelegram,
+    adapter: TelegramAdapter,
+    router: CommandRouter,
+    store: SqliteStorage,
+    clock: FakeClock,
+    hf: FakeHuggingFace,
+) -> None:
+    """Ingest (Hugging Face fake) to alert message in the chat, through the outbox worker.
+
+    The time from the start of the ingest to the message reaching the fake Bot
+    API is printed (the report's figure) and must be well under a second.
+    """
+    fake.add_chat(SUPERGROUP, "supergroup")
+    fake.set_member(SUPERGROUP, USER, "administrator")
+    await ask(fake, SUPERGROUP, "/subscribe", user_id=USER)
+    await ask(fake, SUPERGROUP, "/alert add quantum robots", user_id=USER)
+    before = len(fake.sent(SUPERGROUP))
+    hf.add_papers(
+        clock.now().date(),
+        [
+            make_item("2603.77001", "Quantum robots that sort socks", day=clock.now().date()),
+            make_item("2603.77002", "Classical chairs", day=clock.now().date()),
+        ],
+    )
+    async with HuggingFaceSource(hf.endpoint) as source:
+        jobs = Jobs(Settings(ingest_days=1), store, [adapter], source=source, clock=clock)
+        worker = asyncio.create_task(jobs.workers["telegram"].run())
+        try:
+            started = time.perf_counter()
+            await jobs.ingest()
+            ingested = time.perf_counter()
+            await fake.wait_until(lambda: len(fake.sent(SUPERGROUP)) > before, timeout=5)
+            arrived = time.perf_counter()
+        finally:
+            await jobs.workers["telegram"].stop()
+            await worker
+    print(
+        f"ingest to alert message: {arrived - started:.3f} s"
+        f" (ingest itself {ingested - started:.3f} s, alert after it {arrived - ingested:.3f} s)"
+    )
+    [message] = fake.sent(SUPERGROUP)[before:]
+    assert "Alert: a new paper matching this channel's alerts" in message["plain_text"]
+    assert "Quantum robots that sort socks" in message["plain_text"]
+    assert "Classical chairs" not in message["plain_text"]
+    assert arrived - started < 2.0

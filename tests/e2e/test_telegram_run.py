@@ -7,6 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
+from bot.catalogue import BY_NAME
 from tests.fakes.telegram import FakeTelegram
 from tests.postgres import Backend
 from tests.support import clean_environment
@@ -74,7 +75,7 @@ async def test_paperbot_run_serves_telegram_and_stops_cleanly(
     assert "/search <query>" in helped["plain_text"]
     assert "Results for “transformers”" in found["plain_text"]
     assert found["reply_markup"]["inline_keyboard"]
-    assert len(commands) == 10
+    assert len(commands) == len(BY_NAME)  # every command and alias of the catalogue
     assert fake.token not in logs and fake.token.split(":", 1)[1] not in logs
     assert PASSWORD not in logs
     assert "Traceback" not in logs, logs[-3000:]

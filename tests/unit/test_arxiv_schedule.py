@@ -23,7 +23,7 @@ from bot.ports.storage import Storage
 from bot.schedule import next_run
 from bot.sources.arxiv import ArxivSource
 from tests.fakes.arxiv import FakeArxiv, FakePaper, announcing_tuesday
-from tests.support import FakeClock, RecordingAdapter, lease_of
+from tests.support import FakeClock, RecordingAdapter, deliver_all
 
 SCALE = 0.01
 TUESDAY = date(2026, 3, 10)
@@ -60,13 +60,16 @@ def clock() -> FakeClock:
     return FakeClock(TUESDAY_MORNING)
 
 
-def make_jobs(
+async def make_jobs(
     store: Storage, clock: FakeClock, source: ArxivSource
 ) -> tuple[Jobs, RecordingAdapter]:
-    """The jobs ``paperbot run`` starts (arXiv fetcher, no Hugging Face) and their adapter."""
+    """The jobs ``paperbot run`` starts (arXiv fetcher, no Hugging Face) and their adapter,
+    holding their roles as the only process does."""
     adapter = RecordingAdapter()
     fetcher = ArxivFetcher(store, source, clock)
-    return Jobs(Settings(), store, [adapter], source=None, clock=clock, arxiv=fetcher), adapter
+    jobs = Jobs(Settings(), store, [adapter], source=None, clock=clock, arxiv=fetcher)
+    await jobs.roles.renew()
+    return jobs, adapter
 
 
 async def subscribe(store: Storage, clock: FakeClock, channel: str, **options: object) -> None:
@@ -76,13 +79,6 @@ async def subscribe(store: Storage, clock: FakeClock, channel: str, **options: o
     await store.save_subscription(
         replace(sub, next_run_at=next_run(sub, clock.now() - timedelta(hours=1)))
     )
-
-
-async def deliver_all(jobs: Jobs, store: Storage, clock: FakeClock) -> None:
-    worker = jobs.workers["test"]
-    await jobs.roles.renew()  # take the sender role, as a started process does
-    for delivery in await store.claim_deliveries("test", clock.now(), 100, lease_of(worker.owner)):
-        await worker.deliver(delivery)
 
 
 def digest_of(adapter: RecordingAdapter, channel: str) -> Post:
@@ -96,7 +92,7 @@ def ids(post: Post) -> list[str | None]:
 
 async def cs_cl_digest(store: Storage, clock: FakeClock, source: ArxivSource) -> list[str | None]:
     """The papers a cs.CL subscription due now is sent, after the tick fetches them."""
-    jobs, adapter = make_jobs(store, clock, source)
+    jobs, adapter = await make_jobs(store, clock, source)
     await subscribe(store, clock, "test:1", arxiv_categories=("cs.CL",), top_n=10)
     await jobs.tick()
     await deliver_all(jobs, store, clock)
@@ -133,7 +129,7 @@ def test_announcement_day_follows_arxivs_evenings(now: datetime, feed_day: date)
 async def test_subscriptions_sharing_categories_cost_one_fetch_per_category(
     store: Storage, fake: FakeArxiv, source: ArxivSource, clock: FakeClock
 ) -> None:
-    jobs, adapter = make_jobs(store, clock, source)
+    jobs, adapter = await make_jobs(store, clock, source)
     await subscribe(store, clock, "test:both", arxiv_categories=("cs.CL", "cs.LG"), top_n=10)
     await subscribe(store, clock, "test:lg", arxiv_categories=("cs.LG",), top_n=10)
     await subscribe(
@@ -167,7 +163,7 @@ async def test_subscriptions_sharing_categories_cost_one_fetch_per_category(
     assert hf is not None and hf.state == "skipped"
 
     # A restart (new jobs, new fetcher, same database) fetches nothing again.
-    again, _ = make_jobs(store, clock, source)
+    again, _ = await make_jobs(store, clock, source)
     requests = len(fake.requests)
     await again.arxiv_ingest()
     clock.advance(days=1)  # Wednesday 07:00 UTC: Tuesday evening's announcement is due
@@ -190,6 +186,27 @@ async def test_replacements_update_metadata_and_are_never_posted(
     assert replaced is not None and replaced.title == "Retrieval-Augmented Summarisation"
 
 
+async def test_the_scheduled_fetch_alerts_new_papers_not_replacements(
+    store: Storage, fake: FakeArxiv, source: ArxivSource, clock: FakeClock
+) -> None:
+    jobs, adapter = await make_jobs(store, clock, source)
+    # Subscribed to cs.CL, the digest not due before tomorrow: only the alerts speak today.
+    sub = Subscription(channel="test:1", arxiv_categories=("cs.CL",))
+    await store.save_subscription(replace(sub, next_run_at=clock.now() + timedelta(days=1)))
+    assert await store.add_alert("test:1", '"sparse attention"', "test:admin")
+    # Matches only a replacement (a new version of a November paper): never alerted.
+    assert await store.add_alert("test:1", "summarisation", "test:admin")
+
+    await jobs.arxiv_ingest()  # the job `paperbot run` schedules
+    await deliver_all(jobs, store, clock)
+
+    assert await store.get_paper("2511.04321") is not None  # the replacement was stored
+    (post,) = [post for _, post in adapter.sent]
+    assert post.body.title == "Alert: a new paper matching this channel's alerts"
+    assert ids(post) == ["2603.10001"]
+    assert await store.alert_messages_sent() == {"test:1": 1}
+
+
 async def test_ranking_upvotes_then_keywords_then_announcement_order(
     store: Storage, fake: FakeArxiv, source: ArxivSource, clock: FakeClock
 ) -> None:
@@ -204,7 +221,7 @@ async def test_ranking_upvotes_then_keywords_then_announcement_order(
             )
         ]
     )
-    jobs, adapter = make_jobs(store, clock, source)
+    jobs, adapter = await make_jobs(store, clock, source)
     await subscribe(store, clock, "test:all", arxiv_categories=("cs.CL", "cs.LG"), top_n=2)
     # The kernel paper names two keywords in its title, the attention paper one.
     await subscribe(
@@ -237,7 +254,7 @@ async def test_a_weekend_fetches_only_the_feeds_and_posts_no_empty_digest(
 ) -> None:
     fake.no_announcement(SATURDAY)
     clock.set(datetime(2026, 3, 14, 7, 0, 5, tzinfo=UTC))
-    jobs, adapter = make_jobs(store, clock, source)
+    jobs, adapter = await make_jobs(store, clock, source)
     await subscribe(store, clock, "test:1", arxiv_categories=("cs.CL", "cs.LG"))
     await jobs.tick()
     await deliver_all(jobs, store, clock)
@@ -254,7 +271,7 @@ async def test_a_weekend_fetches_only_the_feeds_and_posts_no_empty_digest(
 async def test_after_the_weekend_the_latest_announcement_minus_what_was_sent(
     store: Storage, fake: FakeArxiv, source: ArxivSource, clock: FakeClock
 ) -> None:
-    jobs, adapter = make_jobs(store, clock, source)
+    jobs, adapter = await make_jobs(store, clock, source)
     await subscribe(store, clock, "test:1", arxiv_categories=("cs.CL", "cs.LG"), top_n=3)
     await jobs.tick()  # Tuesday: the top 3 of 4
     await deliver_all(jobs, store, clock)
@@ -281,7 +298,7 @@ async def test_a_stale_feed_is_asked_again_later_not_at_every_tick(
     store: Storage, fake: FakeArxiv, source: ArxivSource, clock: FakeClock
 ) -> None:
     clock.set(datetime(2026, 3, 11, 7, 0, 5, tzinfo=UTC))  # Wednesday's feed is due
-    jobs, _ = make_jobs(store, clock, source)
+    jobs, _ = await make_jobs(store, clock, source)
     await subscribe(store, clock, "test:1", arxiv_categories=("cs.CL",))
     await jobs.arxiv_ingest()  # the feed still shows Tuesday's: recorded, Wednesday awaited
     assert (fake.count("rss"), fake.count("api")) == (1, 1)
@@ -311,7 +328,7 @@ async def test_a_failing_arxiv_delays_nothing_else_and_is_retried_later(
     store: Storage, fake: FakeArxiv, source: ArxivSource, clock: FakeClock
 ) -> None:
     fake.fail("rss", "503", times=4)
-    jobs, adapter = make_jobs(store, clock, source)
+    jobs, adapter = await make_jobs(store, clock, source)
     await subscribe(store, clock, "test:1", arxiv_categories=("cs.CL",))
     await store.upsert_papers(
         [Paper(title="Yesterday's list", arxiv_id="2603.00001", featured_on=date(2026, 3, 9))]
@@ -342,7 +359,7 @@ async def test_a_slow_feed_is_waited_for_within_the_timeout(
 async def test_the_hourly_purge_forgets_announcements_older_than_a_month(
     store: Storage, source: ArxivSource, clock: FakeClock
 ) -> None:
-    jobs, _ = make_jobs(store, clock, source)
+    jobs, _ = await make_jobs(store, clock, source)
     old = TUESDAY - timedelta(days=40)
     await store.record_arxiv_announcement("cs.CL", old, clock.now(), [("2601.00001", "new")])
     await store.record_arxiv_announcement("cs.CL", TUESDAY, clock.now(), [("2603.10001", "new")])

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import numpy as np
 import pytest
 
@@ -63,20 +64,70 @@ SUBS = [
         paused_reason="missing_permission",
         arxiv_categories=("cs.CL", "cs.LG"),
         crosslists=False,
+        alert_every=60,
     ),
+    Subscription(channel="telegram:-100999", alert_every=5),
 ]
 ARXIV_DAY = date(2026, 3, 10)
+# The same query stands in two channels: an alert is known by its query within its channel.
+ALERTS = [
+    (SUBS[0].channel, "sparse attention", "telegram:42"),
+    (SUBS[2].channel, "sparse attention", "telegram:7"),
+    (SUBS[1].channel, "topic3 -video", "discord:1"),
+]
+ALERT_PERIOD = "alert 2026-03-10 12:00:00 UTC"
+
+
+async def fill_alerts(storage: Storage) -> None:
+    """Alerts, papers queued for them, pending matches and a sent alert message."""
+    ids = []
+    for alert in ALERTS:
+        alert_id = await storage.add_alert(*alert)
+        assert alert_id is not None
+        ids.append(alert_id)
+    extra = [extra_paper(n) for n in range(EXTRA_PAPERS)]
+    # Queued before they are stored, as an ingest does; three are matched below.
+    assert await storage.queue_alert_candidates([p.key for p in extra]) == EXTRA_PAPERS
+    await storage.upsert_papers(extra)
+    first, second, third = (p.key for p in extra[:3])
+    matches = [(ids[0], first), (ids[0], second), (ids[1], first), (ids[1], third)]
+    assert await storage.save_alert_matches(matches, [first, second, third]) == 4
+    sub_id = await storage.subscription_id(SUBS[2].channel)
+    assert sub_id is not None
+    message = await storage.queue_alert_message(
+        sub_id, SUBS[2].channel, ALERT_PERIOD, NOW, [first], [first]
+    )
+    assert message is not None
+    await storage.finish_delivery(message, "sent", parts_sent=1)
+
+
+async def alerts_snapshot(storage: Storage) -> dict[str, Any]:
+    """What a user of the port sees of the alert tables (ids differ between databases)."""
+    alerts = await storage.list_alerts()
+    query = {alert.id: alert.query for alert in alerts}
+    sub_id = await storage.subscription_id(SUBS[2].channel)
+    assert sub_id is not None
+    return {
+        "alerts": sorted((a.channel, a.query, a.created_by, a.created_at) for a in alerts),
+        "matches": sorted(
+            (m.channel, query[m.alert_id], m.paper_key, m.matched_at)
+            for m in await storage.pending_alert_matches()
+        ),
+        "inbox": sorted(await storage.alert_candidates(10_000)),
+        "alerts_sent": await storage.alert_messages_sent(),
+        "last_alert": await storage.last_alert_at(sub_id),
+    }
 
 
 async def fill(storage: Storage) -> list[str]:
     """A database with a row in every copied table; the keys of its papers."""
     await store_seeds(storage)
-    await storage.upsert_papers(extra_paper(n) for n in range(EXTRA_PAPERS))
+    await storage.save_subscriptions(SUBS)
+    await fill_alerts(storage)
     keys = [p.key for p in await storage.latest_papers(10_000)]
     rng = np.random.default_rng(7)
     vectors = rng.standard_normal((len(keys), 8)).astype(np.float32)
     await storage.save_vectors(MODEL, keys, vectors)
-    await storage.save_subscriptions(SUBS)
     sub_id = await storage.subscription_id(SUBS[0].channel)
     assert sub_id is not None
     sent = await storage.create_delivery(sub_id, SUBS[0].channel, "2026-03-09", NOW, keys[:3])
@@ -119,6 +170,7 @@ async def snapshot(storage: Storage, keys: list[str]) -> dict[str, Any]:
         "depth": await storage.outbox_depth(),
         "arxiv": await storage.arxiv_announced(["cs.CL"], ARXIV_DAY, ARXIV_DAY),
         "arxiv_fetched": await storage.arxiv_categories_fetched(["cs.CL"], ARXIV_DAY),
+        **await alerts_snapshot(storage),
     }
 
 
@@ -166,15 +218,28 @@ async def test_copy_through_the_cli_keeps_every_table_and_twice_changes_nothing(
     expected = await read(str(path), keys)
     assert expected["count"] == 79 + EXTRA_PAPERS and expected["sample_days"]
     assert len(expected["arxiv"]) == 2 and expected["arxiv_fetched"] == {"cs.CL"}
+    assert len(expected["alerts"]) == 3 and len(expected["matches"]) == 3
+    assert len(expected["inbox"]) == EXTRA_PAPERS - 3
+    assert expected["alerts_sent"] == {SUBS[2].channel: 1} and expected["last_alert"] == NOW
     env = clean_environment(PAPERBOT_DB=str(path))
 
     code, out, err = await run_cli("db", "copy", "--to", postgres_url, env=env, cwd=tmp_path)
     assert code == 0, err
-    assert f"{expected['count']} papers" in out and "2 subscriptions" in out
+    assert f"{expected['count']} papers" in out and "3 subscriptions" in out
     assert "PAPERBOT_DATABASE_URL" in out
     assert "row" in err  # the progress bar, on stderr
     copied = await read(postgres_url, keys)
     assert copied == expected
+    # The match the alert message took still points at that message (not in the port).
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        taken = await conn.fetch(
+            "SELECT d.channel, d.period FROM alert_matches m JOIN deliveries d"
+            " ON d.id = m.delivery_id AND d.subscription_id = m.subscription_id"
+        )
+    finally:
+        await conn.close()
+    assert [tuple(row) for row in taken] == [(SUBS[2].channel, ALERT_PERIOD)]
 
     code, out, err = await run_cli("db", "copy", "--to", postgres_url, env=env, cwd=tmp_path)
     assert code == 0, err

@@ -17,9 +17,9 @@ from bot.schedule import next_run
 from tests.support import (
     FakeClock,
     RecordingAdapter,
+    deliver_all,
     eventually,
     ingest_one_at_a_time,
-    lease_of,
     make_paper,
 )
 
@@ -51,13 +51,6 @@ async def papers_on(store: Storage, day: date, count: int, start: int = 1) -> li
     ]
     await store.upsert_papers(papers)
     return papers
-
-
-async def deliver_all(jobs: Jobs, store: Storage, clock: FakeClock) -> None:
-    worker = jobs.workers["test"]
-    await jobs.roles.renew()  # take the sender role, as a started process does
-    for delivery in await store.claim_deliveries("test", clock.now(), 100, lease_of(worker.owner)):
-        await worker.deliver(delivery)
 
 
 async def test_due_subscription_gets_one_digest(jobs, store, clock, adapter) -> None:

@@ -99,6 +99,7 @@ def test_export_is_versioned_pretty_json_without_next_run() -> None:
             "created_by": "telegram:42",
             "source": "hf",
             "crosslists": True,
+            "alert_every": 10,
         }
     ]
     assert text.startswith('{\n  "format"') and text.endswith("}\n")
