@@ -405,7 +405,9 @@ class CommandRouter:
         if sub is None:
             return Reply(text="This channel is not subscribed. An admin can run /subscribe.")
         now = self.clock.now()
-        plan = await plan_digest(self.storage, sub, now, Candidates(self.storage))
+        plan = await plan_digest(
+            self.storage, sub, now, Candidates(self.storage, self.semantic)
+        )
         filters = f"Filters: {describe_filters(sub)}."
         if not plan.papers:
             return Reply(

@@ -247,7 +247,7 @@ class Jobs:
                     "refreshing papers took over %.0f s: composing from stored data",
                     REFRESH_TIMEOUT,
                 )
-        candidates = Candidates(self.storage)
+        candidates = Candidates(self.storage, self.semantic)
         for sub_id, sub in due:
             await self.schedule(sub_id, sub, now, candidates)
         for worker in self.workers.values():

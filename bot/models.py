@@ -169,7 +169,8 @@ class Subscription:
 
     ``weekdays`` holds ISO weekday numbers (1 = Monday). With ``cadence``
     ``"weekly"`` the digest covers the past ISO week and goes out on
-    ``weekly_day``.
+    ``weekly_day``. ``match`` says how ``include`` picks papers: ``"keywords"``
+    (the words as spelled) or ``"topic"`` (also papers about them, by meaning).
     """
 
     channel: str
@@ -186,6 +187,7 @@ class Subscription:
     paused_reason: str | None = None
     next_run_at: datetime | None = None
     created_by: str = ""
+    match: str = "keywords"
 
 
 @dataclass(frozen=True, slots=True)

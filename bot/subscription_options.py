@@ -24,7 +24,9 @@ SETTING_KEYS = {
     "min_upvotes": "only papers with at least this many upvotes",
     "include": "only papers mentioning one of these comma-separated keywords (none = all)",
     "exclude": "skip papers mentioning any of these comma-separated keywords (none = skip none)",
+    "match": "how include picks papers: keywords (as spelled) or topic (also by meaning)",
 }
+MATCH_MODES = ("keywords", "topic")
 _ALIASES = {"tz": "timezone", "minupvotes": "min_upvotes", "min-upvotes": "min_upvotes"}
 
 
@@ -189,12 +191,19 @@ def apply_setting(sub: Subscription, key: str, value: str) -> Subscription:
         return replace(sub, min_upvotes=_bounded_int(value, "min_upvotes", 0, 100_000))
     if key == "include":
         return replace(sub, include=parse_keywords(value))
+    if key == "match":
+        match = value.strip().casefold()
+        if match not in MATCH_MODES:
+            raise UserError("match is keywords (as spelled) or topic (also papers about them).")
+        return replace(sub, match=match)
     return replace(sub, exclude=parse_keywords(value))
 
 
 def describe_filters(sub: Subscription) -> str:
     """The settings that choose a digest's papers, on one line."""
     include = ", ".join(sub.include) or "all papers"
+    if sub.include and sub.match == "topic":
+        include += " (by topic)"
     exclude = ", ".join(sub.exclude) or "nothing"
     return f"top {sub.top_n}, min_upvotes {sub.min_upvotes}, include {include}, exclude {exclude}"
 
@@ -210,4 +219,5 @@ def describe_settings(sub: Subscription) -> list[str]:
         f"min_upvotes: {sub.min_upvotes}",
         f"include: {', '.join(sub.include) or 'all papers'}",
         f"exclude: {', '.join(sub.exclude) or 'nothing'}",
+        f"match: {sub.match}",
     ]

@@ -35,6 +35,7 @@ OPTIONAL = (
     "min_upvotes",
     "include",
     "exclude",
+    "match",
     "paused",
     "paused_reason",
     "created_by",
@@ -90,6 +91,7 @@ def subscription_row(sub: Subscription) -> dict[str, Any]:
         "min_upvotes": sub.min_upvotes,
         "include": list(sub.include),
         "exclude": list(sub.exclude),
+        "match": sub.match,
         "paused": sub.paused,
         "paused_reason": sub.paused_reason,
         "created_by": sub.created_by,
@@ -351,6 +353,7 @@ _SETTINGS: tuple[tuple[str, Callable[[Any], str]], ...] = (
     ("min_upvotes", _whole),
     ("include", _keyword_list),
     ("exclude", _keyword_list),
+    ("match", _text),
 )
 
 

@@ -93,6 +93,7 @@ def to_subscription(row: Any) -> Subscription:
         paused_reason=row["paused_reason"],
         next_run_at=row["next_run_at"],
         created_by=row["created_by"],
+        match=row["match_mode"],
     )
 
 

@@ -14,8 +14,8 @@ from storage.postgresql.connection import PgConnection, affected, to_subscriptio
 _SAVE_SQL = """
 INSERT INTO subscriptions (channel, post_time, timezone, weekdays, top_n, min_upvotes,
     include_kw, exclude_kw, cadence, weekly_day, paused, paused_reason, next_run_at,
-    created_by, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+    created_by, created_at, updated_at, match_mode)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)
 ON CONFLICT (channel) DO UPDATE SET
     post_time = excluded.post_time, timezone = excluded.timezone,
     weekdays = excluded.weekdays, top_n = excluded.top_n,
@@ -23,7 +23,8 @@ ON CONFLICT (channel) DO UPDATE SET
     exclude_kw = excluded.exclude_kw, cadence = excluded.cadence,
     weekly_day = excluded.weekly_day, paused = excluded.paused,
     paused_reason = excluded.paused_reason,
-    next_run_at = excluded.next_run_at, updated_at = excluded.updated_at
+    next_run_at = excluded.next_run_at, updated_at = excluded.updated_at,
+    match_mode = excluded.match_mode
 """
 
 
@@ -55,6 +56,7 @@ class PgSubscriptions(PgConnection):
                 sub.next_run_at,
                 sub.created_by,
                 moment,
+                sub.match,
             )
             for sub in subs
         ]

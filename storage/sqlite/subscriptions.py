@@ -30,6 +30,7 @@ def _subscription(row: aiosqlite.Row) -> Subscription:
         paused_reason=row["paused_reason"],
         next_run_at=from_ts(row["next_run_at"]),
         created_by=row["created_by"],
+        match=row["match_mode"],
     )
 
 
@@ -133,6 +134,7 @@ class SqliteSubscriptions(SqliteConnection):
                 sub.created_by,
                 now,
                 now,
+                sub.match,
             )
             for sub in subs
         ]
@@ -142,8 +144,9 @@ class SqliteSubscriptions(SqliteConnection):
                 """
                 INSERT INTO subscriptions (channel, post_time, timezone, weekdays, top_n,
                     min_upvotes, include_kw, exclude_kw, cadence, weekly_day, paused,
-                    paused_reason, next_run_at, created_by, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    paused_reason, next_run_at, created_by, created_at, updated_at,
+                    match_mode)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (channel) DO UPDATE SET
                     post_time = excluded.post_time, timezone = excluded.timezone,
                     weekdays = excluded.weekdays, top_n = excluded.top_n,
@@ -151,7 +154,8 @@ class SqliteSubscriptions(SqliteConnection):
                     exclude_kw = excluded.exclude_kw, cadence = excluded.cadence,
                     weekly_day = excluded.weekly_day, paused = excluded.paused,
                     paused_reason = excluded.paused_reason,
-                    next_run_at = excluded.next_run_at, updated_at = excluded.updated_at
+                    next_run_at = excluded.next_run_at, updated_at = excluded.updated_at,
+                    match_mode = excluded.match_mode
                 """,
                 rows,
             )
