@@ -13,6 +13,7 @@ from bot.plugins import load_embedder, open_semantic
 from bot.ports.embedder import Embedder
 from bot.ports.storage import Storage
 from bot.query import parse_query
+from bot import semantic as semantic_module
 from bot.semantic import EMBED_BATCH, Semantic, VectorIndex
 from tests.support import make_paper
 
@@ -91,6 +92,37 @@ def test_vector_index_nearest_and_replace() -> None:
     assert len(index) == 3
     assert index.nearest(np.array([1, 0], np.float32), 1)[0][0] == "c"
     assert VectorIndex(2).nearest(np.array([1, 0], np.float32), 3) == []
+
+
+def test_vector_index_graph_search_finds_the_exact_neighbours(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Past EXACT_BELOW the HNSW graph answers; it must find what a full scan finds.
+    monkeypatch.setattr(semantic_module, "EXACT_BELOW", 500)
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((40, 32))
+    vectors = (centres[rng.integers(0, 40, 3000)] + 0.5 * rng.standard_normal((3000, 32))).astype(
+        np.float32
+    )
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = VectorIndex(32)
+    index.add([f"p{row}" for row in range(3000)], vectors)
+    overlaps = []
+    for row in rng.integers(0, 3000, 50):
+        exact = {f"p{other}" for other in np.argsort(-(vectors @ vectors[row]))[:10]}
+        found = index.nearest(vectors[row], 10)
+        assert found[0] == (f"p{row}", pytest.approx(1.0, abs=0.01))
+        overlaps.append(len(exact & {key for key, _ in found}) / 10)
+    assert np.mean(overlaps) >= 0.95
+    # Stored as int8: a vector read back is within quantisation error of the original.
+    stored = index.vector("p7")
+    assert stored is not None and float(stored @ vectors[7]) > 0.99
+    # A replaced vector leaves the graph: the paper is found by its new vector only.
+    index.add(["p7"], vectors[8:9])
+    assert len(index) == 3000
+    near_old = [key for key, _ in index.nearest(vectors[7], 3)]
+    assert "p7" not in near_old
+    assert {key for key, _ in index.nearest(vectors[8], 2)} == {"p7", "p8"}
 
 
 async def test_vectors_are_stored_resumed_and_reloaded(store: Storage, embedder: Embedder) -> None:
