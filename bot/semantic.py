@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -32,7 +33,7 @@ LOAD_BATCH = 20_000
 # candidates kept while adding and while searching, and the size below which
 # a search scans every vector (exact; as fast as the graph up to there).
 CONNECTIVITY = 16
-EXPANSION_ADD = 128
+EXPANSION_ADD = 40
 EXPANSION_SEARCH = 128
 EXACT_BELOW = 20_000
 ADD_CHUNK = 256
@@ -138,6 +139,7 @@ class Semantic:
         self.embedder = embedder
         self.index = VectorIndex(embedder.dimensions)
         self._lock = asyncio.Lock()
+        self._loaded = False
 
     @property
     def model(self) -> str:
@@ -145,18 +147,33 @@ class Semantic:
         return self.embedder.name
 
     async def load(self) -> int:
-        """Read every stored vector of this model into the index; returns how many.
+        """Read every stored vector of this model into the index (once); returns how many.
 
         The graph is built in a worker thread, so the event loop keeps serving
         (searches meanwhile see the papers loaded so far).
         """
+        async with self._lock:
+            await self._load()
+        return len(self.index)
+
+    async def _load(self) -> None:
+        if self._loaded:
+            return
+        started = time.perf_counter()
         cursor = 0
         while True:
             page = await self.storage.vectors_after(self.model, cursor, LOAD_BATCH)
             if not page.keys:
-                return len(self.index)
+                break
             await asyncio.to_thread(self.index.add, page.keys, page.vectors)
             cursor = page.cursor
+        self._loaded = True
+        log.info(
+            "loaded %d vectors of %s in %.1f s",
+            len(self.index),
+            self.model,
+            time.perf_counter() - started,
+        )
 
     async def embed_texts(self, texts: Sequence[str]) -> Vectors:
         """Vectors of ``texts``, computed in a worker thread (the event loop keeps serving)."""
@@ -170,6 +187,7 @@ class Semantic:
         """
         done = 0
         async with self._lock:
+            await self._load()
             while papers := await self.storage.papers_without_vectors(self.model, EMBED_BATCH):
                 keys = [paper.key for paper in papers]
                 vectors = await self.embed_texts([paper_text(paper) for paper in papers])

@@ -166,6 +166,13 @@ async def test_open_semantic_loads_stored_vectors(store: Storage) -> None:
     await semantic.embed_missing()
     again = await open_semantic(store, "wordllama")
     assert again is not None and len(again.index) == 4
+    # As `paperbot run` opens it: nothing loaded until the first embedding run,
+    # which loads the stored vectors before embedding what has none.
+    lazy = await open_semantic(store, "wordllama", load=False)
+    assert lazy is not None and len(lazy.index) == 0
+    assert await lazy.embed_missing() == 0
+    assert len(lazy.index) == 4
+    assert await lazy.load() == 4  # once only
 
 
 @pytest.fixture
