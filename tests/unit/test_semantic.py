@@ -7,14 +7,15 @@ from datetime import date
 import numpy as np
 import pytest
 
+from bot import semantic as semantic_module
 from bot.config import ConfigError
 from bot.hybrid import HybridSearch
 from bot.plugins import load_embedder, open_semantic
 from bot.ports.embedder import Embedder
 from bot.ports.storage import Storage
 from bot.query import parse_query
-from bot import semantic as semantic_module
-from bot.semantic import EMBED_BATCH, Semantic, VectorIndex
+from bot.semantic import EMBED_BATCH, Semantic, VectorIndex, paper_text
+from bot.sources.seeds import load_seed_papers
 from tests.support import make_paper
 
 PAPERS = [
@@ -72,6 +73,25 @@ def test_wordllama_gives_unit_vectors_in_batches(embedder: Embedder) -> None:
     assert embedder.embed([]).shape == (0, 256)
     similar = embedder.embed(["transcribing spoken audio", "folding amino acid chains"])
     assert float(similar[0] @ vectors[0]) > float(similar[0] @ vectors[1])
+
+
+def test_wordllama_vectors_match_its_own_pooling(
+    embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Per-word tokens and count-matrix sums give WordLlama's own mean of token
+    # embeddings (line breaks aside), also after the word memory starts over.
+    from bot.embedders import wordllama
+
+    texts = [paper_text(paper) for paper in load_seed_papers()[:40]]
+    model = embedder._model  # type: ignore[attr-defined]
+    own = model.embed(texts)
+    own /= np.linalg.norm(own, axis=1, keepdims=True)
+    monkeypatch.setattr(wordllama, "WORD_CACHE", 500)
+    monkeypatch.setattr(wordllama, "SUM_BATCH", 7)
+    ours = embedder.embed(texts)
+    assert (ours * own).sum(axis=1).min() > 0.99
+    distinct = {word for text in texts for word in text.split()}
+    assert len(embedder._word_ids) < len(distinct)  # type: ignore[attr-defined]
 
 
 def test_embedder_choice() -> None:
