@@ -131,7 +131,7 @@ def test_vector_index_graph_search_finds_the_exact_neighbours(
     for row in rng.integers(0, 3000, 50):
         exact = {f"p{other}" for other in np.argsort(-(vectors @ vectors[row]))[:10]}
         found = index.nearest(vectors[row], 10)
-        assert found[0] == (f"p{row}", pytest.approx(1.0, abs=0.01))
+        assert found[0][0] == f"p{row}" and found[0][1] > 0.99
         overlaps.append(len(exact & {key for key, _ in found}) / 10)
     assert np.mean(overlaps) >= 0.95
     # Stored as int8: a vector read back is within quantisation error of the original.
