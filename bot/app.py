@@ -179,7 +179,10 @@ async def run_bot(config: Config) -> int:
     http: HttpServer | None = None
     try:
         clock = SystemClock()
-        semantic = await open_semantic(storage, settings.embedder)
+        # The vectors load in the background (the embed job starts at once):
+        # at a million papers building the index takes minutes, and keyword
+        # search serves meanwhile.
+        semantic = await open_semantic(storage, settings.embedder, load=False)
         router = CommandRouter(
             storage, clock, defaults_from(settings), lookup=source, semantic=semantic
         )

@@ -94,6 +94,13 @@ class ArxivPool:
         )
 
 
+# With ``match topic``, a paper is about an include keyword when their vectors'
+# cosine similarity reaches this. Chosen on the labeled sets (bench/topic_threshold.py):
+# the keyword queries of tests/relevance/judgments.json as topics, their
+# relevant papers as what should pass.
+TOPIC_SIMILARITY = 0.35
+
+
 @dataclass(frozen=True, slots=True)
 class DigestPlan:
     """What a run of a subscription should post: papers and the days they cover.
@@ -121,14 +128,21 @@ def _mentions(paper: Paper, keywords: Sequence[str]) -> bool:
 
 
 def select_papers(
-    candidates: Sequence[Paper], sub: Subscription, already_sent: set[str]
+    candidates: Sequence[Paper],
+    sub: Subscription,
+    already_sent: set[str],
+    on_topic: frozenset[str] = frozenset(),
 ) -> list[Paper]:
-    """Filter by threshold and keywords, drop papers already sent, keep the top N."""
+    """Filter by threshold and keywords, drop papers already sent, keep the top N.
+
+    A paper in ``on_topic`` (keys of papers about an include keyword, found by
+    meaning) passes the include filter without spelling a keyword.
+    """
     chosen = []
     for paper in candidates:
         if paper.key in already_sent or (paper.upvotes or 0) < sub.min_upvotes:
             continue
-        if sub.include and not _mentions(paper, sub.include):
+        if sub.include and paper.key not in on_topic and not _mentions(paper, sub.include):
             continue
         if sub.exclude and _mentions(paper, sub.exclude):
             continue
@@ -209,6 +223,38 @@ class Candidates:
             self._vectors.update(zip(todo, await self.semantic.embed_texts(todo), strict=True))
         return np.stack([self._vectors[text] for text in texts])
 
+    async def on_topic(self, topics: Sequence[str], papers: Sequence[Paper]) -> frozenset[str]:
+        """Keys of ``papers`` whose vectors are close to one of ``topics``' (by meaning).
+
+        Empty without semantic search; a paper not yet embedded is left to the
+        keyword match.
+        """
+        semantic = self.semantic
+        if semantic is None or not topics:
+            return frozenset()
+        found = [(paper.key, semantic.index.vector(paper.key)) for paper in papers]
+        embedded = [(key, vector) for key, vector in found if vector is not None]
+        if not embedded:
+            return frozenset()
+        rows = np.stack([vector for _, vector in embedded])
+        best = (rows @ (await self.vectors(topics)).T).max(axis=1)
+        return frozenset(
+            key for (key, _), score in zip(embedded, best, strict=True) if score >= TOPIC_SIMILARITY
+        )
+
+    async def chosen_by_topic(self, sub: Subscription, papers: Sequence[Paper]) -> frozenset[str]:
+        """The papers ``sub``'s include filter takes by meaning (``match topic``), else none."""
+        return await self.on_topic(sub.include, papers) if sub.match == "topic" else frozenset()
+
+
+async def _received(storage: Storage, channel: str, papers: Sequence[Paper]) -> set[str]:
+    """Keys of ``papers`` the channel got, or that are on their way to it in an
+    alert message or digest not sent yet."""
+    keys = [p.key for p in papers]
+    return await storage.sent_paper_keys(channel, keys) | await storage.queued_paper_keys(
+        channel, keys
+    )
+
 
 async def plan_digest(
     storage: Storage, sub: Subscription, run_at: datetime, candidates: Candidates
@@ -223,11 +269,9 @@ async def plan_digest(
     papers = await candidates.papers(*days)
     if not papers:
         return DigestPlan((), *days, NO_LIST)
-    keys = [p.key for p in papers]
-    # Papers on their way in an alert message not sent yet count as sent.
-    sent = await storage.sent_paper_keys(sub.channel, keys)
-    sent |= await storage.queued_paper_keys(sub.channel, keys)
-    chosen = tuple(select_papers(papers, sub, sent))
+    sent = await _received(storage, sub.channel, papers)
+    on_topic = await candidates.chosen_by_topic(sub, papers)
+    chosen = tuple(select_papers(papers, sub, sent, on_topic))
     if chosen:
         return DigestPlan(chosen, *days)
     reason = NOTHING_NEW if all(p.key in sent for p in papers) else ALL_FILTERED
@@ -259,9 +303,9 @@ async def _plan_arxiv(
     if not papers:
         return DigestPlan((), first, last, NO_ANNOUNCEMENT)
     pool = ArxivPool(categories, first, last, len(papers))
-    sent = await storage.sent_paper_keys(sub.channel, [p.key for p in papers])
+    sent = await _received(storage, sub.channel, papers)
     ranked = await rank_arxiv(papers, sub.include, candidates)
-    chosen = tuple(select_papers(ranked, sub, sent))
+    chosen = tuple(select_papers(ranked, sub, sent, await candidates.chosen_by_topic(sub, ranked)))
     if chosen:
         return DigestPlan(chosen, first, last, arxiv=pool)
     reason = NOTHING_NEW if all(p.key in sent for p in papers) else ALL_FILTERED

@@ -16,6 +16,7 @@ results.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import unicodedata
 from collections import defaultdict
@@ -131,8 +132,13 @@ class HybridSearch:
         if semantic is None or not text or not len(semantic.index):
             return await self.storage.search(query, offset, limit)
         depth = max(KEYWORD_CANDIDATES, offset + limit)
-        keyword = await self.storage.search(query, 0, depth)
-        fused = await self._fuse(semantic, query, text, keyword)
+        # Both sides wait on other threads (the database's, the embedder's):
+        # run together, a search costs the slower of the two, not their sum.
+        keyword, near = await asyncio.gather(
+            self.storage.search(query, 0, depth),
+            semantic.nearest_to_text(text, SEMANTIC_CANDIDATES),
+        )
+        fused = await self._fuse(query, text, keyword, near)
         extra = len(fused) - len(keyword.papers)
         total = None if keyword.total is None else keyword.total + extra
         return SearchPage(
@@ -143,9 +149,8 @@ class HybridSearch:
         )
 
     async def _fuse(
-        self, semantic: Semantic, query: SearchQuery, text: str, keyword: SearchPage
+        self, query: SearchQuery, text: str, keyword: SearchPage, near: list[tuple[str, float]]
     ) -> list[Paper]:
-        near = await semantic.nearest_to_text(text, SEMANTIC_CANDIDATES)
         known = {paper.key: paper for paper in keyword.papers}
         fetched = await self.storage.get_papers([key for key, _ in near if key not in known])
         papers = {**known, **{paper.key: paper for paper in fetched}}

@@ -176,7 +176,8 @@ class Subscription:
     categories (canonical codes); ``crosslists`` says whether papers only
     cross-listed into them count. ``alert_every`` is the least number of
     minutes between two alert messages of the channel (its keyword alerts,
-    bot/alerts.py).
+    bot/alerts.py). ``match`` says how ``include`` picks papers: ``"keywords"``
+    (the words as spelled) or ``"topic"`` (also papers about them, by meaning).
     """
 
     channel: str
@@ -196,6 +197,7 @@ class Subscription:
     arxiv_categories: tuple[str, ...] = ()
     crosslists: bool = True
     alert_every: int = 10
+    match: str = "keywords"
 
     @property
     def source(self) -> str:

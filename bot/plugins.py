@@ -176,12 +176,14 @@ def load_embedder(spec: str) -> Embedder | None:
     return plugin.load(spec.strip().partition(":")[2].strip())
 
 
-async def open_semantic(storage: Storage, spec: str) -> Semantic | None:
-    """Semantic search over ``storage`` with the embedder ``spec`` names, its stored
-    vectors loaded; None when ``spec`` is "none"."""
+async def open_semantic(storage: Storage, spec: str, *, load: bool = True) -> Semantic | None:
+    """Semantic search over ``storage`` with the embedder ``spec`` names; None when
+    ``spec`` is "none". Its stored vectors are loaded first unless ``load`` is false
+    (then the first :meth:`Semantic.embed_missing` loads them)."""
     embedder = await asyncio.to_thread(load_embedder, spec)
     if embedder is None:
         return None
     semantic = Semantic(storage, embedder)
-    await semantic.load()
+    if load:
+        await semantic.load()
     return semantic

@@ -35,7 +35,9 @@ SETTING_KEYS = {
     "source": "hf (Hugging Face Daily Papers) or arXiv categories, e.g. arxiv:cs.CL,cs.LG",
     "crosslists": "yes or no: whether papers cross-listed into the arXiv categories count",
     "alert_every": f"minutes between two alert messages (/alert), 1–{MAX_ALERT_EVERY}",
+    "match": "how include picks papers: keywords (as spelled) or topic (also by meaning)",
 }
+MATCH_MODES = ("keywords", "topic")
 _ALIASES = {
     "tz": "timezone",
     "minupvotes": "min_upvotes",
@@ -266,12 +268,19 @@ def apply_setting(sub: Subscription, key: str, value: str) -> Subscription:
         return replace(sub, crosslists=parse_flag(value, "crosslists"))
     if key == "alert_every":
         return replace(sub, alert_every=_bounded_int(value, "alert_every", 1, MAX_ALERT_EVERY))
+    if key == "match":
+        match = value.strip().casefold()
+        if match not in MATCH_MODES:
+            raise UserError("match is keywords (as spelled) or topic (also papers about them).")
+        return replace(sub, match=match)
     return replace(sub, exclude=parse_keywords(value))
 
 
 def describe_filters(sub: Subscription) -> str:
     """The settings that choose a digest's papers, on one line."""
     include = ", ".join(sub.include) or "all papers"
+    if sub.include and sub.match == "topic":
+        include += " (by topic)"
     exclude = ", ".join(sub.exclude) or "nothing"
     return f"top {sub.top_n}, min_upvotes {sub.min_upvotes}, include {include}, exclude {exclude}"
 
@@ -290,6 +299,7 @@ def describe_settings(sub: Subscription) -> list[str]:
         f"source: {describe_source(sub)}",
         f"crosslists: {'yes' if sub.crosslists else 'no'}",
         f"alert_every: {sub.alert_every} min",
+        f"match: {sub.match}",
     ]
 
 

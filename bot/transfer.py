@@ -36,6 +36,7 @@ OPTIONAL = (
     "min_upvotes",
     "include",
     "exclude",
+    "match",
     "paused",
     "paused_reason",
     "created_by",
@@ -95,6 +96,7 @@ def subscription_row(sub: Subscription) -> dict[str, Any]:
         "min_upvotes": sub.min_upvotes,
         "include": list(sub.include),
         "exclude": list(sub.exclude),
+        "match": sub.match,
         "paused": sub.paused,
         "paused_reason": sub.paused_reason,
         "created_by": sub.created_by,
@@ -393,6 +395,7 @@ _SETTINGS: tuple[tuple[str, Callable[[Any], str]], ...] = (
     ("source", _text),
     ("crosslists", lambda value: "yes" if _flag(value) else "no"),
     ("alert_every", _whole),
+    ("match", _text),
 )
 
 

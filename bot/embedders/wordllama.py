@@ -3,10 +3,22 @@
 Its weights ship inside the ``wordllama`` wheel, so it loads from disk in a
 fraction of a second with no download (offline hosts included) and embeds
 thousands of abstracts a second on a CPU.
+
+A text's vector is the mean of its tokens' embeddings, normalised (what
+WordLlama computes; the vectors here match its own to a cosine of 0.996 or
+more, the difference being the line breaks, which are not words). Tokenizing
+about 500 tokens an abstract and padding every text of a batch to the
+longest limited WordLlama's own speed, so: tokens are looked up per word (the
+tokenizer joins no token across a space: its normaliser only turns spaces
+into word-start marks, so a text's tokens are its words' tokens in order, and
+a word seen before costs a dictionary lookup), and a batch's sums are one
+matrix product of token counts with the embeddings, without padding.
 """
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +30,12 @@ from bot.ports.embedder import Embedder, Vectors
 
 DIMENSIONS = 256
 CONFIG = "l2_supercat"
+# Words whose token ids are remembered; past this the memory starts over
+# (about 100 bytes a word: a few tens of MB at most).
+WORD_CACHE = 300_000
+# Texts summed at a time (the count matrix is texts x distinct tokens; of 32,
+# 64, 128 and 256, 256 took the least CPU on 2,000 abstracts).
+SUM_BATCH = 256
 
 
 class WordLlamaEmbedder:
@@ -28,18 +46,57 @@ class WordLlamaEmbedder:
 
     def __init__(self, model: Any) -> None:
         self._model = model
+        self._table = np.asarray(model.embedding, np.float32)
+        # A copy without WordLlama's padding (its ids would count as tokens here).
+        self._tokenizer = type(model.tokenizer).from_str(model.tokenizer.to_str())
+        self._tokenizer.no_padding()
+        self._word_ids: dict[str, list[int]] = {}
+        self._lock = threading.Lock()
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Unit-length float32 rows, one per text."""
-        if not texts:
-            return np.zeros((0, self.dimensions), np.float32)
-        vectors = np.asarray(self._model.embed(list(texts)), dtype=np.float32)
-        vectors = vectors.reshape(len(texts), self.dimensions)
+        vectors = np.zeros((len(texts), self.dimensions), np.float32)
+        for start in range(0, len(texts), SUM_BATCH):
+            batch = [text.split() for text in texts[start : start + SUM_BATCH]]
+            vectors[start : start + len(batch)] = self._sums(batch)
         # Normalised here: a text without known tokens stays a zero vector
         # (WordLlama's own normalisation divides it by zero).
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         unit: Vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
         return unit
+
+    def _sums(self, texts: list[list[str]]) -> Vectors:
+        """Each text's sum of token embeddings (texts given as their words).
+
+        As a product of token counts (texts x distinct tokens of the batch)
+        with those tokens' embeddings: BLAS does it several times faster than
+        gathering a row per token and adding them up.
+        """
+        per_word = self._token_ids([word for words in texts for word in words])
+        word_tokens = np.fromiter(map(len, per_word), np.int64, len(per_word))
+        flat = np.fromiter(itertools.chain.from_iterable(per_word), np.int64, word_tokens.sum())
+        tokens_before = np.concatenate(([0], np.cumsum(word_tokens)))
+        word_ends = np.cumsum([len(words) for words in texts])
+        text_tokens = np.diff(tokens_before[np.concatenate(([0], word_ends))])
+        distinct, column = np.unique(np.clip(flat, 0, len(self._table) - 1), return_inverse=True)
+        text = np.repeat(np.arange(len(texts)), text_tokens)
+        counts = np.bincount(text * len(distinct) + column, minlength=len(texts) * len(distinct))
+        matrix = counts.reshape(len(texts), len(distinct)).astype(np.float32)
+        sums: Vectors = matrix @ self._table[distinct]
+        return sums
+
+    def _token_ids(self, words: list[str]) -> list[list[int]]:
+        """Each word's token ids, tokenizing only words not seen before."""
+        with self._lock:
+            known = self._word_ids
+            new = list(set(words).difference(known))
+            if new:
+                if len(known) + len(new) > WORD_CACHE:
+                    known.clear()
+                    new = list(set(words))
+                encoded = self._tokenizer.encode_batch(new, add_special_tokens=False)
+                known.update(zip(new, (item.ids for item in encoded), strict=True))
+            return [known[word] for word in words]
 
 
 class WordLlamaPlugin:

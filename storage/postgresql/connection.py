@@ -96,6 +96,7 @@ def to_subscription(row: Any) -> Subscription:
         arxiv_categories=tuple(row["arxiv_categories"]),
         crosslists=row["crosslists"],
         alert_every=row["alert_every"],
+        match=row["match_mode"],
     )
 
 

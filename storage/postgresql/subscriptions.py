@@ -14,8 +14,8 @@ from storage.postgresql.connection import PgConnection, affected, to_subscriptio
 _SAVE_SQL = """
 INSERT INTO subscriptions (channel, post_time, timezone, weekdays, top_n, min_upvotes,
     include_kw, exclude_kw, cadence, weekly_day, paused, paused_reason, next_run_at,
-    created_by, created_at, updated_at, arxiv_categories, crosslists, alert_every)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18)
+    created_by, created_at, updated_at, arxiv_categories, crosslists, alert_every, match_mode)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18, $19)
 ON CONFLICT (channel) DO UPDATE SET
     post_time = excluded.post_time, timezone = excluded.timezone,
     weekdays = excluded.weekdays, top_n = excluded.top_n,
@@ -25,7 +25,8 @@ ON CONFLICT (channel) DO UPDATE SET
     paused_reason = excluded.paused_reason,
     next_run_at = excluded.next_run_at, updated_at = excluded.updated_at,
     arxiv_categories = excluded.arxiv_categories, crosslists = excluded.crosslists,
-    alert_every = excluded.alert_every
+    alert_every = excluded.alert_every,
+    match_mode = excluded.match_mode
 """
 
 
@@ -60,6 +61,7 @@ class PgSubscriptions(PgConnection):
                 list(sub.arxiv_categories),
                 sub.crosslists,
                 sub.alert_every,
+                sub.match,
             )
             for sub in subs
         ]

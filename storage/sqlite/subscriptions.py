@@ -33,6 +33,7 @@ def _subscription(row: aiosqlite.Row) -> Subscription:
         arxiv_categories=tuple(json.loads(row["arxiv_categories"])),
         crosslists=bool(row["crosslists"]),
         alert_every=row["alert_every"],
+        match=row["match_mode"],
     )
 
 
@@ -147,6 +148,7 @@ class SqliteSubscriptions(SqliteConnection):
                 json.dumps(list(sub.arxiv_categories)),
                 int(sub.crosslists),
                 sub.alert_every,
+                sub.match,
             )
             for sub in subs
         ]
@@ -157,8 +159,8 @@ class SqliteSubscriptions(SqliteConnection):
                 INSERT INTO subscriptions (channel, post_time, timezone, weekdays, top_n,
                     min_upvotes, include_kw, exclude_kw, cadence, weekly_day, paused,
                     paused_reason, next_run_at, created_by, created_at, updated_at,
-                    arxiv_categories, crosslists, alert_every)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    arxiv_categories, crosslists, alert_every, match_mode)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (channel) DO UPDATE SET
                     post_time = excluded.post_time, timezone = excluded.timezone,
                     weekdays = excluded.weekdays, top_n = excluded.top_n,
@@ -169,7 +171,8 @@ class SqliteSubscriptions(SqliteConnection):
                     next_run_at = excluded.next_run_at, updated_at = excluded.updated_at,
                     arxiv_categories = excluded.arxiv_categories,
                     crosslists = excluded.crosslists,
-                    alert_every = excluded.alert_every
+                    alert_every = excluded.alert_every,
+                    match_mode = excluded.match_mode
                 """,
                 rows,
             )

@@ -9,6 +9,7 @@ import pytest
 from bot.commands import CommandRouter
 from bot.models import Paper
 from bot.paper_refs import paper_key_from
+from bot.plugins import open_semantic
 from bot.ports.storage import Storage
 from bot.sources.seeds import load_seed_papers
 from storage.sqlite import SqliteStorage
@@ -351,3 +352,44 @@ async def test_paper_with_an_old_style_id(router: CommandRouter, store: SqliteSt
     ]
     garbage = await router(command("paper", "abc 2305.14858 def"))
     assert garbage.is_error and "is not an arXiv id" in garbage.text
+
+
+async def test_settings_match_topic_previews_papers_about_the_keyword(
+    store: Storage, clock: FakeClock
+) -> None:
+    await store.upsert_papers(
+        [
+            make_paper("2603.00001", "Automatic speech recognition", day=DAY, upvotes=9),
+            make_paper(
+                "2603.00002",
+                "Transcribing spoken audio in low-resource languages",
+                summary="We turn spoken utterances into written text with little labeled audio.",
+                day=DAY,
+                upvotes=5,
+            ),
+            make_paper("2603.00003", "Sparse attention for long documents", day=DAY, upvotes=7),
+        ]
+    )
+    semantic = await open_semantic(store, "wordllama")
+    assert semantic is not None
+    await semantic.embed_missing()
+    router = CommandRouter(store, clock, semantic=semantic)
+    await router(command("subscribe", "08:00"))
+    await router(command("settings", "include speech"))
+    literal = await router(command("preview"))
+    assert [c.title for c in literal.cards] == ["Automatic speech recognition"]
+    assert "match: keywords" in (await router(command("settings"))).text
+
+    changed = await router(command("settings", "match topic"))
+    assert changed.title is not None and changed.title.startswith("Updated match.")
+    assert "match: topic" in changed.text
+    topical = await router(command("preview"))
+    assert "include speech (by topic)" in topical.text
+    assert [c.title for c in topical.cards] == [
+        "Automatic speech recognition",
+        "Transcribing spoken audio in low-resource languages",
+    ]
+    bad = await router(command("settings", "match meaning"))
+    assert bad.is_error and bad.text.startswith("match is keywords (as spelled) or topic")
+    stored = await store.get_subscription("test:1")
+    assert stored is not None and stored.match == "topic"

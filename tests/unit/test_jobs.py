@@ -12,6 +12,7 @@ import pytest
 from bot.config import Settings
 from bot.jobs import Jobs
 from bot.models import Paper, Subscription
+from bot.plugins import open_semantic
 from bot.ports.storage import OutboxLease, Storage
 from bot.schedule import next_run
 from tests.support import (
@@ -110,6 +111,78 @@ async def test_filters_keywords_and_threshold(jobs, store, clock, adapter) -> No
     await deliver_all(jobs, store, clock)
     titles = [c.title for c in adapter.sent[0][1].body.cards]
     assert titles == ["Diffusion for robots", "Keywords only"]
+
+
+SPEECH_PAPERS = [
+    make_paper(
+        "2603.00001",
+        "Automatic speech recognition with transformers",
+        summary="An encoder maps audio to text.",
+        day=MON,
+        upvotes=50,
+    ),
+    make_paper(
+        "2603.00002",
+        "Transcribing spoken audio in low-resource languages",
+        summary="We turn spoken utterances into written text with little labeled audio.",
+        day=MON,
+        upvotes=40,
+    ),
+    make_paper(
+        "2603.00003",
+        "Protein structure prediction with deep learning",
+        summary="Folding amino-acid chains into 3D structures.",
+        day=MON,
+        upvotes=90,
+    ),
+    make_paper(
+        "2603.00004",
+        "Sparse attention for long documents",
+        summary="Attention over long inputs at linear cost.",
+        day=MON,
+        upvotes=70,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("match", "expected"),
+    [
+        ("keywords", ["Automatic speech recognition with transformers"]),
+        (
+            "topic",
+            [
+                "Automatic speech recognition with transformers",
+                "Transcribing spoken audio in low-resource languages",
+            ],
+        ),
+    ],
+)
+async def test_match_topic_includes_papers_about_the_keyword(
+    store, adapter, clock, match, expected
+) -> None:
+    await store.upsert_papers(SPEECH_PAPERS)
+    semantic = await open_semantic(store, "wordllama")
+    assert semantic is not None
+    await semantic.embed_missing()
+    jobs = Jobs(Settings(), store, [adapter], source=None, clock=clock, semantic=semantic)
+    await subscribe(store, clock, include=("speech",), match=match)
+    clock.set(datetime(2026, 3, 10, 8, 1, tzinfo=UTC))
+    await jobs.tick()
+    await deliver_all(jobs, store, clock)
+    assert [c.title for c in adapter.sent[0][1].body.cards] == expected
+
+
+async def test_match_topic_without_semantic_search_matches_keywords(
+    jobs, store, clock, adapter
+) -> None:
+    await store.upsert_papers(SPEECH_PAPERS)
+    await subscribe(store, clock, include=("speech",), match="topic")
+    clock.set(datetime(2026, 3, 10, 8, 1, tzinfo=UTC))
+    await jobs.tick()
+    await deliver_all(jobs, store, clock)
+    titles = [c.title for c in adapter.sent[0][1].body.cards]
+    assert titles == ["Automatic speech recognition with transformers"]
 
 
 async def test_weekly_cadence_covers_the_past_iso_week(jobs, store, clock, adapter) -> None:

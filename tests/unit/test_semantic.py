@@ -7,13 +7,15 @@ from datetime import date
 import numpy as np
 import pytest
 
+from bot import semantic as semantic_module
 from bot.config import ConfigError
 from bot.hybrid import HybridSearch
 from bot.plugins import load_embedder, open_semantic
 from bot.ports.embedder import Embedder
 from bot.ports.storage import Storage
 from bot.query import parse_query
-from bot.semantic import EMBED_BATCH, Semantic, VectorIndex
+from bot.semantic import EMBED_BATCH, Semantic, VectorIndex, paper_text
+from bot.sources.seeds import load_seed_papers
 from tests.support import make_paper
 
 PAPERS = [
@@ -73,6 +75,25 @@ def test_wordllama_gives_unit_vectors_in_batches(embedder: Embedder) -> None:
     assert float(similar[0] @ vectors[0]) > float(similar[0] @ vectors[1])
 
 
+def test_wordllama_vectors_match_its_own_pooling(
+    embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Per-word tokens and count-matrix sums give WordLlama's own mean of token
+    # embeddings (line breaks aside), also after the word memory starts over.
+    from bot.embedders import wordllama
+
+    texts = [paper_text(paper) for paper in load_seed_papers()[:40]]
+    model = embedder._model  # type: ignore[attr-defined]
+    own = model.embed(texts)
+    own /= np.linalg.norm(own, axis=1, keepdims=True)
+    monkeypatch.setattr(wordllama, "WORD_CACHE", 500)
+    monkeypatch.setattr(wordllama, "SUM_BATCH", 7)
+    ours = embedder.embed(texts)
+    assert (ours * own).sum(axis=1).min() > 0.99
+    distinct = {word for text in texts for word in text.split()}
+    assert len(embedder._word_ids) < len(distinct)  # type: ignore[attr-defined]
+
+
 def test_embedder_choice() -> None:
     assert load_embedder("none") is None
     with pytest.raises(ConfigError, match=r"unknown embedder 'nope'.*wordllama"):
@@ -91,6 +112,37 @@ def test_vector_index_nearest_and_replace() -> None:
     assert len(index) == 3
     assert index.nearest(np.array([1, 0], np.float32), 1)[0][0] == "c"
     assert VectorIndex(2).nearest(np.array([1, 0], np.float32), 3) == []
+
+
+def test_vector_index_graph_search_finds_the_exact_neighbours(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Past EXACT_BELOW the HNSW graph answers; it must find what a full scan finds.
+    monkeypatch.setattr(semantic_module, "EXACT_BELOW", 500)
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((40, 32))
+    vectors = (centres[rng.integers(0, 40, 3000)] + 0.5 * rng.standard_normal((3000, 32))).astype(
+        np.float32
+    )
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = VectorIndex(32)
+    index.add([f"p{row}" for row in range(3000)], vectors)
+    overlaps = []
+    for row in rng.integers(0, 3000, 50):
+        exact = {f"p{other}" for other in np.argsort(-(vectors @ vectors[row]))[:10]}
+        found = index.nearest(vectors[row], 10)
+        assert found[0][0] == f"p{row}" and found[0][1] > 0.99
+        overlaps.append(len(exact & {key for key, _ in found}) / 10)
+    assert np.mean(overlaps) >= 0.95
+    # Stored as int8: a vector read back is within quantisation error of the original.
+    stored = index.vector("p7")
+    assert stored is not None and float(stored @ vectors[7]) > 0.99
+    # A replaced vector leaves the graph: the paper is found by its new vector only.
+    index.add(["p7"], vectors[8:9])
+    assert len(index) == 3000
+    near_old = [key for key, _ in index.nearest(vectors[7], 3)]
+    assert "p7" not in near_old
+    assert {key for key, _ in index.nearest(vectors[8], 2)} == {"p7", "p8"}
 
 
 async def test_vectors_are_stored_resumed_and_reloaded(store: Storage, embedder: Embedder) -> None:
@@ -134,6 +186,13 @@ async def test_open_semantic_loads_stored_vectors(store: Storage) -> None:
     await semantic.embed_missing()
     again = await open_semantic(store, "wordllama")
     assert again is not None and len(again.index) == 4
+    # As `paperbot run` opens it: nothing loaded until the first embedding run,
+    # which loads the stored vectors before embedding what has none.
+    lazy = await open_semantic(store, "wordllama", load=False)
+    assert lazy is not None and len(lazy.index) == 0
+    assert await lazy.embed_missing() == 0
+    assert len(lazy.index) == 4
+    assert await lazy.load() == 4  # once only
 
 
 @pytest.fixture

@@ -627,6 +627,7 @@ SUB = Subscription(
     weekly_day=4,
     next_run_at=T0,
     created_by="telegram:42",
+    match="topic",
 )
 
 
@@ -644,7 +645,9 @@ async def test_subscription_update_keeps_id(store: Storage) -> None:
     await store.save_subscription(SUB)
     first_id = await store.subscription_id(SUB.channel)
     assert first_id is not None
-    changed = replace(SUB, top_n=3, include=(), cadence="weekly", next_run_at=None)
+    changed = replace(
+        SUB, top_n=3, include=(), cadence="weekly", next_run_at=None, match="keywords"
+    )
     await store.save_subscription(changed)
     assert await store.subscription_id(SUB.channel) == first_id
     assert await store.get_subscription(SUB.channel) == changed

@@ -15,6 +15,7 @@ from bot.subscription_options import (
     MAX_TOP,
     SETTING_KEYS,
     apply_setting,
+    describe_filters,
     describe_settings,
     parse_days,
     parse_keywords,
@@ -194,6 +195,17 @@ def test_apply_include_and_exclude() -> None:
     assert apply_setting(changed, "include", "none").include == ()
     excluded = apply_setting(SUB, "exclude", "speech")
     assert excluded.exclude == ("speech",) and excluded.include == ()
+
+
+def test_apply_match() -> None:
+    assert SUB.match == "keywords"
+    assert apply_setting(SUB, "match", " Topic ").match == "topic"
+    assert apply_setting(SUB, "match", "keywords").match == "keywords"
+    with pytest.raises(UserError, match="match is keywords"):
+        apply_setting(SUB, "match", "fuzzy")
+    assert "include llm (by topic)" in describe_filters(
+        apply_setting(apply_setting(SUB, "include", "llm"), "match", "topic")
+    )
 
 
 def test_apply_unknown_key_lists_settings() -> None:
