@@ -44,10 +44,10 @@ MAX_ALERT_PAPERS = 10
 # New papers matched per storage round trip.
 MATCH_BATCH = 500
 # An alert matching more than this share of the newest papers would post most
-# of every day's papers: it is refused as too broad (once the library holds
-# enough papers to tell).
+# of every day's papers: it is refused as too broad, once it matches enough of
+# them to tell (a small library's few matches of a real topic are not noise).
 BROAD_SAMPLE = 500
-BROAD_MIN_PAPERS = 100
+BROAD_MIN_MATCHES = 20
 BROAD_SHARE = 0.3
 
 _SORT_RE = re.compile(r"(?:^|\s)-?sort:", re.IGNORECASE)
@@ -148,7 +148,7 @@ async def _add(storage: Storage, cmd: Command, text: str) -> Reply:
         )
     latest = [paper.key for paper in await storage.latest_papers(BROAD_SAMPLE)]
     hits = len(await storage.matching_keys(query, latest))
-    if len(latest) >= BROAD_MIN_PAPERS and hits > BROAD_SHARE * len(latest):
+    if hits >= BROAD_MIN_MATCHES and hits > BROAD_SHARE * len(latest):
         raise UserError(
             f"“{shorten(text, 60)}” is too broad for an alert: it matches {hits} of the"
             f" {len(latest)} newest papers, so it would post most new papers."

@@ -165,6 +165,21 @@ async def test_a_query_matching_most_new_papers_is_refused_as_too_broad(
     assert not narrow.is_error and "matches 1 of the 150 newest" in narrow.text
 
 
+async def test_in_a_small_library_a_real_topic_is_kept_and_a_catch_all_refused(
+    router: CommandRouter, subscribed: Storage
+) -> None:
+    """The demo's library has 79 papers: a topic matching a few of them is an alert,
+    a query matching nearly all of them ("a") is not."""
+    await subscribed.upsert_papers(
+        make_paper(f"2603.{n:05d}", f"A {'diffusion' if n < 8 else 'graph'} study {n}", day=DAY)
+        for n in range(40)
+    )
+    topic = await run(router, "/alert add diffusion")
+    assert not topic.is_error and "matches 8 of the 40 newest" in topic.text
+    catch_all = await run(router, "/alert add a")
+    assert catch_all.is_error and "too broad" in catch_all.text and "40 of the 40" in catch_all.text
+
+
 async def test_alert_every_is_a_setting(router: CommandRouter, subscribed: Storage) -> None:
     changed = await run(router, "/settings alert_every 30")
     assert "alert_every: 30 min" in changed.text
