@@ -902,6 +902,7 @@ async def test_alert_reaches_the_chat_soon_after_the_ingest(
     )
     async with HuggingFaceSource(hf.endpoint) as source:
         jobs = Jobs(Settings(ingest_days=1), store, [adapter], source=source, clock=clock)
+        await jobs.roles.renew()  # the sender role, as a started process holds it
         worker = asyncio.create_task(jobs.workers["telegram"].run())
         try:
             started = time.perf_counter()
