@@ -119,12 +119,13 @@ async def test_a_refused_write_keeps_the_database_unhealthy(
         await store.close()
 
 
-async def test_newest_matches_are_found_across_the_older_id_ranges(
+async def test_newest_matches_and_any_match_are_found_below_the_newest_papers(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Small steps, so 120 papers span the recent papers and several older ranges.
     monkeypatch.setattr(search, "RECENT_PAPERS", 5)
     monkeypatch.setattr(search, "RANGE_GROWTH", 2)
+    monkeypatch.setattr(search, "PREFIX_CHECK_PAPERS", 5)
     store = await PostgresStorage.open(postgres_url)
     try:
         await store.upsert_papers(
@@ -151,5 +152,6 @@ async def test_newest_matches_are_found_across_the_older_id_ranges(
             for window in (1, 4, 30, 300):
                 found = await store._newest_matches(match, window)
                 assert found == everything[:window], (word, window)
+            assert await store._matches_anything(match) is (count > 0), word
     finally:
         await store.close()
