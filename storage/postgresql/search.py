@@ -304,15 +304,18 @@ class PgSearch(PgConnection):
             upper = int(await conn.fetchval(_NEWEST_ID)) - RECENT_PAPERS
             await conn.execute(_IN_ID_ORDER)
             found = [row[0] for row in await conn.fetch(_RECENT_MATCHES, match, upper, window)]
-            span = RECENT_PAPERS
+            span = RECENT_PAPERS * RANGE_GROWTH
+            if found:
+                # The recent papers' share of matches tells how far down the
+                # missing ones lie: twice that is read first (fewer rows).
+                span = min(span, 2 * RECENT_PAPERS * (window - len(found)) // len(found) + 1)
             if len(found) < window and upper > 0:
                 await conn.execute(_INDEX_ONLY)
             while len(found) < window and upper > 0:
-                span *= RANGE_GROWTH
                 lower = max(upper - span, 0)
                 rows = await conn.fetch(_OLDER_MATCHES, match, lower, upper, window - len(found))
                 found += [row[0] for row in rows]
-                upper = lower
+                upper, span = lower, span * RANGE_GROWTH
         return found
 
     async def _matches_anything(self, expression: str) -> bool:
