@@ -293,7 +293,8 @@ class PgSearch(PgConnection):
         In steps, so neither a common nor a rare query reads much: the newest
         ``RECENT_PAPERS`` papers are checked in id order (a common word fills
         the window there); the older ones through the GIN index, in id ranges
-        growing ``RANGE_GROWTH`` times each step, until the window is full. A
+        growing ``RANGE_GROWTH`` times each step (the first one shorter when
+        the recent papers held matches), until the window is full. A
         word matching a few percent of papers stops after a short range
         instead of reading and sorting every older match (seconds at a million
         papers); a rare word or phrase costs a few small index lookups.
