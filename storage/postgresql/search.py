@@ -219,6 +219,11 @@ def search_sql(
 
 # How many of the newest papers are checked one by one before the GIN index is asked.
 RECENT_PAPERS = 3000
+# Older papers are searched in id ranges this many times longer each step
+# (30,000 ids below the recent ones, then 300,000, ...).
+RANGE_GROWTH = 10
+# How many of the newest papers the prefix check reads before the GIN index is asked.
+PREFIX_CHECK_PAPERS = 300
 # Read before the plans are forced: under them max(id) could not use the index.
 _NEWEST_ID = "SELECT coalesce(max(id), 0) FROM papers"
 _RECENT_MATCHES = (
@@ -226,18 +231,23 @@ _RECENT_MATCHES = (
     f" AND document @@ to_tsquery({CONFIG}, $1) ORDER BY id DESC LIMIT $3"
 )
 _OLDER_MATCHES = (
-    "SELECT id FROM papers WHERE id <= $2"
-    f" AND document @@ to_tsquery({CONFIG}, $1) ORDER BY id DESC LIMIT $3"
+    "SELECT id FROM papers WHERE id > $2 AND id <= $3"
+    f" AND document @@ to_tsquery({CONFIG}, $1) ORDER BY id DESC LIMIT $4"
 )
+_ANY_MATCH = f"SELECT EXISTS (SELECT FROM papers WHERE document @@ to_tsquery({CONFIG}, $1))"
 # Plans forced for the rest of the transaction. The planner cannot tell which
 # step is cheap from its estimates (a phrase of common words looks common, and
 # the newest papers' id range is a subquery), so each step says how to read:
 # walking the primary key from the newest paper down ...
 _IN_ID_ORDER = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off"
-# ... or through bitmap scans of the indexes (GIN), never in order.
+# ... or through bitmap scans of the indexes, never in order: the GIN index's
+# matches AND-ed with the primary key's id range (BitmapAnd), so only the
+# matches inside the range are read from the table. A common word's bitmap
+# outgrows the default 4 MB work_mem at a million papers and turns lossy: then
+# every paper on its pages is re-checked, its whole document read.
 _INDEX_ONLY = (
     "SET LOCAL enable_bitmapscan = on; SET LOCAL enable_seqscan = off;"
-    " SET LOCAL enable_indexscan = off"
+    " SET LOCAL enable_indexscan = off; SET LOCAL work_mem = '32MB'"
 )
 
 
@@ -280,23 +290,48 @@ class PgSearch(PgConnection):
     async def _newest_matches(self, match: str, window: int) -> list[int]:
         """The ids of the newest ``window`` papers matching ``match``, newest first.
 
-        In two steps, so neither a common nor a rare query reads much: the
-        newest ``RECENT_PAPERS`` papers are checked in id order (a common
-        word fills the window there), and only if that leaves the window short
-        are the older matches found through the GIN index (a rare word or
-        phrase: few matches to sort). Walking all papers in id order for a
-        rare phrase, as the planner may choose, read every paper's document.
+        In steps, so neither a common nor a rare query reads much: the newest
+        ``RECENT_PAPERS`` papers are checked in id order (a common word fills
+        the window there); the older ones through the GIN index, in id ranges
+        growing ``RANGE_GROWTH`` times each step (the first one shorter when
+        the recent papers held matches), until the window is full. A
+        word matching a few percent of papers stops after a short range
+        instead of reading and sorting every older match (seconds at a million
+        papers); a rare word or phrase costs a few small index lookups.
+        Walking all papers in id order for a rare phrase, as the planner may
+        choose, read every paper's document.
         """
         async with self._pool.acquire() as conn, conn.transaction():
-            floor = int(await conn.fetchval(_NEWEST_ID)) - RECENT_PAPERS
+            upper = int(await conn.fetchval(_NEWEST_ID)) - RECENT_PAPERS
             await conn.execute(_IN_ID_ORDER)
-            found = [row[0] for row in await conn.fetch(_RECENT_MATCHES, match, floor, window)]
-            if len(found) < window:
+            found = [row[0] for row in await conn.fetch(_RECENT_MATCHES, match, upper, window)]
+            span = RECENT_PAPERS * RANGE_GROWTH
+            if found:
+                # The recent papers' share of matches tells how far down the
+                # missing ones lie: twice that is read first (fewer rows).
+                span = min(span, 2 * RECENT_PAPERS * (window - len(found)) // len(found) + 1)
+            if len(found) < window and upper > 0:
                 await conn.execute(_INDEX_ONLY)
-                rows = await conn.fetch(_OLDER_MATCHES, match, floor, window - len(found))
+            while len(found) < window and upper > 0:
+                lower = max(upper - span, 0)
+                rows = await conn.fetch(_OLDER_MATCHES, match, lower, upper, window - len(found))
                 found += [row[0] for row in rows]
+                upper, span = lower, span * RANGE_GROWTH
         return found
 
     async def _matches_anything(self, expression: str) -> bool:
-        """Whether any paper matches ``expression`` (the newest match, found as above)."""
-        return bool(await self._newest_matches(expression, 1))
+        """Whether any paper matches ``expression``.
+
+        The newest ``PREFIX_CHECK_PAPERS`` papers in id order hold a common
+        word; otherwise one GIN lookup answers, which is cheap for a rare word
+        and stops at the first match (unlike :meth:`_newest_matches`, nothing
+        needs sorting). Walking all ``RECENT_PAPERS`` first cost a word found
+        nowhere as much as the search itself.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            floor = int(await conn.fetchval(_NEWEST_ID)) - PREFIX_CHECK_PAPERS
+            await conn.execute(_IN_ID_ORDER)
+            if await conn.fetch(_RECENT_MATCHES, expression, floor, 1):
+                return True
+            await conn.execute(_INDEX_ONLY)
+            return bool(await conn.fetchval(_ANY_MATCH, expression))

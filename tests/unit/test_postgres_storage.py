@@ -16,7 +16,7 @@ import pytest
 
 from bot.models import Subscription
 from bot.ports.storage import DatabaseUnusable, WriteFailed
-from storage.postgresql import PostgresStorage, available_migrations
+from storage.postgresql import PostgresStorage, available_migrations, search
 from storage.postgresql.backend import ANALYZE_AFTER_ROWS
 from tests.support import make_paper
 
@@ -115,5 +115,43 @@ async def test_a_refused_write_keeps_the_database_unhealthy(
             await store.save_subscription(Subscription(channel="test:1"))
         # The health row still takes its write, yet the bot's own writes fail.
         assert await store.is_writable() is False
+    finally:
+        await store.close()
+
+
+async def test_newest_matches_and_any_match_are_found_below_the_newest_papers(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small steps, so 120 papers span the recent papers and several older ranges.
+    monkeypatch.setattr(search, "RECENT_PAPERS", 5)
+    monkeypatch.setattr(search, "RANGE_GROWTH", 2)
+    monkeypatch.setattr(search, "PREFIX_CHECK_PAPERS", 5)
+    store = await PostgresStorage.open(postgres_url)
+    try:
+        await store.upsert_papers(
+            [
+                make_paper(
+                    f"2603.{n:05d}",
+                    "Graph paper" if n % 7 == 0 else ("Rare paper" if n in (3, 50) else "Paper"),
+                )
+                for n in range(120)
+            ]
+        )
+        # Matches every 7th paper, 2 old ones, every paper, none.
+        for word, count in (("graph", 18), ("rare", 2), ("paper", 120), ("absent", 0)):
+            match = search.word_group(word)
+            everything = [
+                row[0]
+                for row in await store._pool.fetch(
+                    "SELECT id FROM papers WHERE document @@ to_tsquery('simple', $1)"
+                    " ORDER BY id DESC",
+                    match,
+                )
+            ]
+            assert len(everything) == count
+            for window in (1, 4, 30, 300):
+                found = await store._newest_matches(match, window)
+                assert found == everything[:window], (word, window)
+            assert await store._matches_anything(match) is (count > 0), word
     finally:
         await store.close()
