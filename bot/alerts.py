@@ -30,6 +30,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.cards import paper_card, shorten
+from bot.digest import received_keys
 from bot.errors import UserError
 from bot.models import Command, Reply, Subscription
 from bot.ports.storage import ALERT_PERIOD_PREFIX, Alert, AlertMatch, Delivery, Storage
@@ -243,9 +244,7 @@ async def queue_alert_messages(storage: Storage, now: datetime) -> int:
         if last is not None and now < last + timedelta(minutes=sub.alert_every):
             continue
         keys = list(dict.fromkeys(match.paper_key for match in matches))
-        # Received, or on its way in a digest or alert message not sent yet.
-        received = await storage.sent_paper_keys(channel, keys)
-        received |= await storage.queued_paper_keys(channel, keys)
+        received = await received_keys(storage, channel, keys)
         fresh = [key for key in keys if key not in received]
         chosen = fresh[:MAX_ALERT_PAPERS]
         taken = [key for key in keys if key in received or key in chosen]

@@ -247,10 +247,9 @@ class Candidates:
         return await self.on_topic(sub.include, papers) if sub.match == "topic" else frozenset()
 
 
-async def _received(storage: Storage, channel: str, papers: Sequence[Paper]) -> set[str]:
-    """Keys of ``papers`` the channel got, or that are on their way to it in an
-    alert message or digest not sent yet."""
-    keys = [p.key for p in papers]
+async def received_keys(storage: Storage, channel: str, keys: Sequence[str]) -> set[str]:
+    """Which of ``keys`` the channel got, or has on its way in a digest or alert
+    message not sent yet: what neither a digest nor an alert may post again."""
     return await storage.sent_paper_keys(channel, keys) | await storage.queued_paper_keys(
         channel, keys
     )
@@ -269,7 +268,7 @@ async def plan_digest(
     papers = await candidates.papers(*days)
     if not papers:
         return DigestPlan((), *days, NO_LIST)
-    sent = await _received(storage, sub.channel, papers)
+    sent = await received_keys(storage, sub.channel, [p.key for p in papers])
     on_topic = await candidates.chosen_by_topic(sub, papers)
     chosen = tuple(select_papers(papers, sub, sent, on_topic))
     if chosen:
@@ -303,7 +302,7 @@ async def _plan_arxiv(
     if not papers:
         return DigestPlan((), first, last, NO_ANNOUNCEMENT)
     pool = ArxivPool(categories, first, last, len(papers))
-    sent = await _received(storage, sub.channel, papers)
+    sent = await received_keys(storage, sub.channel, [p.key for p in papers])
     ranked = await rank_arxiv(papers, sub.include, candidates)
     chosen = tuple(select_papers(ranked, sub, sent, await candidates.chosen_by_topic(sub, ranked)))
     if chosen:

@@ -128,12 +128,24 @@ class _Plan:
                 if ref
                 else f't."{name}"'
             )
-        key = ", ".join(f't."{k}"' for k in self.source_key)
-        where = f"WHERE ({key}) > ({', '.join('?' * len(self.source_key))})" if resume else ""
+        key = self.key_columns()
         return (
-            f'SELECT {", ".join(picked)}, {key} FROM "{self.table.name}" AS t {where}'
-            f" ORDER BY {key} LIMIT {BATCH_ROWS}"
+            f'SELECT {", ".join(picked)}, {key} FROM "{self.table.name}" AS t'
+            f" {self.after(resume)} ORDER BY {key} LIMIT {BATCH_ROWS}"
         )
+
+    def count_sql(self, resume: bool) -> str:
+        """How many source rows are left after the position (or in all)."""
+        return f'SELECT count(*) FROM "{self.table.name}" AS t {self.after(resume)}'
+
+    def key_columns(self) -> str:
+        """The source primary key's columns, for paging in key order."""
+        return ", ".join(f't."{k}"' for k in self.source_key)
+
+    def after(self, resume: bool) -> str:
+        """The condition for rows past the position (its values are the parameters)."""
+        marks = ", ".join("?" * len(self.source_key))
+        return f"WHERE ({self.key_columns()}) > ({marks})" if resume else ""
 
     def convert(self, row: Sequence[Any]) -> tuple[Any, ...]:
         """A source row in the staging table's types."""
@@ -283,11 +295,7 @@ class SqliteToPostgres:
 
     @staticmethod
     def _count_left(source: sqlite3.Connection, plan: _Plan, position: list[Any] | None) -> int:
-        key = ", ".join(f'"{k}"' for k in plan.source_key)
-        where = f"WHERE ({key}) > ({', '.join('?' * len(plan.source_key))})" if position else ""
-        count = source.execute(
-            f'SELECT count(*) FROM "{plan.table.name}" {where}', position or ()
-        ).fetchone()
+        count = source.execute(plan.count_sql(position is not None), position or ()).fetchone()
         return int(count[0])
 
     async def _copy_table(
