@@ -162,7 +162,7 @@ class Semantic:
         started = time.perf_counter()
         cursor = 0
         while True:
-            page = await self.storage.vectors_after(self.model, cursor, LOAD_BATCH)
+            page = await self.storage.vector_changes(self.model, cursor, LOAD_BATCH)
             if not page.keys:
                 break
             await asyncio.to_thread(self.index.add, page.keys, page.vectors)

@@ -158,9 +158,9 @@ async def test_vectors_are_stored_resumed_and_reloaded(store: Storage, embedder:
     assert await store.papers_without_vectors(model, 10) == []
     reloaded = Semantic(store, embedder)
     assert await reloaded.load() == 4
-    page = await store.vectors_after(model, 0, 2)
+    page = await store.vector_changes(model, 0, 2)
     assert len(page.keys) == 2 and page.vectors.shape == (2, 256)
-    rest = await store.vectors_after(model, page.cursor, 10)
+    rest = await store.vector_changes(model, page.cursor, 10)
     assert len(rest.keys) == 2 and not set(rest.keys) & set(page.keys)
     # Another model's vectors are separate.
     assert await store.count_vectors("other/model") == 0
