@@ -9,7 +9,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any, cast
@@ -443,13 +443,17 @@ async def test_a_failed_save_is_logged_and_the_index_keeps_serving(
     await semantic.embed_missing()
     assert "cannot save the vector index" in caplog.text
     assert semantic._nearest_to_text("protein folding", 1)[0][0] == "2601.00002"
-    assert not list(tmp_path.glob("**/*.tmp"))
+    assert not temporary_files(tmp_path)
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-async def test_a_full_disk_keeps_the_old_file_and_serves(
-    store: Storage, embedder: Embedder, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def temporary_files(folder: Path) -> list[Path]:
+    """Temporary index files left in ``folder`` or below."""
+    return list(folder.glob("**/*.tmp"))
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a 256 kB tmpfs of its own (root on Linux; skipped elsewhere)."""
     folder = tmp_path / "small"
     folder.mkdir()
     mounted = (
@@ -464,24 +468,35 @@ async def test_a_full_disk_keeps_the_old_file_and_serves(
     )
     if not mounted:
         pytest.skip("cannot mount a tmpfs here")
-    try:
-        file = folder / "papers.vectors"
-        semantic = Semantic(store, embedder, file)
-        await semantic.embed_missing()
-        assert await semantic.save()
-        saved = file.read_bytes()
-        with contextlib.suppress(OSError), (folder / "filler").open("wb") as filler:
-            while True:  # until no block is left
-                filler.write(b"\0" * 4096)
-                filler.flush()
-        await store.upsert_papers([make_paper("2601.00009", "Graph neural networks")])
-        assert await semantic.embed_missing() == 1
-        assert await semantic.save() is False
-        assert "cannot save the vector index" in caplog.text
-        assert file.read_bytes() == saved and not list(folder.glob("*.tmp"))
-        assert "2601.00009" in semantic.index
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def fill_up(folder: Path) -> None:
+    """Write a file in ``folder`` until its file system has no block left."""
+    with contextlib.suppress(OSError), (folder / "filler").open("wb") as filler:
+        while True:
+            filler.write(b"\0" * 4096)
+            filler.flush()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_full_disk_keeps_the_old_file_and_serves(
+    store: Storage, embedder: Embedder, small_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    file = small_disk / "papers.vectors"
+    semantic = Semantic(store, embedder, file)
+    await semantic.embed_missing()
+    assert await semantic.save()
+    saved = file.read_bytes()
+    fill_up(small_disk)
+    await store.upsert_papers([make_paper("2601.00009", "Graph neural networks")])
+    assert await semantic.embed_missing() == 1
+    assert await semantic.save() is False
+    assert "cannot save the vector index" in caplog.text
+    assert file.read_bytes() == saved and not temporary_files(small_disk)
+    assert "2601.00009" in semantic.index
+    assert semantic._nearest_to_text("graph neural networks", 1)[0][0] == "2601.00009"
 
 
 async def test_saves_wait_until_due(
