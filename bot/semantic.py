@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import struct
+import tempfile
 import threading
 import time
 import zlib
@@ -201,9 +202,12 @@ class VectorIndex:
         over ``path``: a crash or a full disk leaves the old file whole. Raises
         OSError (the temporary file removed) when it cannot be written.
         """
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A name of its own: processes sharing the folder may save at once.
+        handle, name = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(handle)
+        temporary = Path(name)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
             with self._writing:
                 keys = "\n".join(self._keys).encode()
                 if keys.count(b"\n") != max(len(self._keys) - 1, 0):

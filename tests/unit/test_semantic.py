@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from bot import semantic as semantic_module
-from bot.config import ConfigError
+from bot.config import ConfigError, Settings
 from bot.hybrid import HybridSearch
-from bot.plugins import load_embedder, open_semantic
+from bot.plugins import load_embedder, open_semantic, vector_index_file
 from bot.ports.embedder import Embedder
 from bot.ports.storage import Storage, VectorChanges
 from bot.query import parse_query
@@ -509,3 +509,27 @@ async def test_saves_wait_until_due(
     monkeypatch.setattr(semantic_module, "SAVE_CHANGES", 1)
     assert await semantic.save(when_due=True) is True
     assert await semantic.save() is False  # nothing new
+
+
+def test_the_index_file_follows_the_configured_storage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    def file_of(**settings: Any) -> Path:
+        return vector_index_file(Settings(_env_file=None, **settings), "wordllama/l2_256")
+
+    # SQLite: beside the database file, named after it and the model.
+    beside = file_of(db=tmp_path / "data" / "bot.db")
+    assert beside == tmp_path / "data" / "bot.db.wordllama-l2_256.vectors"
+    # PostgreSQL: the user's cache folder, one name per database (not per password).
+    server = file_of(database_url="postgresql://bot:secret@db.example:5432/papers")
+    assert server.parent == tmp_path / "cache" / "paperbot"
+    assert server.name.startswith("postgresql-") and "secret" not in str(server)
+    assert server == file_of(database_url="postgresql://bot:new@db.example:5432/papers")
+    assert server != file_of(database_url="postgresql://bot:secret@db.example:5432/other")
+    # PAPERBOT_INDEX_DIR wins on either.
+    assert file_of(database_url="postgresql://db/papers", index_dir=tmp_path / "i").parent == (
+        tmp_path / "i"
+    )
+    assert file_of(db=tmp_path / "bot.db", index_dir=tmp_path / "i").name.startswith("bot.db.")
