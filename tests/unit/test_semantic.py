@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
-import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -26,7 +23,7 @@ from bot.ports.storage import Storage, VectorChanges
 from bot.query import parse_query
 from bot.semantic import EMBED_BATCH, Semantic, VectorIndex, paper_text
 from bot.sources.seeds import load_seed_papers
-from tests.support import make_paper
+from tests.support import fill_up, make_paper, mount_tmpfs
 
 PAPERS = [
     make_paper(
@@ -456,28 +453,10 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A folder on a 256 kB tmpfs of its own (root on Linux; skipped elsewhere)."""
     folder = tmp_path / "small"
     folder.mkdir()
-    mounted = (
-        sys.platform == "linux"
-        and os.geteuid() == 0
-        and subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)],
-            capture_output=True,
-            check=False,
-        ).returncode
-        == 0
-    )
-    if not mounted:
+    if not mount_tmpfs(folder, "256k"):
         pytest.skip("cannot mount a tmpfs here")
     yield folder
     subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
-def fill_up(folder: Path) -> None:
-    """Write a file in ``folder`` until its file system has no block left."""
-    with contextlib.suppress(OSError), (folder / "filler").open("wb") as filler:
-        while True:
-            filler.write(b"\0" * 4096)
-            filler.flush()
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -489,7 +468,7 @@ async def test_a_full_disk_keeps_the_old_file_and_serves(
     await semantic.embed_missing()
     assert await semantic.save()
     saved = file.read_bytes()
-    fill_up(small_disk)
+    fill_up(small_disk / "filler")
     await store.upsert_papers([make_paper("2601.00009", "Graph neural networks")])
     assert await semantic.embed_missing() == 1
     assert await semantic.save() is False

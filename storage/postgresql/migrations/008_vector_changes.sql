@@ -53,11 +53,17 @@ $$;
 CREATE TRIGGER paper_vectors_added AFTER INSERT ON paper_vectors
 FOR EACH ROW EXECUTE FUNCTION paper_vector_added();
 
+-- A paper's vector of a model is gone: one removal, numbered.
+CREATE FUNCTION record_vector_removal(of_model text, of_key text) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO vector_removals (model, paper_key, seq)
+    VALUES (of_model, of_key, next_vector_change())
+    ON CONFLICT (model, paper_key) DO UPDATE SET seq = excluded.seq;
+$$;
+
 CREATE FUNCTION paper_vector_removed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO vector_removals (model, paper_key, seq)
-    SELECT OLD.model, p.paper_key, next_vector_change() FROM papers p WHERE p.id = OLD.paper_id
-    ON CONFLICT (model, paper_key) DO UPDATE SET seq = excluded.seq;
+    PERFORM record_vector_removal(OLD.model, p.paper_key) FROM papers p WHERE p.id = OLD.paper_id;
     RETURN NULL;
 END;
 $$;
@@ -68,10 +74,8 @@ FOR EACH ROW EXECUTE FUNCTION paper_vector_removed();
 -- read: their removals are written before.
 CREATE FUNCTION paper_removed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO vector_removals (model, paper_key, seq)
-    SELECT v.model, OLD.paper_key, next_vector_change() FROM paper_vectors v
-    WHERE v.paper_id = OLD.id
-    ON CONFLICT (model, paper_key) DO UPDATE SET seq = excluded.seq;
+    PERFORM record_vector_removal(v.model, OLD.paper_key) FROM paper_vectors v
+    WHERE v.paper_id = OLD.id;
     RETURN OLD;
 END;
 $$;
