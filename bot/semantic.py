@@ -200,7 +200,8 @@ class VectorIndex:
 
         Written to a temporary file beside it, flushed to disk, then renamed
         over ``path``: a crash or a full disk leaves the old file whole. Raises
-        OSError (the temporary file removed) when it cannot be written.
+        OSError, or :class:`IndexFileError` for a key it cannot record (the
+        temporary file removed), when it cannot be written.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
         # A name of its own: processes sharing the folder may save at once.
@@ -211,7 +212,7 @@ class VectorIndex:
             with self._writing:
                 keys = "\n".join(self._keys).encode()
                 if keys.count(b"\n") != max(len(self._keys) - 1, 0):
-                    raise OSError("a paper key holds a line break; the index is not saved")
+                    raise IndexFileError("a paper key holds a line break")
                 whole = {**header, "format": FILE_FORMAT, "dimensions": self.dimensions}
                 whole |= {"rows": len(self._keys), "vectors": len(self._rows)}
                 self._index.save(os.fspath(temporary), progress=_let_others_run)
@@ -263,6 +264,8 @@ class VectorIndex:
             file.seek(index_bytes)
             keys = file.read(keys_bytes)
             header = json.loads(file.read(meta_bytes))
+        if not isinstance(header, dict):
+            raise IndexFileError("its header is not a JSON object")
         if header.get("format") != FILE_FORMAT:
             raise IndexFileError(f"format {header.get('format')!r}, not {FILE_FORMAT}")
         for name, value in {**expected, "dimensions": dimensions}.items():
@@ -435,7 +438,7 @@ class Semantic:
         header = {"model": self.model, "cursor": self._cursor}
         try:
             await asyncio.to_thread(self.index.save, self.index_file, header)
-        except OSError as exc:
+        except (OSError, IndexFileError) as exc:
             log.warning(
                 "cannot save the vector index to %s (%s): it keeps serving, and the next"
                 " start rebuilds or catches up",

@@ -352,13 +352,16 @@ def damage_empty(file: Path) -> None:
 
 def rewrite_header(file: Path, **changes: object) -> None:
     """Give the saved file another header (its CRC covers the rest, not the header)."""
+    replace_header(file, lambda header: header | changes)
+
+
+def replace_header(file: Path, change: Callable[[dict[str, Any]], object]) -> None:
     data = file.read_bytes()
     index_bytes, keys_bytes, meta_bytes, magic = semantic_module.TRAILER.unpack(
         data[-semantic_module.TRAILER.size :]
     )
     start = index_bytes + keys_bytes
-    header = json.loads(data[start : start + meta_bytes]) | changes
-    meta = json.dumps(header).encode()
+    meta = json.dumps(change(json.loads(data[start : start + meta_bytes]))).encode()
     trailer = semantic_module.TRAILER.pack(index_bytes, keys_bytes, len(meta), magic)
     file.write_bytes(data[:start] + meta + trailer)
 
@@ -374,6 +377,7 @@ def rewrite_header(file: Path, **changes: object) -> None:
         (functools.partial(rewrite_header, format=99), "format 99"),
         (functools.partial(rewrite_header, dimensions=3), "dimensions is 3"),
         (functools.partial(rewrite_header, cursor="x"), "cursor is 'x'"),
+        (functools.partial(replace_header, change=lambda header: [header]), "not a JSON object"),
     ],
 )
 async def test_an_unusable_file_is_rebuilt_from_the_database_with_one_warning(
