@@ -435,6 +435,75 @@ async def test_vector_changes_number_every_write_and_removal(
     assert other.keys == other.removed == () and other.cursor == 0
 
 
+async def test_vectors_stored_before_change_numbers_get_them(backend: Backend) -> None:
+    # A database before change numbers (SQLite 011, PostgreSQL 008), with two models' vectors.
+    numbered = 11 if backend.name == "sqlite" else 8
+    before = [(n, sql) for n, sql in migrations_of(backend) if n < numbered]
+    blob = np.ones(8, np.float16).tobytes()
+    rows = ["2603.00001", "2603.00002", "2603.00003"]
+    if backend.name == "sqlite":
+        with closing(sqlite3.connect(path_of(backend.url))) as db:
+            db.execute(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)"
+            )
+            for version, sql in before:
+                db.executescript(sql)
+                db.execute("INSERT INTO schema_migrations VALUES (?, 'then')", (version,))
+            for key in rows:
+                db.execute(
+                    "INSERT INTO papers (paper_key, title, updated_at) VALUES (?, ?, 'then')",
+                    (key, f"Paper {key}"),
+                )
+            db.execute(
+                "INSERT INTO paper_vectors SELECT m.value, p.id, ? FROM papers p,"
+                ' json_each(\'["a", "b"]\') m',
+                (blob,),
+            )
+            db.commit()
+    else:
+        conn = await asyncpg.connect(backend.url)
+        try:
+            await conn.execute(
+                "CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
+                " applied_at timestamptz NOT NULL)"
+            )
+            for version, sql in before:
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations VALUES ($1, now())", version)
+            await conn.executemany(
+                "INSERT INTO papers (paper_key, title, updated_at) VALUES ($1, $2, now())",
+                [(key, f"Paper {key}") for key in rows],
+            )
+            await conn.execute(
+                "INSERT INTO paper_vectors SELECT m, p.id, $1 FROM papers p,"
+                " unnest(ARRAY['a', 'b']) m",
+                blob,
+            )
+        finally:
+            await conn.close()
+    store = await backend.open()
+    try:
+        for model in ("a", "b"):
+            found = await store.vector_changes(model, 0, 100)
+            assert sorted(found.keys) == rows and found.vectors.shape == (3, 8)
+        # The next write is numbered after every existing one.
+        first = await store.vector_changes("a", 0, 100)
+        await store.save_vectors("a", [rows[0]], np.zeros((1, 8), np.float32))
+        after = await store.vector_changes("a", first.cursor, 100)
+        assert after.keys == (rows[0],) and after.cursor > first.cursor
+    finally:
+        await store.close()
+
+
+def migrations_of(backend: Backend) -> list[tuple[int, str]]:
+    """The backend's bundled migrations, oldest first."""
+    if backend.name == "sqlite":
+        return available_migrations()
+    from storage.postgresql.backend import available_migrations as postgres_migrations
+
+    return postgres_migrations()
+
+
 # search ----------------------------------------------------------------------
 CORPUS = [
     paper(
