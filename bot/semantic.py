@@ -275,7 +275,9 @@ class VectorIndex:
             raise IndexFileError("its checksum does not match (damaged)")
         loaded = cls(dimensions)
         loaded._keys = keys.decode().split("\n") if header["rows"] else []
-        loaded._rows = {key: row for row, key in enumerate(loaded._keys) if key}
+        # In one C call (this holds the GIL): removed rows ("") dropped after.
+        loaded._rows = dict(zip(loaded._keys, range(len(loaded._keys)), strict=True))
+        loaded._rows.pop("", None)
         loaded._index.load(os.fspath(path), progress=_let_others_run)
         if (len(loaded._keys), len(loaded._rows)) != (header["rows"], header["vectors"]) or len(
             loaded._index
