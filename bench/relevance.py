@@ -5,7 +5,10 @@
 Prints one JSON line: nDCG@5 of the keyword set (tests/relevance/judgments.json)
 and of the natural-language set (tests/relevance/natural.json) through the
 bot's hybrid search, the same for keyword search alone, and the embedder's
-speed (papers/s: title + abstract + keywords, 2,000 texts in batches of 512).
+speed (papers/s: title + abstract + keywords, 2,000 texts in batches of 512), and
+the whole ingest step's (``ingest_embed_papers_per_s``: Semantic.embed_missing
+over ``--ingest`` synthetic papers of bench/search.py in a new SQLite database,
+reading them, embedding, storing the vectors and adding them to the index).
 Latency: p50/p95 ms of a hybrid search over the labeled queries at the bundled
 scale, and of one nearest-neighbour lookup in the in-memory index holding
 ``--index-size`` random unit vectors (brute force; default 100,000).
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import sys
 import tempfile
 import time
@@ -26,8 +30,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.search import Vocabulary, synthetic_papers  # noqa: E402
 from bot.hybrid import HybridSearch  # noqa: E402
 from bot.plugins import load_embedder  # noqa: E402
+from bot.ports.embedder import Embedder  # noqa: E402
 from bot.query import parse_query  # noqa: E402
 from bot.semantic import EMBED_BATCH, Semantic, VectorIndex, paper_text  # noqa: E402
 from bot.sources.seeds import load_seed_papers  # noqa: E402
@@ -78,6 +84,20 @@ def percentiles_ms(times: list[float]) -> dict[str, float]:
     return {"p50": pick(0.5), "p95": pick(0.95)}
 
 
+async def ingest_speed(db: Path, embedder: Embedder, count: int) -> float:
+    """Papers per second through :meth:`Semantic.embed_missing` for ``count`` new papers."""
+    storage = await SqliteStorage.open(db)
+    try:
+        papers = list(synthetic_papers(Vocabulary(load_seed_papers()), count, random.Random(1)))
+        await storage.upsert_papers(papers)
+        started = time.perf_counter()
+        done = await Semantic(storage, embedder).embed_missing()
+        assert done == count, f"embedded {done} of {count}"
+        return count / (time.perf_counter() - started)
+    finally:
+        await storage.close()
+
+
 def index_latency(size: int, dimensions: int, rng: np.random.Generator) -> dict[str, float]:
     """Nearest-neighbour lookup times in a :class:`VectorIndex` of ``size`` random vectors."""
     index = VectorIndex(dimensions)
@@ -96,6 +116,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--embedder", default="wordllama")
     parser.add_argument("--index-size", type=int, default=100_000)
+    parser.add_argument("--ingest", type=int, default=20_000)
     args = parser.parse_args()
     papers = load_seed_papers()
     journey = next(paper.key for paper in papers if paper.arxiv_id is None)
@@ -126,6 +147,9 @@ async def main() -> None:
                     await mean_ndcg(HybridSearch(storage, None), judged, keyword_times), 3
                 )
             figures["embed_papers_per_s"] = round(speed)
+            figures["ingest_embed_papers_per_s"] = round(
+                await ingest_speed(Path(folder) / "ingest.db", embedder, args.ingest)
+            )
             figures["hybrid_search_ms"] = percentiles_ms(hybrid_times)
             figures["keyword_search_ms"] = percentiles_ms(keyword_times)
             figures["index_size"] = args.index_size

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import random
 import re
@@ -79,6 +80,10 @@ from storage.sqlite.fts import quote, search_sql  # noqa: E402
 from tests.postgres import embedded_server  # noqa: E402
 
 BATCH = 20_000
+# The query kinds of mixed_queries, in turn.
+KINDS = ("word", "two words", "phrase", "author", "exclusion", "sort", "two words, page 3")
+# Quoted random word pairs timed apart from the mix (absent_phrases).
+ABSENT_PHRASES = 60
 EXACT_SQL = "SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? LIMIT 1"
 STOPWORDS = set(
     [
@@ -202,22 +207,59 @@ def synthetic_papers(vocab: Vocabulary, count: int, rng: random.Random) -> Itera
         )
 
 
-def mixed_queries(vocab: Vocabulary, count: int, rng: random.Random) -> list[tuple[str, int]]:
-    """(query text, page) pairs covering every kind of query users type."""
+def mixed_queries(
+    vocab: Vocabulary, count: int, rng: random.Random, phrases: list[str]
+) -> list[tuple[str, int]]:
+    """(query text, page) pairs covering every kind of query users type.
+
+    Quoted phrases are taken from ``phrases`` (ones that occur in the corpus,
+    as users quote what they have read; see :func:`absent_phrases` for the rest).
+    """
 
     def word() -> str:
         return rng.choices(vocab.query_words, cum_weights=vocab.query_cumulative)[0]
 
-    kinds = [
+    quoted = iter(phrases)
+    kinds = [  # in the order of KINDS
         lambda: (word(), 1),
         lambda: (f"{word()} {word()}", 1),
-        lambda: (f'"{word()} {word()}"', 1),
+        lambda: (next(quoted), 1),
         lambda: (f"author:{rng.choice(vocab.last)}", 1),
         lambda: (f"{word()} -{word()}", 1),
         lambda: (f"{word()} sort:upvotes", 1),
         lambda: (f"{word()} {word()}", 3),
     ]
     return [kinds[i % len(kinds)]() for i in range(count)]
+
+
+def phrases_in(db: Path, count: int, rng: random.Random) -> list[str]:
+    """``count`` quoted pairs of adjacent content words from random papers' abstracts."""
+    conn = sqlite3.connect(db)
+    try:
+        (top,) = conn.execute("SELECT max(id) FROM papers").fetchone()
+        found: list[str] = []
+        while len(found) < count:
+            (summary,) = conn.execute(
+                "SELECT summary FROM papers WHERE id >= ? LIMIT 1", (rng.randint(1, top),)
+            ).fetchone()
+            words = re.findall(r"[a-z][a-z0-9]+", summary.lower())
+            pairs = [
+                pair
+                for pair in itertools.pairwise(words)
+                if not STOPWORDS.intersection(pair) and min(map(len, pair)) > 3
+            ]
+            if pairs:
+                found.append('"{} {}"'.format(*rng.choice(pairs)))
+        return found
+    finally:
+        conn.close()
+
+
+def absent_phrases(vocab: Vocabulary, count: int, rng: random.Random) -> list[tuple[str, int]]:
+    """Quoted pairs of random content words: almost never adjacent in the synthetic
+    abstracts, so the search reads every position of both words (the slowest kind)."""
+    words = rng.choices(vocab.query_words, cum_weights=vocab.query_cumulative, k=2 * count)
+    return [(f'"{words[2 * i]} {words[2 * i + 1]}"', 1) for i in range(count)]
 
 
 async def build(
@@ -351,9 +393,12 @@ def rss_mb() -> float:
         return int(stat.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-async def time_hybrid(db: Path, queries: list[tuple[str, int]]) -> dict[str, object]:
+async def time_hybrid(
+    db: Path, queries: list[tuple[str, int]], absent: list[tuple[str, int]]
+) -> dict[str, object]:
     """Build the semantic index over every paper of ``db``, then time keyword-only and
-    hybrid search over ``queries``, interleaved, after one untimed pass of each."""
+    hybrid search over ``queries`` and then ``absent``, interleaved, after one untimed
+    pass of each."""
     store = await SqliteStorage.open(db)
     try:
         keys = [row[0] for row in await store._all("SELECT paper_key FROM papers ORDER BY id")]
@@ -369,26 +414,47 @@ async def time_hybrid(db: Path, queries: list[tuple[str, int]]) -> dict[str, obj
             building += time.perf_counter() - started
             done += len(block)
         grown = rss_mb() - before
-        hybrid, keyword = HybridSearch(store, semantic), HybridSearch(store, None)
-        for text, page in queries:
-            await keyword.search(parse_query(text), (page - 1) * 5, 5)
-            await hybrid.search(parse_query(text), (page - 1) * 5, 5)
-        samples: dict[str, list[float]] = {"keyword": [], "hybrid": []}
-        for index, (text, page) in enumerate(queries):
-            sides = (("keyword", keyword), ("hybrid", hybrid))
-            for name, searcher in sides if index % 2 else sides[::-1]:
-                t0 = time.perf_counter()
-                await searcher.search(parse_query(text), (page - 1) * 5, 5)
-                samples[name].append(time.perf_counter() - t0)
+        sides = {"keyword": HybridSearch(store, None), "hybrid": HybridSearch(store, semantic)}
+        mix = await interleaved(sides, queries)
+        rare = await interleaved(sides, absent)
     finally:
         await store.close()
+    by_kind = {
+        name: {
+            side: round(1000 * statistics.quantiles(times[kind :: len(KINDS)], n=100)[98], 1)
+            for side, times in mix.items()
+        }
+        for kind, name in enumerate(KINDS)
+    }
     return {
-        "keyword_ms": {k: round(v, 2) for k, v in percentiles(samples["keyword"]).items()},
-        "hybrid_ms": {k: round(v, 2) for k, v in percentiles(samples["hybrid"]).items()},
+        "keyword_ms": {k: round(v, 2) for k, v in percentiles(mix["keyword"]).items()},
+        "hybrid_ms": {k: round(v, 2) for k, v in percentiles(mix["hybrid"]).items()},
+        "p99_ms_by_kind": by_kind,
+        "absent_phrase_ms": {
+            side: {k: round(v, 1) for k, v in percentiles(times).items()}
+            for side, times in rare.items()
+        },
         "index_build_seconds": round(building, 1),
         "index_mb": round(grown),
         "vector_mb": round(len(keys) * embedder.dimensions / 2**20),
     }
+
+
+async def interleaved(
+    sides: dict[str, HybridSearch], queries: list[tuple[str, int]]
+) -> dict[str, list[float]]:
+    """Seconds of each query on each side, the sides alternating in going first."""
+    for text, page in queries:
+        for searcher in sides.values():
+            await searcher.search(parse_query(text), (page - 1) * 5, 5)
+    samples: dict[str, list[float]] = {name: [] for name in sides}
+    order = list(sides.items())
+    for index, (text, page) in enumerate(queries):
+        for name, searcher in order if index % 2 else order[::-1]:
+            t0 = time.perf_counter()
+            await searcher.search(parse_query(text), (page - 1) * 5, 5)
+            samples[name].append(time.perf_counter() - t0)
+    return samples
 
 
 class LoopStall:
@@ -497,7 +563,8 @@ def main() -> None:
         build_seconds, insert_seconds, merge_seconds = asyncio.run(
             build_sqlite(db, args.papers, vocab, rng)
         )
-    queries = mixed_queries(vocab, args.queries, rng)
+    queries = mixed_queries(vocab, args.queries, rng, phrases_in(db, args.queries // 7 + 1, rng))
+    absent = absent_phrases(vocab, ABSENT_PHRASES, rng)
     bot_samples, raw_samples = asyncio.run(time_both(db, queries))
     bot, raw = percentiles(bot_samples), percentiles(raw_samples)
     size = sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
@@ -514,7 +581,7 @@ def main() -> None:
         "db_mb": round(size / 2**20),
     }
     if not args.no_hybrid:
-        result.update(asyncio.run(time_hybrid(db, queries)))
+        result.update(asyncio.run(time_hybrid(db, queries, absent)))
     if args.restart:
         result.update(asyncio.run(time_restart(db)))
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

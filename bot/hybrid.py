@@ -2,9 +2,10 @@
 
 The keyword search (storage) finds papers holding every word typed; the
 semantic side (:mod:`bot.semantic`) finds papers whose vectors are closest to
-the query's words. Both lists are fused by weighted reciprocal-rank fusion
-(RRF): ``KEYWORD_WEIGHT / (K + keyword rank) + 1 / (K + semantic rank)``, plus a
-lexical bonus for semantic candidates that share the query's rarer words. The
+the query's words, and with a static model ranks them by that closeness plus
+how well their own words match the query's, word by word (:mod:`bot.soft_match`).
+Both lists are fused by weighted reciprocal-rank fusion (RRF):
+``KEYWORD_WEIGHT / (K + keyword rank) + 1 / (K + semantic rank)``. The
 keyword weight is high, so a precise keyword query keeps its own results first
 and meaning only fills and reorders where keywords are silent or weak.
 
@@ -17,15 +18,16 @@ results.
 from __future__ import annotations
 
 import asyncio
-import math
 import unicodedata
 from collections import defaultdict
 from datetime import date
 
 from bot.models import Paper
+from bot.ports.embedder import WordEmbedder
 from bot.ports.storage import SearchPage, Storage
 from bot.query import SearchQuery
 from bot.semantic import Semantic
+from bot.soft_match import soft_match
 from bot.spelling import word_variants
 
 # Semantic candidates considered per query; keyword candidates per query.
@@ -36,11 +38,10 @@ KEYWORD_CANDIDATES = 30
 # up, off-topic queries ("pizza recipe") 0.1 or less. Keeps "nothing matches"
 # (and the Hugging Face fallback) for what the library does not cover.
 MIN_SIMILARITY = 0.2
-# Tuned on tests/relevance (see bench/relevance.py): RRF's usual k, keyword
-# rank weighted above meaning, and the weight of shared rare words.
+# Tuned on tests/relevance (see bench/relevance.py): RRF's k, and keyword
+# rank weighted above meaning.
 K = 10
 KEYWORD_WEIGHT = 5.0
-LEXICAL_WEIGHT = 0.08
 # ASCII and common typographic punctuation (the rest of a word's non-letters
 # rarely sit next to a query word in an abstract).
 _PUNCTUATION = str.maketrans(
@@ -57,14 +58,18 @@ _STOPWORDS = frozenset({
 # fmt: on
 
 
-def _normal(text: str) -> str:
-    """Lower-case words separated by single spaces, with a space at each end.
+def _split(text: str) -> list[str]:
+    """``text``'s words, lower-case, without punctuation.
 
     ``str.translate`` rather than a regular expression: this runs on every
     candidate's abstract of every search, and is several times faster.
     """
-    words = unicodedata.normalize("NFC", text).lower().translate(_PUNCTUATION).split()
-    return " " + " ".join(words) + " "
+    return unicodedata.normalize("NFC", text).lower().translate(_PUNCTUATION).split()
+
+
+def _normal(text: str) -> str:
+    """Lower-case words separated by single spaces, with a space at each end."""
+    return " " + " ".join(_split(text)) + " "
 
 
 def _has(text: str, term: str) -> bool:
@@ -99,17 +104,10 @@ def passes_filters(paper: Paper, query: SearchQuery) -> bool:
     return not any(_has(text + authors, term) for term in query.excluded)
 
 
-def _lexical(query_words: list[str], papers: list[Paper]) -> dict[str, float]:
-    """Each paper's share of the query's words it holds, rarer words (among these) counting more."""
-    texts = {paper.key: _normal(f"{paper.title} {paper.title} {paper.summary}") for paper in papers}
-    held = {word: {key for key, text in texts.items() if _has(text, word)} for word in query_words}
-    weights = {word: math.log((1 + len(texts)) / (1 + len(keys))) for word, keys in held.items()}
-    total = sum(weights.values()) or 1.0
-    scores: defaultdict[str, float] = defaultdict(float)
-    for word, keys in held.items():
-        for key in keys:
-            scores[key] += weights[word] / total
-    return scores
+def _words(paper: Paper) -> tuple[frozenset[str], frozenset[str]]:
+    """A paper's words (title, abstract, keywords) and its title's, without little words."""
+    title = frozenset(_split(paper.title)) - _STOPWORDS
+    return title.union(_split(" ".join((paper.summary, *paper.ai_keywords)))) - _STOPWORDS, title
 
 
 class HybridSearch:
@@ -135,10 +133,9 @@ class HybridSearch:
         # Both sides wait on other threads (the database's, the embedder's):
         # run together, a search costs the slower of the two, not their sum.
         keyword, near = await asyncio.gather(
-            self.storage.search(query, 0, depth),
-            semantic.nearest_to_text(text, SEMANTIC_CANDIDATES),
+            self.storage.search(query, 0, depth), self._by_meaning(semantic, text)
         )
-        fused = await self._fuse(query, text, keyword, near)
+        fused = _fuse(query, keyword, near)
         extra = len(fused) - len(keyword.papers)
         total = None if keyword.total is None else keyword.total + extra
         return SearchPage(
@@ -148,24 +145,37 @@ class HybridSearch:
             keyword.total_capped,
         )
 
-    async def _fuse(
-        self, query: SearchQuery, text: str, keyword: SearchPage, near: list[tuple[str, float]]
-    ) -> list[Paper]:
-        known = {paper.key: paper for paper in keyword.papers}
-        fetched = await self.storage.get_papers([key for key, _ in near if key not in known])
-        papers = {**known, **{paper.key: paper for paper in fetched}}
-        near_papers = [papers[key] for key, _ in near if key in papers]
-        near_papers = [p for p in near_papers if p.key in known or passes_filters(p, query)]
-        # Word rarity is judged over every candidate; only similar ones are offered.
-        lexical = _lexical(text.split(), near_papers)
-        similar = {key for key, score in near if score >= MIN_SIMILARITY}
-        near_papers = [paper for paper in near_papers if paper.key in similar]
-        scores: defaultdict[str, float] = defaultdict(float)
-        for rank, paper in enumerate(keyword.papers):
-            scores[paper.key] += KEYWORD_WEIGHT / (K + rank + 1)
-        for rank, paper in enumerate(near_papers):
-            scores[paper.key] += 1 / (K + rank + 1) + LEXICAL_WEIGHT * lexical.get(paper.key, 0)
-        ranked = [papers[key] for key in sorted(scores, key=scores.__getitem__, reverse=True)]
-        if query.sort != "relevance":
-            ranked.sort(key=lambda paper: _sort_key(query.sort, paper), reverse=True)
-        return ranked
+    async def _by_meaning(self, semantic: Semantic, text: str) -> list[Paper]:
+        """Papers similar to ``text``, closest first.
+
+        With a static model the order adds each paper's word-by-word match
+        with the query's words to its vector's similarity.
+        """
+        near = await semantic.nearest_to_text(text, SEMANTIC_CANDIDATES)
+        similarity = {key: score for key, score in near if score >= MIN_SIMILARITY}
+        papers = await self.storage.get_papers(list(similarity))
+        embedder = semantic.embedder
+        if isinstance(embedder, WordEmbedder) and papers:
+            closeness = await asyncio.to_thread(_closeness, embedder, text, papers)
+            papers.sort(key=lambda p: similarity[p.key] + closeness[p.key], reverse=True)
+        return papers
+
+
+def _closeness(embedder: WordEmbedder, text: str, papers: list[Paper]) -> dict[str, float]:
+    return soft_match(embedder, text.split(), {paper.key: _words(paper) for paper in papers})
+
+
+def _fuse(query: SearchQuery, keyword: SearchPage, near: list[Paper]) -> list[Paper]:
+    """Keyword matches and papers by meaning (meeting ``query``'s syntax) in one ranking."""
+    known = {paper.key for paper in keyword.papers}
+    near = [paper for paper in near if paper.key in known or passes_filters(paper, query)]
+    papers = {paper.key: paper for paper in (*near, *keyword.papers)}
+    scores: defaultdict[str, float] = defaultdict(float)
+    for rank, paper in enumerate(keyword.papers):
+        scores[paper.key] += KEYWORD_WEIGHT / (K + rank + 1)
+    for rank, paper in enumerate(near):
+        scores[paper.key] += 1 / (K + rank + 1)
+    ranked = [papers[key] for key in sorted(scores, key=scores.__getitem__, reverse=True)]
+    if query.sort != "relevance":
+        ranked.sort(key=lambda paper: _sort_key(query.sort, paper), reverse=True)
+    return ranked

@@ -33,6 +33,10 @@ CONFIG = "l2_supercat"
 # Words whose token ids are remembered; past this the memory starts over
 # (about 100 bytes a word: a few tens of MB at most).
 WORD_CACHE = 300_000
+# Word vectors remembered for searches (bot.soft_match compares the words of
+# a few dozen abstracts, mostly met before): 32 MB when full, after which the
+# memory starts over. float32, as float16 took longer to convert than to compute.
+WORD_VECTOR_CACHE = 32_768
 # Texts summed at a time (the count matrix is texts x distinct tokens; of 32,
 # 64, 128 and 256, 256 took the least CPU on 2,000 abstracts).
 SUM_BATCH = 256
@@ -44,7 +48,7 @@ class WordLlamaEmbedder:
     dimensions = DIMENSIONS
     name = f"wordllama/{CONFIG}_{DIMENSIONS}"
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, word_vectors: int = WORD_VECTOR_CACHE) -> None:
         self._model = model
         self._table = np.asarray(model.embedding, np.float32)
         # A copy without WordLlama's padding (its ids would count as tokens here).
@@ -52,6 +56,9 @@ class WordLlamaEmbedder:
         self._tokenizer.no_padding()
         self._word_ids: dict[str, list[int]] = {}
         self._lock = threading.Lock()
+        self._word_rows: dict[str, int] = {}
+        self._word_vectors = np.zeros((word_vectors, DIMENSIONS), np.float32)
+        self._vectors_lock = threading.Lock()
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Unit-length float32 rows, one per text."""
@@ -61,6 +68,39 @@ class WordLlamaEmbedder:
             vectors[start : start + len(batch)] = self._sums(batch)
         # Normalised here: a text without known tokens stays a zero vector
         # (WordLlama's own normalisation divides it by zero).
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        unit: Vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+        return unit
+
+    def embed_words(self, words: Sequence[str]) -> Vectors:
+        """Unit-length float32 rows, one per word: the mean of its tokens' embeddings."""
+        with self._vectors_lock:
+            rows = self._word_rows
+            new = list(dict.fromkeys(word for word in words if word not in rows))
+            capacity = len(self._word_vectors)
+            if len(rows) + len(new) > capacity:
+                rows.clear()
+                new = list(dict.fromkeys(words))
+                if len(new) > capacity:
+                    return self._compute_words(words)
+            if new:
+                self._word_vectors[len(rows) : len(rows) + len(new)] = self._compute_words(new)
+                rows.update(zip(new, range(len(rows), len(rows) + len(new)), strict=True))
+            found: Vectors = self._word_vectors[[rows[word] for word in words]]
+        return found
+
+    def _compute_words(self, words: Sequence[str]) -> Vectors:
+        per_word = self._token_ids(list(words))
+        counts = np.fromiter(map(len, per_word), np.int64, len(per_word))
+        flat = np.fromiter(itertools.chain.from_iterable(per_word), np.int64, counts.sum())
+        flat = np.clip(flat, 0, len(self._table) - 1)
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        vectors = np.zeros((len(per_word), self.dimensions), np.float32)
+        # The j-th token of every word that has one, a pass per position: most
+        # words are one to three tokens (numpy's reduceat is far slower here).
+        for position in range(int(counts.max(initial=0))):
+            longer = counts > position
+            vectors[longer] += self._table[flat[starts[longer] + position]]
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         unit: Vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
         return unit

@@ -8,7 +8,7 @@ An embedder is a plugin (entry point group ``paperbot.embedders``), chosen by
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +31,19 @@ class Embedder(Protocol):
         Called with whole batches (hundreds of texts) from a worker thread; an
         empty sequence gives shape ``(0, dimensions)``.
         """
+
+
+@runtime_checkable
+class WordEmbedder(Embedder, Protocol):
+    """An embedder whose text vector is built from its words' (a static model).
+
+    Single words then embed cheaply enough to compare a query's words with
+    every word of a few dozen abstracts during a search (see
+    :mod:`bot.soft_match`); a contextual model such as MiniLM is not one.
+    """
+
+    def embed_words(self, words: Sequence[str]) -> Vectors:
+        """One L2-normalised float32 row per word (zero for a word without known tokens)."""
 
 
 class EmbedderPlugin(Protocol):
