@@ -500,7 +500,8 @@ def test_the_index_file_follows_the_configured_storage(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
     def file_of(**settings: Any) -> Path:
-        return vector_index_file(Settings(_env_file=None, **settings), "wordllama/l2_256")
+        chosen = Settings(_env_file=None, **settings)  # type: ignore[call-arg]
+        return vector_index_file(chosen, "wordllama/l2_256")
 
     # SQLite: beside the database file, named after it and the model.
     beside = file_of(db=tmp_path / "data" / "bot.db")
