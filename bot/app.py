@@ -180,9 +180,9 @@ async def run_bot(config: Config) -> int:
     try:
         clock = SystemClock()
         # The vectors load in the background (the embed job starts at once):
-        # at a million papers building the index takes minutes, and keyword
-        # search serves meanwhile.
-        semantic = await open_semantic(storage, settings.embedder, load=False)
+        # from the saved index in seconds, or built from the stored vectors
+        # (minutes at a million papers); keyword search serves meanwhile.
+        semantic = await open_semantic(storage, settings.embedder, load=False, settings=settings)
         router = CommandRouter(
             storage, clock, defaults_from(settings), lookup=source, semantic=semantic
         )

@@ -221,7 +221,7 @@ async def _search(settings: Settings, args: argparse.Namespace) -> int:
         print(f"paperbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
     async with _database(settings) as storage:
-        semantic = await open_semantic(storage, settings.embedder)
+        semantic = await open_semantic(storage, settings.embedder, settings=settings)
         searcher = HybridSearch(storage, semantic)
         page = await searcher.search(query, 0, max(1, min(args.limit, 100)))
         if not page.papers and await storage.count_papers() == 0:
@@ -255,7 +255,7 @@ async def _embed(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     async with _database(settings) as storage:
-        semantic = await open_semantic(storage, settings.embedder)
+        semantic = await open_semantic(storage, settings.embedder, settings=settings)
         if semantic is None:
             print("PAPERBOT_EMBEDDER=none: semantic search is off, nothing to embed.")
             return 0
@@ -265,6 +265,7 @@ async def _embed(settings: Settings, args: argparse.Namespace) -> int:
             logging_redirect_tqdm(),
         ):
             done = await semantic.embed_missing(bar.update)
+        await semantic.save()
     print(f"embedded {done} papers with {semantic.model}; {len(semantic.index)} have vectors")
     return 0
 

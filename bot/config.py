@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     # Which embedder gives papers vectors for semantic search and /similar:
     # an installed plugin's name, optionally "name:argument"; "none" turns it off.
     embedder: str = "wordllama"
+    # Where the semantic index is saved between runs. Unset: beside an SQLite
+    # database file; for a server database, the user's cache folder.
+    index_dir: Path | None = None
 
     @field_validator("hf_endpoint", "arxiv_feed_url", "arxiv_api_url")
     @classmethod
@@ -154,7 +157,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not one of DEBUG, INFO, WARNING, ERROR")
         return value.upper()
 
-    @field_validator("http_port", "database_url", mode="before")
+    @field_validator("http_port", "database_url", "index_dir", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return blank_is_none(value)

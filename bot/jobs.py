@@ -250,6 +250,9 @@ class Jobs:
             await self._unwatch()
             self._unwatch = None
         await self.roles.stop()
+        if self.semantic is not None:
+            # The next start then loads it with nothing to catch up.
+            await self.semantic.save()
 
     async def _run_job(self, job: Callable[[], Awaitable[object]], role: str | None = None) -> None:
         """Run one scheduled job if this process holds its ``role``; it never raises,
@@ -323,9 +326,11 @@ class Jobs:
             )
 
     async def embed(self) -> None:
-        """Give every stored paper without a vector one (batches; resumes where it stopped)."""
+        """Give every stored paper without a vector one (batches; resumes where it stopped),
+        and save the index when that is due."""
         if self.semantic is not None:
             await self.semantic.embed_missing()
+            await self.semantic.save(when_due=True)
 
     async def tick(self) -> int:
         """Turn every due subscription into an outbox row, and pending alert

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import re
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from typing import Any
 
 from pydantic_settings import BaseSettings
@@ -183,14 +185,36 @@ def load_embedder(spec: str) -> Embedder | None:
     return embedder
 
 
-async def open_semantic(storage: Storage, spec: str, *, load: bool = True) -> Semantic | None:
+def vector_index_file(settings: Settings, model: str) -> Path:
+    """Where the semantic index of ``model`` over the configured database is saved.
+
+    In ``PAPERBOT_INDEX_DIR`` when set; else beside a database file (SQLite),
+    or for a server database in the user's cache folder (``$XDG_CACHE_HOME``,
+    else ``~/.cache``, then ``paperbot``): each process keeps its own copy
+    there. The name starts with the database's own and names the model.
+    """
+    url = settings.storage_url
+    folder, name = storage_plugin(url).local_files(url)
+    if settings.index_dir is not None:
+        folder = settings.index_dir
+    elif folder is None:
+        folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "paperbot"
+    return folder / f"{name}.{re.sub(r'[^A-Za-z0-9._-]+', '-', model)}.vectors"
+
+
+async def open_semantic(
+    storage: Storage, spec: str, *, load: bool = True, settings: Settings | None = None
+) -> Semantic | None:
     """Semantic search over ``storage`` with the embedder ``spec`` names; None when
     ``spec`` is "none". Its stored vectors are loaded first unless ``load`` is false
-    (then the first :meth:`Semantic.embed_missing` loads them)."""
+    (then the first :meth:`Semantic.embed_missing` loads them). With ``settings``
+    (those ``storage`` was opened with) its index is saved and loaded where
+    :func:`vector_index_file` says."""
     embedder = await asyncio.to_thread(load_embedder, spec)
     if embedder is None:
         return None
-    semantic = Semantic(storage, embedder)
+    index_file = vector_index_file(settings, embedder.name) if settings is not None else None
+    semantic = Semantic(storage, embedder, index_file)
     if load:
         await semantic.load()
     return semantic

@@ -4,8 +4,10 @@ a recording adapter, the command line as a subprocess."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -59,6 +61,29 @@ async def eventually(
                 f" (last result: {last!r})"
             )
         await asyncio.sleep(interval)
+
+
+def mount_tmpfs(folder: Path, size: str) -> bool:
+    """Mount a tmpfs of ``size`` ("32m") on ``folder``; False where that is not
+    possible (not root, not Linux): the caller skips its test then."""
+    return (
+        sys.platform == "linux"
+        and os.geteuid() == 0
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
+
+
+def fill_up(filler: Path) -> None:
+    """Write ``filler`` until its file system has no block left."""
+    with contextlib.suppress(OSError), open(filler, "wb") as out:
+        while True:
+            out.write(b"\0" * 65536)
+            out.flush()
 
 
 def clean_environment(**settings: str) -> dict[str, str]:

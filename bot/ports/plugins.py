@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
 
 import httpx
@@ -81,6 +82,15 @@ class StoragePlugin(Protocol):
 
     def latest_schema_version(self) -> int:
         """The schema version :meth:`open` migrates to."""
+
+    def local_files(self, url: str) -> tuple[Path | None, str]:
+        """Where files derived from the database at ``url`` (the saved vector
+        index) belong, and a name of that database's own to start theirs with.
+
+        A file database answers its own folder and file name; a server
+        database answers None (each process keeps them in a folder of its own,
+        ``PAPERBOT_INDEX_DIR``) and a name derived from the server and database.
+        """
 
 
 class CopyFailed(Exception):

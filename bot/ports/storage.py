@@ -38,14 +38,17 @@ class SearchPage:
 
 
 @dataclass(frozen=True, slots=True)
-class VectorPage:
-    """Stored vectors of one model, in paper order: ``keys[i]`` has ``vectors[i]``.
+class VectorChanges:
+    """Changes to the stored vectors of one model, in the order they were made.
 
-    ``cursor`` is passed back to :meth:`PaperStore.vectors_after` for the next page.
+    ``keys[i]`` got (or has kept since) ``vectors[i]``; the papers in ``removed``
+    have no vector of the model any more. ``cursor`` is the number of the last
+    change read, passed back to :meth:`PaperStore.vector_changes` for the next ones.
     """
 
     keys: tuple[str, ...]
     vectors: Vectors
+    removed: tuple[str, ...]
     cursor: int
 
 
@@ -226,8 +229,16 @@ class PaperStore(Protocol):
     async def count_vectors(self, model: str) -> int:
         """How many papers have a vector of ``model``."""
 
-    async def vectors_after(self, model: str, cursor: int, limit: int) -> VectorPage:
-        """Up to ``limit`` stored vectors of ``model`` after ``cursor`` (0: from the start)."""
+    async def vector_changes(self, model: str, after: int, limit: int) -> VectorChanges:
+        """Up to ``limit`` changes to the vectors of ``model`` numbered after ``after``.
+
+        Every vector written (added or replaced) and every vector removed
+        takes the next number of one increasing sequence, and a number becomes
+        visible only after every smaller one, so reading from 0 gives every
+        stored vector and reading from a cursor gives exactly what changed
+        since. A paper's latest vector comes once, at its latest number; a
+        removal comes only while the paper has no vector of ``model``.
+        """
 
 
 class SubscriptionStore(Protocol):

@@ -56,8 +56,10 @@ _PAPER = Reference("papers", "paper_key")
 _SUBSCRIPTION = Reference("subscriptions", "channel")
 
 # Parents before children. Not copied: each database's own write probe
-# (`health`), record of applied migrations, and role leases (`leases`: which
-# process of the old database held which role; the copy runs with the bot stopped).
+# (`health`), record of applied migrations, role leases (`leases`: which
+# process of the old database held which role; the copy runs with the bot
+# stopped), and its numbering of vector changes (`vector_changes`,
+# `vector_removals`: the target numbers the vectors it receives itself).
 TABLES: tuple[TableCopy, ...] = (
     TableCopy("papers", ("paper_key",)),
     TableCopy("featured_days", ("day", "paper_id"), {"paper_id": _PAPER}),
@@ -85,7 +87,9 @@ TABLES: tuple[TableCopy, ...] = (
         },
     ),
 )
-NOT_COPIED = frozenset({"health", "schema_migrations", "leases"})
+NOT_COPIED = frozenset(
+    {"health", "schema_migrations", "leases", "vector_changes", "vector_removals"}
+)
 
 
 def _digits_or_json(value: str) -> list[Any]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from bot.models import Paper
 from bot.ports.embedder import Vectors
-from bot.ports.storage import VectorPage
+from bot.ports.storage import VectorChanges
 from storage.batches import upsert_each
 from storage.postgresql.connection import (
     AUTHOR_SEP,
@@ -21,6 +21,7 @@ from storage.postgresql.connection import (
     to_paper,
     utc_now,
 )
+from storage.vectors import REMOVED_SQL, WRITTEN_SQL, merge_changes
 
 # A whole batch in one statement: one array per column, unnested into rows.
 # An upsert never lets an empty incoming field erase what is stored: a Hugging
@@ -249,19 +250,9 @@ class PgPapers(PgConnection):
             await self._pool.fetchval("SELECT count(*) FROM paper_vectors WHERE model = $1", model)
         )
 
-    async def vectors_after(self, model: str, cursor: int, limit: int) -> VectorPage:
-        """Vectors of ``model`` by paper id; ``cursor`` is the last paper id read."""
-        rows = await self._pool.fetch(
-            "SELECT v.paper_id, p.paper_key, v.vector FROM paper_vectors v"
-            " JOIN papers p ON p.id = v.paper_id"
-            " WHERE v.model = $1 AND v.paper_id > $2 ORDER BY v.paper_id LIMIT $3",
-            model,
-            cursor,
-            limit,
-        )
-        if not rows:
-            return VectorPage((), np.zeros((0, 0), np.float32), cursor)
-        matrix = np.stack([np.frombuffer(row[2], dtype=np.float16) for row in rows])
-        return VectorPage(
-            tuple(row[1] for row in rows), matrix.astype(np.float32), int(rows[-1][0])
-        )
+    async def vector_changes(self, model: str, after: int, limit: int) -> VectorChanges:
+        """Vectors written and removed after change number ``after`` (migration 008)."""
+        params = (model, after, limit)
+        written = await self._pool.fetch(WRITTEN_SQL.format("$1", "$2", "$3"), *params)
+        removed = await self._pool.fetch(REMOVED_SQL.format("$1", "$2", "$3"), *params)
+        return merge_changes(written, removed, after, limit)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+from urllib.parse import urlsplit
+
 from bot.ports.plugins import CopyProgress
 from bot.ports.storage import Storage
 from storage.postgresql.backend import PostgresStorage, available_migrations
@@ -23,6 +27,16 @@ class PostgresPlugin:
     def latest_schema_version(self) -> int:
         """The number of the newest bundled migration."""
         return max(number for number, _ in available_migrations())
+
+    def local_files(self, url: str) -> tuple[Path | None, str]:
+        """No folder of its own; a name from a hash of the URL without its
+        password (the server, database and options such as the schema), so a
+        new password keeps the name and no secret shows in it."""
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+        user = parts.username or ""
+        identity = parts._replace(netloc=f"{user}@{host}").geturl()
+        return None, "postgresql-" + hashlib.sha256(identity.encode()).hexdigest()[:16]
 
     async def copy_from(
         self, source_url: str, target_url: str, *, from_start: bool, progress: CopyProgress

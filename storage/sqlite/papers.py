@@ -14,12 +14,13 @@ import numpy as np
 
 from bot.models import Paper
 from bot.ports.embedder import Vectors
-from bot.ports.storage import SearchPage, VectorPage
+from bot.ports.storage import SearchPage, VectorChanges
 from bot.query import SearchQuery
 from storage.batches import upsert_each
 from storage.ranking import SEARCH_WINDOW
 from storage.sqlite.connection import SqliteConnection, _now
 from storage.sqlite.fts import matching_sql, search_sql, word_group
+from storage.vectors import REMOVED_SQL, WRITTEN_SQL, merge_changes
 
 AUTHOR_SEP = "; "
 
@@ -349,17 +350,9 @@ class SqlitePapers(SqliteConnection):
         row = await self._one("SELECT count(*) FROM paper_vectors WHERE model = ?", (model,))
         return int(row[0]) if row else 0
 
-    async def vectors_after(self, model: str, cursor: int, limit: int) -> VectorPage:
-        """Vectors of ``model`` by paper id; ``cursor`` is the last paper id read."""
-        rows = await self._all(
-            "SELECT v.paper_id, p.paper_key, v.vector FROM paper_vectors v"
-            " JOIN papers p ON p.id = v.paper_id"
-            " WHERE v.model = ? AND v.paper_id > ? ORDER BY v.paper_id LIMIT ?",
-            (model, cursor, limit),
-        )
-        if not rows:
-            return VectorPage((), np.zeros((0, 0), np.float32), cursor)
-        matrix = np.stack([np.frombuffer(row[2], dtype=np.float16) for row in rows])
-        return VectorPage(
-            tuple(row[1] for row in rows), matrix.astype(np.float32), int(rows[-1][0])
-        )
+    async def vector_changes(self, model: str, after: int, limit: int) -> VectorChanges:
+        """Vectors written and removed after change number ``after`` (migration 011)."""
+        params = (model, after, limit)
+        written = await self._all(WRITTEN_SQL.format("?", "?", "?"), params)
+        removed = await self._all(REMOVED_SQL.format("?", "?", "?"), params)
+        return merge_changes(written, removed, after, limit)

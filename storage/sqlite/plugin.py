@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bot.ports.storage import Storage
 from storage.sqlite.backend import SqliteStorage, available_migrations
 
@@ -24,6 +26,11 @@ class SqlitePlugin:
     def latest_schema_version(self) -> int:
         """The number of the newest bundled migration."""
         return max(number for number, _ in available_migrations())
+
+    def local_files(self, url: str) -> tuple[Path | None, str]:
+        """The database file's folder and name: derived files sit beside it."""
+        path = Path(path_of(url)).absolute()
+        return path.parent, path.name
 
 
 plugin = SqlitePlugin()

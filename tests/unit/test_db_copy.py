@@ -147,7 +147,7 @@ async def fill(storage: Storage) -> list[str]:
 
 async def snapshot(storage: Storage, keys: list[str]) -> dict[str, Any]:
     """What a user of the port sees of every copied table."""
-    vectors = await storage.vectors_after(MODEL, 0, 10_000)
+    vectors = await storage.vector_changes(MODEL, 0, 10_000)
     last = await storage.last_delivery(SUBS[0].channel)
     assert last is not None
     subs = sorted(await storage.list_subscriptions(), key=lambda s: s.channel)

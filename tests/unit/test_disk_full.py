@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import closing
@@ -31,7 +29,15 @@ from bot.models import Post, Subscription
 from bot.sources.huggingface import HuggingFaceSource
 from storage.sqlite import SqliteStorage
 from tests.fakes.huggingface import FakeHuggingFace, make_item
-from tests.support import FakeClock, RecordingAdapter, command, eventually, make_paper
+from tests.support import (
+    FakeClock,
+    RecordingAdapter,
+    command,
+    eventually,
+    fill_up,
+    make_paper,
+    mount_tmpfs,
+)
 
 # The scheduler runs on real time, so the bot's clock starts now.
 START = datetime.now(UTC)
@@ -39,17 +45,6 @@ TODAY = START.date()
 YESTERDAY = TODAY - timedelta(days=1)
 SUBSCRIBERS = 17
 TICK = 0.3
-
-
-def _fill_up(filler: Path) -> None:
-    """Write ``filler`` until the file system has no block left."""
-    with open(filler, "wb") as out:
-        try:
-            while True:
-                out.write(b"\0" * 65536)
-                out.flush()
-        except OSError:
-            pass
 
 
 @dataclass
@@ -77,7 +72,7 @@ class Disk:
         # can only end while the event loop runs.
         await asyncio.to_thread(_truncate_wal, self.folder / "bot.db")
         self.filler = self.folder / "filler"
-        _fill_up(self.filler)
+        fill_up(self.filler)
 
     async def free(self) -> None:
         """Space again."""
@@ -97,17 +92,7 @@ def _truncate_wal(db_path: Path) -> None:
 def disk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Disk]:
     folder = tmp_path / "disk"
     folder.mkdir()
-    mounted = (
-        request.param == "tmpfs"
-        and sys.platform == "linux"
-        and os.geteuid() == 0
-        and subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(folder)],
-            capture_output=True,
-            check=False,
-        ).returncode
-        == 0
-    )
+    mounted = request.param == "tmpfs" and mount_tmpfs(folder, "32m")
     if request.param == "tmpfs" and not mounted:
         pytest.skip("cannot mount a tmpfs here")
     yield Disk(folder, mounted)

@@ -12,9 +12,11 @@ import pytest
 from bot.config import Settings
 from bot.jobs import Jobs
 from bot.models import Paper, Subscription
-from bot.plugins import open_semantic
+from bot.plugins import load_embedder, open_semantic
+from bot.ports.embedder import Embedder
 from bot.ports.storage import OutboxLease, Storage
 from bot.schedule import next_run
+from bot.semantic import Semantic
 from tests.support import (
     FakeClock,
     RecordingAdapter,
@@ -352,3 +354,27 @@ async def test_stopping_right_after_start_logs_no_traceback(store, adapter, capl
             assert not running, "the cancelled jobs did not end"
     assert [r.getMessage() for r in caplog.records if r.exc_info] == []
     assert "Error running job" not in caplog.text
+
+
+async def test_the_embed_job_loads_the_index_and_a_stop_saves_it(
+    store, adapter, clock, tmp_path
+) -> None:
+    await store.upsert_papers(SPEECH_PAPERS)
+    file = tmp_path / "papers.vectors"
+    semantic = Semantic(store, load_embedder_or_fail(), file)
+    jobs = Jobs(Settings(), store, [adapter], source=None, clock=clock, semantic=semantic)
+    await jobs.start()
+    try:
+        # The embed job runs at start: it builds the index, saves it, then embeds.
+        await eventually(lambda: len(semantic.index) == len(SPEECH_PAPERS), timeout=30)
+    finally:
+        await jobs.stop()
+    restarted = Semantic(store, semantic.embedder, file)
+    await restarted._restore()
+    assert len(restarted.index) == len(SPEECH_PAPERS)  # the stop saved what it embedded
+
+
+def load_embedder_or_fail() -> Embedder:
+    embedder = load_embedder("wordllama")
+    assert embedder is not None
+    return embedder

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
+import subprocess
+from collections.abc import Callable, Iterator
 from datetime import date
+from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
 
 from bot import semantic as semantic_module
-from bot.config import ConfigError
+from bot.config import ConfigError, Settings
 from bot.hybrid import HybridSearch
-from bot.plugins import load_embedder, open_semantic
+from bot.plugins import load_embedder, open_semantic, vector_index_file
 from bot.ports.embedder import Embedder
-from bot.ports.storage import Storage
+from bot.ports.storage import Storage, VectorChanges
 from bot.query import parse_query
 from bot.semantic import EMBED_BATCH, Semantic, VectorIndex, paper_text
 from bot.sources.seeds import load_seed_papers
-from tests.support import make_paper
+from tests.support import fill_up, make_paper, mount_tmpfs
 
 PAPERS = [
     make_paper(
@@ -158,9 +165,9 @@ async def test_vectors_are_stored_resumed_and_reloaded(store: Storage, embedder:
     assert await store.papers_without_vectors(model, 10) == []
     reloaded = Semantic(store, embedder)
     assert await reloaded.load() == 4
-    page = await store.vectors_after(model, 0, 2)
+    page = await store.vector_changes(model, 0, 2)
     assert len(page.keys) == 2 and page.vectors.shape == (2, 256)
-    rest = await store.vectors_after(model, page.cursor, 10)
+    rest = await store.vector_changes(model, page.cursor, 10)
     assert len(rest.keys) == 2 and not set(rest.keys) & set(page.keys)
     # Another model's vectors are separate.
     assert await store.count_vectors("other/model") == 0
@@ -233,3 +240,280 @@ async def test_explicit_syntax_filters_semantic_results(hybrid: HybridSearch) ->
 
 async def test_off_topic_query_finds_nothing(hybrid: HybridSearch) -> None:
     assert await keys(hybrid, "pizza recipe") == []
+
+
+# the saved index ---------------------------------------------------------------
+class CountingStorage:
+    """The test's storage, counting the vector changes read through the port."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.read = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.storage, name)
+
+    async def vector_changes(self, model: str, after: int, limit: int) -> VectorChanges:
+        page = await self.storage.vector_changes(model, after, limit)
+        self.read += len(page.keys) + len(page.removed)
+        return page
+
+
+def restarted(store: Storage, embedder: Embedder, file: Path) -> tuple[Semantic, CountingStorage]:
+    """A new Semantic over the same database and index file, as after a restart."""
+    counting = CountingStorage(store)
+    return Semantic(cast(Storage, counting), embedder, file), counting
+
+
+QUERIES = ["how do I transcribe spoken recordings", "fewer bits for weights", "protein folding"]
+
+
+def answers(semantic: Semantic) -> list[list[tuple[str, float]]]:
+    return [semantic._nearest_to_text(text, 4) for text in QUERIES]
+
+
+async def test_a_restart_loads_the_saved_index_and_reads_only_what_changed(
+    store: Storage, embedder: Embedder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    file = tmp_path / "index" / "papers.vectors"
+    first, reads = restarted(store, embedder, file)
+    await first.embed_missing()
+    assert reads.read == 4  # each batch read back after it is stored
+    assert await first.save() is True
+    assert await first.save() is False  # nothing changed since
+    before = answers(first)
+
+    second, reads = restarted(store, embedder, file)
+    assert await second.load() == 4
+    assert reads.read == 0  # nothing stored since the save
+    assert answers(second) == before
+    assert second.nearest_to_paper("2601.00001", 1) == first.nearest_to_paper("2601.00001", 1)
+
+    # While the file is stale: one paper added, one vector replaced, one removed.
+    added = make_paper("2601.00005", "Speech synthesis from text", summary="Spoken audio.")
+    await store.upsert_papers([added])
+    await store.save_vectors(embedder.name, [added.key], embedder.embed([paper_text(added)]))
+    await store.save_vectors(embedder.name, ["2601.00004"], embedder.embed(["protein folding"]))
+    await store.upsert_papers([make_paper("2601.00002", "Protein folding", summary="New text.")])
+    caplog.set_level(logging.INFO, "paperbot.semantic")
+    third, reads = restarted(store, embedder, file)
+    assert await third.load() == 4
+    assert reads.read == 3  # the three changes, not every vector again
+    assert "saved index and 3 changes since" in caplog.text
+    assert "2601.00002" not in third.index and "2601.00005" in third.index
+    # Exactly what an index built from the database now answers.
+    rebuilt = Semantic(store, embedder)
+    await rebuilt.load()
+    for text in [*QUERIES, "text to speech"]:
+        ours = third._nearest_to_text(text, 4)
+        theirs = rebuilt._nearest_to_text(text, 4)
+        assert [key for key, _ in ours] == [key for key, _ in theirs]
+        assert np.allclose([s for _, s in ours], [s for _, s in theirs], atol=1e-6)
+    # The paper whose text changed is embedded again, and that is caught up too.
+    assert await third.embed_missing() == 1 and "2601.00002" in third.index
+    assert await third.save()
+    fourth, reads = restarted(store, embedder, file)
+    assert await fourth.load() == 5 and reads.read == 0
+    assert answers(fourth) == answers(third)
+
+
+async def test_vectors_stored_by_another_process_are_caught_up(
+    store: Storage, embedder: Embedder, tmp_path: Path
+) -> None:
+    ours = Semantic(store, embedder)
+    await ours.embed_missing()
+    theirs = Semantic(store, embedder)
+    await theirs.load()
+    await store.upsert_papers([make_paper("2601.00002", "Protein folding", summary="New.")])
+    await theirs.embed_missing()
+    replaced = theirs.index.vector("2601.00002")
+    await ours.embed_missing()  # embeds nothing: the other process did
+    found = ours.index.vector("2601.00002")
+    assert found is not None and replaced is not None and float(found @ replaced) > 0.999
+
+
+def damage_truncate(file: Path) -> None:
+    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+
+
+def damage_flip_a_byte(file: Path) -> None:
+    data = bytearray(file.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    file.write_bytes(bytes(data))
+
+
+def damage_garbage(file: Path) -> None:
+    file.write_bytes(b"not an index at all, and longer than its trailer would be" * 3)
+
+
+def damage_empty(file: Path) -> None:
+    file.write_bytes(b"")
+
+
+def rewrite_header(file: Path, **changes: object) -> None:
+    """Give the saved file another header (its CRC covers the rest, not the header)."""
+    replace_header(file, lambda header: header | changes)
+
+
+def replace_header(file: Path, change: Callable[[dict[str, Any]], object]) -> None:
+    data = file.read_bytes()
+    index_bytes, keys_bytes, meta_bytes, magic = semantic_module.TRAILER.unpack(
+        data[-semantic_module.TRAILER.size :]
+    )
+    start = index_bytes + keys_bytes
+    meta = json.dumps(change(json.loads(data[start : start + meta_bytes]))).encode()
+    trailer = semantic_module.TRAILER.pack(index_bytes, keys_bytes, len(meta), magic)
+    file.write_bytes(data[:start] + meta + trailer)
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (damage_truncate, "truncated"),
+        (damage_flip_a_byte, "checksum"),
+        (damage_garbage, "truncated or not a saved index"),
+        (damage_empty, "truncated"),
+        (functools.partial(rewrite_header, model="another/model"), "another/model"),
+        (functools.partial(rewrite_header, format=99), "format 99"),
+        (functools.partial(rewrite_header, dimensions=3), "dimensions is 3"),
+        (functools.partial(rewrite_header, cursor="x"), "cursor is 'x'"),
+        (functools.partial(replace_header, change=lambda header: [header]), "not a JSON object"),
+    ],
+)
+async def test_an_unusable_file_is_rebuilt_from_the_database_with_one_warning(
+    store: Storage,
+    embedder: Embedder,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    damage: Callable[[Path], None],
+    reason: str,
+) -> None:
+    file = tmp_path / "papers.vectors"
+    await Semantic(store, embedder).embed_missing()
+    await Semantic(store, embedder, file).load()
+    expected = answers(Semantic(store, embedder))
+    damage(file)
+    caplog.set_level(logging.INFO, "paperbot.semantic")
+    semantic, reads = restarted(store, embedder, file)
+    assert await semantic.load() == 4
+    assert reads.read == 4  # every stored vector: built from the database
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and reason in warnings[0].getMessage()
+    assert "rebuilding it from the database" in warnings[0].getMessage()
+    assert answers(semantic) == expected or len(expected[0]) == 0
+    # The rebuilt index was saved again: the next start uses it.
+    again, reads = restarted(store, embedder, file)
+    assert await again.load() == 4 and reads.read == 0
+
+
+async def test_a_file_of_another_copy_of_the_database_is_rebuilt(
+    store: Storage, embedder: Embedder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    file = tmp_path / "papers.vectors"
+    await Semantic(store, embedder).embed_missing()
+    await Semantic(store, embedder, file).load()
+    # The database loses a vector without a recorded change (restored from an older copy).
+    await store.upsert_papers([make_paper("2601.00003", "Speech", summary="Other text.")])
+    stale = file.read_bytes()
+    await Semantic(store, embedder, file).load()
+    file.write_bytes(stale)
+    rewrite_header(file, cursor=10**9)  # as if saved after every change the database has
+    semantic = Semantic(store, embedder, file)
+    assert await semantic.load() == 3
+    assert "2601.00003" not in semantic.index
+    assert "disagrees with the database" in caplog.text
+
+
+async def test_a_missing_file_is_built_without_a_warning(
+    store: Storage, embedder: Embedder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    file = tmp_path / "papers.vectors"
+    await Semantic(store, embedder).embed_missing()
+    semantic = Semantic(store, embedder, file)
+    assert await semantic.load() == 4
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert file.exists()
+
+
+async def test_a_failed_save_is_logged_and_the_index_keeps_serving(
+    store: Storage, embedder: Embedder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the index folder should be")
+    semantic = Semantic(store, embedder, blocker / "papers.vectors")
+    await semantic.embed_missing()
+    assert "cannot save the vector index" in caplog.text
+    assert semantic._nearest_to_text("protein folding", 1)[0][0] == "2601.00002"
+    assert not temporary_files(tmp_path)
+
+
+def temporary_files(folder: Path) -> list[Path]:
+    """Temporary index files left in ``folder`` or below."""
+    return list(folder.glob("**/*.tmp"))
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a 256 kB tmpfs of its own (root on Linux; skipped elsewhere)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if not mount_tmpfs(folder, "256k"):
+        pytest.skip("cannot mount a tmpfs here")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_full_disk_keeps_the_old_file_and_serves(
+    store: Storage, embedder: Embedder, small_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    file = small_disk / "papers.vectors"
+    semantic = Semantic(store, embedder, file)
+    await semantic.embed_missing()
+    assert await semantic.save()
+    saved = file.read_bytes()
+    fill_up(small_disk / "filler")
+    await store.upsert_papers([make_paper("2601.00009", "Graph neural networks")])
+    assert await semantic.embed_missing() == 1
+    assert await semantic.save() is False
+    assert "cannot save the vector index" in caplog.text
+    assert file.read_bytes() == saved and not temporary_files(small_disk)
+    assert "2601.00009" in semantic.index
+    assert semantic._nearest_to_text("graph neural networks", 1)[0][0] == "2601.00009"
+
+
+async def test_saves_wait_until_due(
+    store: Storage, embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file = tmp_path / "papers.vectors"
+    semantic = Semantic(store, embedder, file)
+    await semantic.embed_missing()  # saved at its first load, before embedding
+    assert await semantic.save(when_due=True) is False  # four changes, just saved
+    monkeypatch.setattr(semantic_module, "SAVE_CHANGES", 1)
+    assert await semantic.save(when_due=True) is True
+    assert await semantic.save() is False  # nothing new
+
+
+def test_the_index_file_follows_the_configured_storage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    def file_of(**settings: Any) -> Path:
+        chosen = Settings(_env_file=None, **settings)  # type: ignore[call-arg]
+        return vector_index_file(chosen, "wordllama/l2_256")
+
+    # SQLite: beside the database file, named after it and the model.
+    beside = file_of(db=tmp_path / "data" / "bot.db")
+    assert beside == tmp_path / "data" / "bot.db.wordllama-l2_256.vectors"
+    # PostgreSQL: the user's cache folder, one name per database (not per password).
+    server = file_of(database_url="postgresql://bot:secret@db.example:5432/papers")
+    assert server.parent == tmp_path / "cache" / "paperbot"
+    assert server.name.startswith("postgresql-") and "secret" not in str(server)
+    assert server == file_of(database_url="postgresql://bot:new@db.example:5432/papers")
+    assert server != file_of(database_url="postgresql://bot:secret@db.example:5432/other")
+    # PAPERBOT_INDEX_DIR wins on either.
+    assert file_of(database_url="postgresql://db/papers", index_dir=tmp_path / "i").parent == (
+        tmp_path / "i"
+    )
+    assert file_of(db=tmp_path / "bot.db", index_dir=tmp_path / "i").name.startswith("bot.db.")

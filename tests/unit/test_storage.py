@@ -15,6 +15,8 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+import asyncpg
+import numpy as np
 import pytest
 
 from bot.models import Paper, Subscription
@@ -23,6 +25,7 @@ from bot.query import QueryError, parse_query
 from storage.ranking import SEARCH_WINDOW
 from storage.sqlite import SqliteStorage, available_migrations
 from storage.sqlite.fts import search_sql
+from storage.sqlite.plugin import path_of
 from tests.postgres import Backend
 from tests.support import TEST_LEASE, eventually, ingest_one_at_a_time, make_paper
 
@@ -357,6 +360,148 @@ async def test_count_papers(store: Storage) -> None:
     assert await store.count_papers() == 0
     await store.upsert_papers(paper(f"2603.{n:05d}", f"Paper {n}") for n in range(7))
     assert await store.count_papers() == 7
+
+
+# vector changes ---------------------------------------------------------------
+async def run_sql(backend: Backend, sql: str) -> None:
+    """``sql`` on the test's database by hand, as an operator would (no port method)."""
+    if backend.name == "sqlite":
+        with closing(sqlite3.connect(path_of(backend.url))) as db:
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute(sql)
+            db.commit()
+        return
+    conn = await asyncpg.connect(backend.url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def unit_rows(count: int, seed: int) -> np.ndarray:
+    rows = np.random.default_rng(seed).standard_normal((count, 8)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+async def test_vector_changes_number_every_write_and_removal(
+    store: Storage, backend: Backend
+) -> None:
+    model = "test/model"
+    keys = [f"2603.{n:05d}" for n in range(5)]
+    await store.upsert_papers(paper(key, f"Vector paper {key}") for key in keys)
+    first = unit_rows(5, 1)
+    await store.save_vectors(model, keys[:3], first[:3])
+    await store.save_vectors(model, keys[3:], first[3:])
+    everything = await store.vector_changes(model, 0, 100)
+    assert everything.keys == tuple(keys) and everything.removed == ()
+    assert np.allclose(everything.vectors, first, atol=1e-3)  # float16 in storage
+    # Paged: each page starts after the last change the one before read.
+    pages, cursor = [], 0
+    while (page := await store.vector_changes(model, cursor, 2)).keys:
+        pages.append(page.keys)
+        assert page.cursor > cursor
+        cursor = page.cursor
+    assert pages == [tuple(keys[:2]), tuple(keys[2:4]), (keys[4],)]
+    assert cursor == everything.cursor
+    caught_up = await store.vector_changes(model, cursor, 100)
+    assert caught_up.keys == caught_up.removed == () and caught_up.cursor == cursor
+    # A replaced vector comes again, once, with its new value; the others do not.
+    second = unit_rows(1, 2)
+    await store.save_vectors(model, [keys[1]], second)
+    since = await store.vector_changes(model, cursor, 100)
+    assert since.keys == (keys[1],) and since.removed == ()
+    assert np.allclose(since.vectors, second, atol=1e-3)
+    assert since.cursor > cursor
+    cursor = since.cursor
+    # A changed text removes the paper's vector: a removal, until it is embedded again.
+    await store.upsert_papers([paper(keys[2], "A new title for the paper")])
+    removed = await store.vector_changes(model, cursor, 100)
+    assert removed.keys == () and removed.removed == (keys[2],)
+    assert (await store.vector_changes(model, removed.cursor, 100)).removed == ()
+    await store.save_vectors(model, [keys[2]], second)
+    again = await store.vector_changes(model, cursor, 100)
+    assert again.keys == (keys[2],) and again.removed == ()  # the new vector replaces it
+    cursor = again.cursor
+    # A paper deleted by hand takes its vector along: its removal is recorded.
+    await run_sql(backend, f"DELETE FROM papers WHERE paper_key = '{keys[0]}'")
+    deleted = await store.vector_changes(model, cursor, 100)
+    assert deleted.keys == () and deleted.removed == (keys[0],)
+    # Read from the start: every current vector once, at its latest change, and the removal.
+    final = await store.vector_changes(model, 0, 100)
+    assert final.keys == (keys[3], keys[4], keys[1], keys[2])
+    assert final.removed == (keys[0],) and final.cursor == deleted.cursor
+    # Another model's vectors and removals are its own.
+    other = await store.vector_changes("other/model", 0, 100)
+    assert other.keys == other.removed == () and other.cursor == 0
+
+
+async def test_vectors_stored_before_change_numbers_get_them(backend: Backend) -> None:
+    # A database before change numbers (SQLite 011, PostgreSQL 008), with two models' vectors.
+    numbered = 11 if backend.name == "sqlite" else 8
+    before = [(n, sql) for n, sql in migrations_of(backend) if n < numbered]
+    blob = np.ones(8, np.float16).tobytes()
+    rows = ["2603.00001", "2603.00002", "2603.00003"]
+    if backend.name == "sqlite":
+        with closing(sqlite3.connect(path_of(backend.url))) as db:
+            db.execute(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)"
+            )
+            for version, sql in before:
+                db.executescript(sql)
+                db.execute("INSERT INTO schema_migrations VALUES (?, 'then')", (version,))
+            for key in rows:
+                db.execute(
+                    "INSERT INTO papers (paper_key, title, updated_at) VALUES (?, ?, 'then')",
+                    (key, f"Paper {key}"),
+                )
+            db.execute(
+                "INSERT INTO paper_vectors SELECT m.value, p.id, ? FROM papers p,"
+                ' json_each(\'["a", "b"]\') m',
+                (blob,),
+            )
+            db.commit()
+    else:
+        conn = await asyncpg.connect(backend.url)
+        try:
+            await conn.execute(
+                "CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
+                " applied_at timestamptz NOT NULL)"
+            )
+            for version, sql in before:
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations VALUES ($1, now())", version)
+            await conn.executemany(
+                "INSERT INTO papers (paper_key, title, updated_at) VALUES ($1, $2, now())",
+                [(key, f"Paper {key}") for key in rows],
+            )
+            await conn.execute(
+                "INSERT INTO paper_vectors SELECT m, p.id, $1 FROM papers p,"
+                " unnest(ARRAY['a', 'b']) m",
+                blob,
+            )
+        finally:
+            await conn.close()
+    store = await backend.open()
+    try:
+        for model in ("a", "b"):
+            found = await store.vector_changes(model, 0, 100)
+            assert sorted(found.keys) == rows and found.vectors.shape == (3, 8)
+        # The next write is numbered after every existing one.
+        first = await store.vector_changes("a", 0, 100)
+        await store.save_vectors("a", [rows[0]], np.zeros((1, 8), np.float32))
+        after = await store.vector_changes("a", first.cursor, 100)
+        assert after.keys == (rows[0],) and after.cursor > first.cursor
+    finally:
+        await store.close()
+
+
+def migrations_of(backend: Backend) -> list[tuple[int, str]]:
+    """The backend's bundled migrations, oldest first."""
+    if backend.name == "sqlite":
+        return available_migrations()
+    from storage.postgresql.backend import available_migrations as postgres_migrations
+
+    return postgres_migrations()
 
 
 # search ----------------------------------------------------------------------
