@@ -25,7 +25,7 @@ from datetime import date
 from bot.models import Paper
 from bot.ports.embedder import WordEmbedder
 from bot.ports.storage import SearchPage, Storage
-from bot.query import SearchQuery
+from bot.query import LITTLE_WORDS, SearchQuery
 from bot.semantic import Semantic
 from bot.soft_match import soft_match
 from bot.spelling import word_variants
@@ -47,15 +47,6 @@ KEYWORD_WEIGHT = 5.0
 _PUNCTUATION = str.maketrans(
     dict.fromkeys([chr(c) for c in range(128) if not chr(c).isalnum()] + list("“”‘’–—…·•×"), " ")
 )
-# Little words of questions ("how do we ..."), left out of the embedded text.
-# fmt: off
-_STOPWORDS = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from",
-    "how", "in", "into", "is", "it", "its", "of", "on", "or", "that", "the", "their",
-    "this", "to", "was", "we", "were", "what", "when", "which", "while", "who", "why",
-    "with", "without",
-})
-# fmt: on
 
 
 def _split(text: str) -> list[str]:
@@ -106,8 +97,8 @@ def passes_filters(paper: Paper, query: SearchQuery) -> bool:
 
 def _words(paper: Paper) -> tuple[frozenset[str], frozenset[str]]:
     """A paper's words (title, abstract, keywords) and its title's, without little words."""
-    title = frozenset(_split(paper.title)) - _STOPWORDS
-    return title.union(_split(" ".join((paper.summary, *paper.ai_keywords)))) - _STOPWORDS, title
+    title = frozenset(_split(paper.title)) - LITTLE_WORDS
+    return title.union(_split(" ".join((paper.summary, *paper.ai_keywords)))) - LITTLE_WORDS, title
 
 
 class HybridSearch:
@@ -127,7 +118,7 @@ class HybridSearch:
         deeper still reaches every keyword match; semantic candidates join them.
         """
         semantic = self.semantic
-        words = [w for w in (*query.words, *query.phrases) if w not in _STOPWORDS]
+        words = [w for w in (*query.words, *query.phrases) if w not in LITTLE_WORDS]
         # A static embedding averages its words: little words only blur it.
         text = " ".join(words) or " ".join((*query.words, *query.phrases))
         if semantic is None or not text or not len(semantic.index):

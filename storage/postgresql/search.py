@@ -100,7 +100,7 @@ def tsquery_text(query: SearchQuery) -> str:
     unfinished last word is its prefix or one of its variants.
     """
     parts: list[str] = []
-    groups = compound_pairs(query.words)
+    groups = compound_pairs(query.required_words)
     last = len(groups) - 1
     for index, (word, joined) in enumerate(groups):
         if query.prefix_last and index == last and joined is None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.query import SearchQuery
+from bot.query import LITTLE_WORDS, SearchQuery
 from bot.spelling import compound_pairs, word_variants
 from storage.ranking import (
     ABSTRACT,
@@ -36,15 +36,6 @@ from storage.ranking import (
     TITLE_PHRASE_BONUS,
     word_stem,
 )
-
-# Words in nearly every abstract; their doclists are the longest in the index.
-# fmt: off
-STOPWORDS = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it",
-    "its", "of", "on", "or", "that", "the", "their", "this", "to", "was", "we", "were",
-    "which", "with",
-})
-# fmt: on
 
 # {t} names the ranked row set, which the page's final read joins to papers.
 _ORDER = {
@@ -110,7 +101,7 @@ def phrase_match(phrase: str) -> str:
     tokens = phrase.split()
     runs: list[list[str]] = [[]]
     for token in tokens:
-        if token in STOPWORDS:
+        if token in LITTLE_WORDS:
             runs.append([])
         else:
             runs[-1].append(token)
@@ -142,7 +133,7 @@ def match_expression(query: SearchQuery) -> str:
     unfinished last word is its prefix or one of its variants.
     """
     parts: list[str] = []
-    groups = compound_pairs(query.words)
+    groups = compound_pairs(query.required_words)
     last = len(groups) - 1
     for index, (word, joined) in enumerate(groups):
         if query.prefix_last and index == last and joined is None:

@@ -10,7 +10,14 @@ from datetime import date
 import pytest
 
 from bot.errors import UserError
-from bot.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError, SearchQuery, parse_query
+from bot.query import (
+    LITTLE_WORDS,
+    MAX_QUERY_CHARS,
+    MAX_TERMS,
+    QueryError,
+    SearchQuery,
+    parse_query,
+)
 from bot.spelling import compound_pairs, word_variants
 from storage.sqlite import available_migrations
 from storage.sqlite.fts import match_expression, phrase_match, quote, search_sql
@@ -353,11 +360,12 @@ def test_every_user_term_is_quoted_in_match() -> None:
         leftovers = set(_outside_literals(expression))
         assert leftovers <= _OPERATORS, (text, expression)
         literals = {lit[1:-1].replace('""', '"') for lit in _LITERAL.findall(expression)}
-        terms = {*query.words, *query.phrases, *query.excluded, *query.authors}
-        joined = {pair for _, pair in compound_pairs(query.words) if pair}
+        terms = {*query.required_words, *query.phrases, *query.excluded, *query.authors}
+        assert set(query.words) - set(query.required_words) <= LITTLE_WORDS, text
+        joined = {pair for _, pair in compound_pairs(query.required_words) if pair}
         forms = {form for term in terms | joined for form in word_variants(term)}
         # Every literal is user text or a spelling variant of it (a phrase may
-        # be split around little words), and every term is searched.
+        # be split around little words), and every term but little words is searched.
         for literal in literals:
             assert any(f" {literal} " in f" {form} " for form in forms), (text, expression)
         for term in terms:
@@ -441,3 +449,15 @@ def test_case_is_lowered_not_casefolded(fts: sqlite3.Connection) -> None:
             " VALUES ('delete', ?, ?, ?, ?, ?)",
             row,
         )
+
+
+def test_little_words_are_not_required_unless_nothing_else_is_asked() -> None:
+    question = parse_query("how do transformers work in the brain")
+    assert question.words == ("how", "do", "transformers", "work", "in", "the", "brain")
+    assert question.required_words == ("transformers", "work", "brain")
+    assert "the" not in match_expression(question) and "brain" in match_expression(question)
+    assert parse_query("the who").required_words == ("the", "who")
+    assert parse_query('the "state of the art"').required_words == ()
+    assert parse_query("of author:Liu").required_words == ()
+    # A little word typed last is never taken as unfinished.
+    assert not parse_query("transformers with").prefix_last
