@@ -48,6 +48,7 @@ STARTUP_SECONDS = 30.0
 RUN_SECONDS = 30.0
 FINISH_SECONDS = 30.0
 STOP_SECONDS = 10.0
+LEASE_SECONDS = 3.0
 
 PAPERS = [
     ("2501.00001", "Sparse Mixtures of Experts at Scale", 120),
@@ -118,6 +119,10 @@ def bot_environment(db: Path, fake: FakeTelegram, hf: FakeHuggingFace) -> dict[s
         PAPERBOT_RATE_LIMIT_SCALE=str(TIME_SCALE),
         PAPERBOT_TICK_SECONDS="1",
         PAPERBOT_LOG_LEVEL="INFO",
+        # A killed sender's role frees once its lease runs out; a short lease keeps
+        # seven kills from spending a minute waiting (tests/e2e/test_scale_out.py
+        # covers the default's handover).
+        PAPERBOT_LEASE_SECONDS=str(LEASE_SECONDS),
     )
     return env
 
