@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.config import ConfigError
-from bot.ports.embedder import Embedder, Vectors
+from bot.ports.embedder import Embedder, Vectors, unit_rows
 
 MAX_TOKENS = 256
 # Texts encoded at a time, sorted by length so little padding is computed.
@@ -89,9 +89,7 @@ class MiniLMEmbedder:
             ids = np.array([item.ids for item in encoded], np.int64)
             mask = np.array([item.attention_mask for item in encoded], np.float32)
             vectors[rows] = self._encode(ids, mask)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        unit: Vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-        return unit
+        return unit_rows(vectors)
 
     def _encode(self, ids: npt.NDArray[np.int64], mask: Array) -> Array:
         """Mean-pooled last hidden states of one padded batch."""

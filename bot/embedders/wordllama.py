@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from bot.config import ConfigError
-from bot.ports.embedder import Embedder, Vectors
+from bot.ports.embedder import Embedder, Vectors, unit_rows
 
 DIMENSIONS = 256
 CONFIG = "l2_supercat"
@@ -68,9 +69,7 @@ class WordLlamaEmbedder:
             vectors[start : start + len(batch)] = self._sums(batch)
         # Normalised here: a text without known tokens stays a zero vector
         # (WordLlama's own normalisation divides it by zero).
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        unit: Vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-        return unit
+        return unit_rows(vectors)
 
     def embed_words(self, words: Sequence[str]) -> Vectors:
         """Unit-length float32 rows, one per word: the mean of its tokens' embeddings."""
@@ -90,20 +89,15 @@ class WordLlamaEmbedder:
         return found
 
     def _compute_words(self, words: Sequence[str]) -> Vectors:
-        per_word = self._token_ids(list(words))
-        counts = np.fromiter(map(len, per_word), np.int64, len(per_word))
-        flat = np.fromiter(itertools.chain.from_iterable(per_word), np.int64, counts.sum())
-        flat = np.clip(flat, 0, len(self._table) - 1)
+        counts, flat = self._tokens(words)
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        vectors = np.zeros((len(per_word), self.dimensions), np.float32)
+        vectors = np.zeros((len(words), self.dimensions), np.float32)
         # The j-th token of every word that has one, a pass per position: most
         # words are one to three tokens (numpy's reduceat is far slower here).
         for position in range(int(counts.max(initial=0))):
             longer = counts > position
             vectors[longer] += self._table[flat[starts[longer] + position]]
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        unit: Vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-        return unit
+        return unit_rows(vectors)
 
     def _sums(self, texts: list[list[str]]) -> Vectors:
         """Each text's sum of token embeddings (texts given as their words).
@@ -112,18 +106,23 @@ class WordLlamaEmbedder:
         with those tokens' embeddings: BLAS does it several times faster than
         gathering a row per token and adding them up.
         """
-        per_word = self._token_ids([word for words in texts for word in words])
-        word_tokens = np.fromiter(map(len, per_word), np.int64, len(per_word))
-        flat = np.fromiter(itertools.chain.from_iterable(per_word), np.int64, word_tokens.sum())
+        word_tokens, flat = self._tokens([word for words in texts for word in words])
         tokens_before = np.concatenate(([0], np.cumsum(word_tokens)))
         word_ends = np.cumsum([len(words) for words in texts])
         text_tokens = np.diff(tokens_before[np.concatenate(([0], word_ends))])
-        distinct, column = np.unique(np.clip(flat, 0, len(self._table) - 1), return_inverse=True)
+        distinct, column = np.unique(flat, return_inverse=True)
         text = np.repeat(np.arange(len(texts)), text_tokens)
         counts = np.bincount(text * len(distinct) + column, minlength=len(texts) * len(distinct))
         matrix = counts.reshape(len(texts), len(distinct)).astype(np.float32)
         sums: Vectors = matrix @ self._table[distinct]
         return sums
+
+    def _tokens(self, words: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """How many tokens each word has, and all their ids in order (rows of the table)."""
+        per_word = self._token_ids(list(words))
+        counts = np.fromiter(map(len, per_word), np.int64, len(per_word))
+        flat = np.fromiter(itertools.chain.from_iterable(per_word), np.int64, counts.sum())
+        return counts, np.clip(flat, 0, len(self._table) - 1)
 
     def _token_ids(self, words: list[str]) -> list[list[int]]:
         """Each word's token ids, tokenizing only words not seen before."""

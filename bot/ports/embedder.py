@@ -16,6 +16,14 @@ import numpy.typing as npt
 Vectors = npt.NDArray[np.float32]
 
 
+def unit_rows(vectors: Vectors) -> Vectors:
+    """``vectors`` with each row scaled to length 1; an all-zero row (a text
+    without known tokens) stays zero rather than dividing by zero."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit: Vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    return unit
+
+
 class Embedder(Protocol):
     """A loaded text-embedding model."""
 
