@@ -127,7 +127,8 @@ class HybridSearch:
         # Both sides wait on other threads (the database's, the embedder's):
         # run together, a search costs the slower of the two, not their sum.
         keyword, near = await asyncio.gather(
-            self.storage.search(query, 0, depth), self._by_meaning(semantic, text)
+            self.storage.search(query, 0, depth),
+            self._by_meaning(semantic, text, ranked=query.sort == "relevance"),
         )
         fused = _fuse(query, keyword, near)
         extra = len(fused) - len(keyword.papers)
@@ -139,17 +140,19 @@ class HybridSearch:
             keyword.total_capped,
         )
 
-    async def _by_meaning(self, semantic: Semantic, text: str) -> list[Paper]:
+    async def _by_meaning(self, semantic: Semantic, text: str, *, ranked: bool) -> list[Paper]:
         """Papers similar to ``text``, closest first.
 
-        With a static model the order adds each paper's word-by-word match
-        with the query's words to its vector's similarity.
+        With a static model and ``ranked`` the order adds each paper's
+        word-by-word match with the query's words to its vector's similarity;
+        ``sort:recent`` and ``sort:upvotes`` reorder every paper anyway, so
+        they skip it.
         """
         near = await semantic.nearest_to_text(text, SEMANTIC_CANDIDATES)
         similarity = {key: score for key, score in near if score >= MIN_SIMILARITY}
         papers = await self.storage.get_papers(list(similarity))
         embedder = self._word_embedder
-        if embedder is not None and papers:
+        if embedder is not None and papers and ranked:
             closeness = await asyncio.to_thread(_closeness, embedder, text, papers)
             papers.sort(key=lambda p: similarity[p.key] + closeness[p.key], reverse=True)
         return papers
