@@ -79,6 +79,17 @@ async def _thread_stopped(conn: aiosqlite.Connection) -> None:
         await asyncio.to_thread(thread.join, 1.0)
 
 
+async def _connect(path: Path) -> aiosqlite.Connection:
+    """A new connection to ``path``; raises :class:`DatabaseUnusable` when SQLite cannot open it."""
+    conn = aiosqlite.connect(str(path))
+    try:
+        await conn
+    except sqlite3.Error as exc:
+        await _thread_stopped(conn)
+        raise _unusable(path, exc) from exc
+    return conn
+
+
 class SqliteStorage(
     SqlitePapers,
     SqliteSubscriptions,
@@ -88,7 +99,7 @@ class SqliteStorage(
     SqliteSessions,
     SqliteLeases,
 ):
-    """The storage port on one aiosqlite connection in WAL mode.
+    """The storage port on an aiosqlite connection in WAL mode, and a second one for searches.
 
     Open it with :meth:`open`, which applies pending numbered migrations from
     ``storage/sqlite/migrations`` inside a transaction each.
@@ -106,25 +117,29 @@ class SqliteStorage(
         folder = path.parent
         if not folder.is_dir():
             raise DatabaseUnusable(f"folder {folder} does not exist")
-        conn = aiosqlite.connect(str(path))
+        conn = await _connect(path)
         try:
-            await conn
-        except sqlite3.Error as exc:
-            await _thread_stopped(conn)
-            raise _unusable(path, exc) from exc
+            reader = await _connect(path)
+        except DatabaseUnusable:
+            await conn.close()
+            raise
         try:
-            store = await cls._configure(conn)
+            store = await cls._configure(conn, reader)
         except BaseException as exc:
-            with suppress(Exception):
-                await conn.close()
+            for each in (reader, conn):
+                with suppress(Exception):
+                    await each.close()
             if isinstance(exc, sqlite3.Error | WriteFailed):
                 raise _unusable(path, exc) from exc
             raise
         return store
 
     async def close(self) -> None:
-        """Close the connection."""
-        await self._db.close()
+        """Close the connections."""
+        try:
+            await self._reader.close()
+        finally:
+            await self._db.close()
 
     async def _migrate(self) -> None:
         await self._db.execute(
@@ -184,7 +199,9 @@ class SqliteStorage(
         return True
 
     @classmethod
-    async def _configure(cls, conn: aiosqlite.Connection) -> SqliteStorage:
+    async def _configure(
+        cls, conn: aiosqlite.Connection, reader: aiosqlite.Connection
+    ) -> SqliteStorage:
         conn.row_factory = aiosqlite.Row
         await conn.execute(f"PRAGMA busy_timeout = {OPEN_BUSY_MS}")
         # Only takes effect on a new database (before its first write). Pages
@@ -197,12 +214,15 @@ class SqliteStorage(
         # FTS5 index merges reread recent pages; 32 MB of cache makes bulk
         # ingest about a fifth faster and stays well inside the memory budget.
         await conn.execute("PRAGMA cache_size = -32768")
-        store = cls(conn)
+        store = cls(conn, reader)
         await store._migrate()
         # A database that cannot take a write is unusable for every command:
         # better one clear line now than a failure halfway through.
         await store._write_health()
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
+        reader.row_factory = aiosqlite.Row
+        await reader.execute("PRAGMA query_only = ON")
+        await reader.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
         return store
 
     async def _write_health(self) -> None:

@@ -221,7 +221,7 @@ class SqlitePapers(SqliteConnection):
         """
         query = await self._finished_words(query)
         sql, params = search_sql(query, offset, limit + 1)
-        rows = await self._all(sql, params)
+        rows = await self._search_all(sql, params)
         # Past the last page nothing tells the total; page one without rows has none.
         total = rows[0]["total"] if rows else (0 if offset == 0 else None)
         return SearchPage(
@@ -236,7 +236,7 @@ class SqlitePapers(SqliteConnection):
         if not keys:
             return set()
         sql, params = matching_sql(await self._finished_words(query), list(keys))
-        return {row[0] for row in await self._all(sql, params)}
+        return {row[0] for row in await self._search_all(sql, params)}
 
     async def _finished_words(self, query: SearchQuery) -> SearchQuery:
         """``query`` with its last word taken as finished when it matches anything as a
@@ -246,10 +246,10 @@ class SqlitePapers(SqliteConnection):
         return query
 
     async def _matches_anything(self, expression: str) -> bool:
-        row = await self._one(
+        rows = await self._search_all(
             "SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? LIMIT 1", (expression,)
         )
-        return row is not None
+        return bool(rows)
 
     async def latest_featured_day(self, before: date) -> date | None:
         """Most recent featured (or sample list) day before ``before``."""
