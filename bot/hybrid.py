@@ -18,11 +18,11 @@ results.
 from __future__ import annotations
 
 import asyncio
-import unicodedata
 from collections import defaultdict
 from datetime import date
 
 from bot.models import Paper
+from bot.plain_text import words
 from bot.ports.embedder import WordEmbedder
 from bot.ports.storage import SearchPage, Storage
 from bot.query import LITTLE_WORDS, SearchQuery
@@ -42,25 +42,11 @@ MIN_SIMILARITY = 0.2
 # rank weighted above meaning.
 K = 10
 KEYWORD_WEIGHT = 5.0
-# ASCII and common typographic punctuation (the rest of a word's non-letters
-# rarely sit next to a query word in an abstract).
-_PUNCTUATION = str.maketrans(
-    dict.fromkeys([chr(c) for c in range(128) if not chr(c).isalnum()] + list("“”‘’–—…·•×"), " ")
-)
-
-
-def _split(text: str) -> list[str]:
-    """``text``'s words, lower-case, without punctuation.
-
-    ``str.translate`` rather than a regular expression: this runs on every
-    candidate's abstract of every search, and is several times faster.
-    """
-    return unicodedata.normalize("NFC", text).lower().translate(_PUNCTUATION).split()
 
 
 def _normal(text: str) -> str:
     """Lower-case words separated by single spaces, with a space at each end."""
-    return " " + " ".join(_split(text)) + " "
+    return " " + " ".join(words(text)) + " "
 
 
 def _has(text: str, term: str) -> bool:
@@ -95,12 +81,6 @@ def passes_filters(paper: Paper, query: SearchQuery) -> bool:
     return not any(_has(text + authors, term) for term in query.excluded)
 
 
-def _words(paper: Paper) -> tuple[frozenset[str], frozenset[str]]:
-    """A paper's words (title, abstract, keywords) and its title's, without little words."""
-    title = frozenset(_split(paper.title)) - LITTLE_WORDS
-    return title.union(_split(" ".join((paper.summary, *paper.ai_keywords)))) - LITTLE_WORDS, title
-
-
 class HybridSearch:
     """Keyword search fused with semantic search; keyword search alone without an embedder."""
 
@@ -118,9 +98,9 @@ class HybridSearch:
         deeper still reaches every keyword match; semantic candidates join them.
         """
         semantic = self.semantic
-        words = [w for w in (*query.words, *query.phrases) if w not in LITTLE_WORDS]
+        terms = [w for w in (*query.words, *query.phrases) if w not in LITTLE_WORDS]
         # A static embedding averages its words: little words only blur it.
-        text = " ".join(words) or " ".join((*query.words, *query.phrases))
+        text = " ".join(terms) or " ".join((*query.words, *query.phrases))
         if semantic is None or not text or not len(semantic.index):
             return await self.storage.search(query, offset, limit)
         depth = max(KEYWORD_CANDIDATES, offset + limit)
@@ -159,7 +139,11 @@ class HybridSearch:
 
 
 def _closeness(embedder: WordEmbedder, text: str, papers: list[Paper]) -> dict[str, float]:
-    return soft_match(embedder, text.split(), {paper.key: _words(paper) for paper in papers})
+    documents = {
+        paper.key: (" ".join((paper.title, paper.summary, *paper.ai_keywords)), paper.title)
+        for paper in papers
+    }
+    return soft_match(embedder, text.split(), documents)
 
 
 def _fuse(query: SearchQuery, keyword: SearchPage, near: list[Paper]) -> list[Paper]:

@@ -75,18 +75,24 @@ class WordLlamaEmbedder:
         """Unit-length float32 rows, one per word: the mean of its tokens' embeddings."""
         with self._vectors_lock:
             rows = self._word_rows
-            new = list(dict.fromkeys(word for word in words if word not in rows))
-            capacity = len(self._word_vectors)
-            if len(rows) + len(new) > capacity:
-                rows.clear()
-                new = list(dict.fromkeys(words))
-                if len(new) > capacity:
-                    return self._compute_words(words)
-            if new:
+            found = list(map(rows.get, words))
+            if None in found:
+                new = list(
+                    dict.fromkeys(w for w, row in zip(words, found, strict=True) if row is None)
+                )
+                capacity = len(self._word_vectors)
+                if len(rows) + len(new) > capacity:
+                    rows.clear()
+                    new = list(dict.fromkeys(words))
+                    if len(new) > capacity:
+                        return self._compute_words(words)
                 self._word_vectors[len(rows) : len(rows) + len(new)] = self._compute_words(new)
                 rows.update(zip(new, range(len(rows), len(rows) + len(new)), strict=True))
-            found: Vectors = self._word_vectors[[rows[word] for word in words]]
-        return found
+                found = list(map(rows.__getitem__, words))
+            # An index array first: numpy converts a list of ints far slower.
+            at = np.fromiter(found, np.intp, len(found))
+            vectors: Vectors = self._word_vectors[at]
+        return vectors
 
     def _compute_words(self, words: Sequence[str]) -> Vectors:
         counts, flat = self._tokens(words)
