@@ -60,8 +60,7 @@ def _words(column: str) -> str:
 
 
 _TITLE = _words("p.title")
-# Phrases are matched by FTS5 on stemmed tokens; this re-checks the words as
-# typed so "masked autoencoder" does not also match "masking autoencoders".
+# A phrase matched near (see phrase_match) is checked as typed in these.
 _TEXT = "p.title || ' ' || p.summary"
 _NORMALIZED_TEXT = _normalized(_TEXT)
 
@@ -89,8 +88,9 @@ def quote(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def phrase_match(phrase: str) -> str:
-    """The MATCH part for a quoted phrase.
+def _near_runs(phrase: str) -> list[str] | None:
+    """The runs of content words of ``phrase`` to match near each other, or None when
+    FTS5 matches it exactly.
 
     A phrase with little words inside ("state of the art") would make FTS5
     walk the enormous doclists of "of" and "the"; its content words are
@@ -98,9 +98,8 @@ def phrase_match(phrase: str) -> str:
     as typed. That check is ASCII-only, so other phrases stay exact in FTS5,
     as does a phrase without two different runs of content words.
     """
-    tokens = phrase.split()
     runs: list[list[str]] = [[]]
-    for token in tokens:
+    for token in phrase.split():
         if token in LITTLE_WORDS:
             runs.append([])
         else:
@@ -108,13 +107,22 @@ def phrase_match(phrase: str) -> str:
     # Runs at either end must be content words: NEAR cannot anchor "the" in
     # "the transformer", so such a phrase stays exact.
     if not phrase.isascii() or not runs[0] or not runs[-1]:
-        return quote(phrase)
+        return None
     kept = [" ".join(run) for run in runs if run]
     # NEAR("end" "end") would be met by a single "end", not only "end to end".
     if len(kept) < 2 or len(set(kept)) < len(kept):
+        return None
+    return kept
+
+
+def phrase_match(phrase: str) -> str:
+    """The MATCH part for a quoted phrase: exact, or its content words near each other
+    (see :func:`_near_runs`)."""
+    runs = _near_runs(phrase)
+    if runs is None:
         return quote(phrase)
-    gap = len(tokens) - sum(len(run) for run in runs)
-    return f"NEAR({' '.join(quote(run) for run in kept)}, {gap})"
+    gap = len(phrase.split()) - sum(len(run.split()) for run in runs)
+    return f"NEAR({' '.join(quote(run) for run in runs)}, {gap})"
 
 
 def _any_of(parts: list[str]) -> str:
@@ -167,10 +175,11 @@ def filters(query: SearchQuery, params: dict[str, Any]) -> list[str]:
         where.append("coalesce(p.published_at, p.featured_on) >= :since")
         params["since"] = query.since.isoformat()
     for index, phrase in enumerate(query.phrases):
-        # SQLite's lower() folds ASCII only: "Über" stays "Über" and could never
-        # contain "über", so a phrase with other letters relies on FTS5 alone.
-        if phrase.isascii():
-            forms = word_variants(phrase)
+        forms = word_variants(phrase)
+        # Only phrases matched near (little words inside) need the check; FTS5
+        # matches the others exactly, and checking every candidate's abstract
+        # cost a phrase search 3-7 ms at a million papers.
+        if any(_near_runs(form) is not None for form in forms):
             where.append(f"({_contains_any(_NORMALIZED_TEXT, f'phrase{index}', len(forms))})")
             params.update({f"phrase{index}_{i}": form for i, form in enumerate(forms)})
     return where
