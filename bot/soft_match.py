@@ -107,7 +107,8 @@ def rarity_weights(hits: npt.NDArray[np.bool_]) -> Vectors:
     """Each query word's inverse document frequency, from ``hits`` (documents x query
     words: whether the document holds the word)."""
     count = len(hits)
-    return np.log((count + 1) / (hits.sum(axis=0) + 0.5)).astype(np.float32)
+    weights: Vectors = np.log((count + 1) / (hits.sum(axis=0) + 0.5)).astype(np.float32)
+    return weights
 
 
 def soft_match(
