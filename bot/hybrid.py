@@ -7,7 +7,9 @@ how well their own words match the query's, word by word (:mod:`bot.soft_match`)
 Both lists are fused by weighted reciprocal-rank fusion (RRF):
 ``KEYWORD_WEIGHT / (K + keyword rank) + 1 / (K + semantic rank)``. The
 keyword weight is high, so a precise keyword query keeps its own results first
-and meaning only fills and reorders where keywords are silent or weak.
+and meaning only fills and reorders where keywords are silent or weak. Where
+it provably cannot change the page asked for (see :func:`_keyword_decides`),
+the word-by-word match is skipped.
 
 Explicit syntax filters the semantic candidates as it filters keyword
 matches: quoted phrases must appear, ``-exclusions`` must not, ``author:``
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import date
 
 from bot.models import Paper
@@ -106,10 +109,18 @@ class HybridSearch:
         depth = max(KEYWORD_CANDIDATES, offset + limit)
         # Both sides wait on other threads (the database's, the embedder's):
         # run together, a search costs the slower of the two, not their sum.
-        keyword, near = await asyncio.gather(
-            self.storage.search(query, 0, depth),
-            self._by_meaning(semantic, text, ranked=query.sort == "relevance"),
+        keyword, (similarity, near) = await asyncio.gather(
+            self.storage.search(query, 0, depth), self._by_meaning(semantic, text)
         )
+        embedder = self._word_embedder
+        if (
+            embedder is not None
+            and near
+            and query.sort == "relevance"
+            and not _keyword_decides(keyword, similarity, offset + limit)
+        ):
+            closeness = await asyncio.to_thread(_closeness, embedder, text, near)
+            near.sort(key=lambda p: similarity[p.key] + closeness[p.key], reverse=True)
         fused = _fuse(query, keyword, near)
         extra = len(fused) - len(keyword.papers)
         total = None if keyword.total is None else keyword.total + extra
@@ -120,22 +131,31 @@ class HybridSearch:
             keyword.total_capped,
         )
 
-    async def _by_meaning(self, semantic: Semantic, text: str, *, ranked: bool) -> list[Paper]:
-        """Papers similar to ``text``, closest first.
-
-        With a static model and ``ranked`` the order adds each paper's
-        word-by-word match with the query's words to its vector's similarity;
-        ``sort:recent`` and ``sort:upvotes`` reorder every paper anyway, so
-        they skip it.
-        """
+    async def _by_meaning(
+        self, semantic: Semantic, text: str
+    ) -> tuple[dict[str, float], list[Paper]]:
+        """Papers similar to ``text`` (each one's cosine similarity, and the papers), closest
+        first."""
         near = await semantic.nearest_to_text(text, SEMANTIC_CANDIDATES)
         similarity = {key: score for key, score in near if score >= MIN_SIMILARITY}
-        papers = await self.storage.get_papers(list(similarity))
-        embedder = self._word_embedder
-        if embedder is not None and papers and ranked:
-            closeness = await asyncio.to_thread(_closeness, embedder, text, papers)
-            papers.sort(key=lambda p: similarity[p.key] + closeness[p.key], reverse=True)
-        return papers
+        return similarity, await self.storage.get_papers(list(similarity))
+
+
+def _keyword_decides(keyword: SearchPage, near: Collection[str], end: int) -> bool:
+    """Whether the fused ranking's first ``end`` papers are the keyword matches in their
+    own order, whatever the order of the papers found by meaning (``near``).
+
+    So when the keyword side has that many matches, none of them was found by
+    meaning too (which would add to its score), and the ``end``-th keyword
+    match outscores a paper found by meaning alone even at the top of that
+    list. Then the word-by-word match cannot change the page and is skipped:
+    at a million papers that is most keyword queries.
+    """
+    return (
+        len(keyword.papers) >= end
+        and KEYWORD_WEIGHT / (K + end) > 1 / (K + 1)
+        and not any(paper.key in near for paper in keyword.papers)
+    )
 
 
 def _closeness(embedder: WordEmbedder, text: str, papers: list[Paper]) -> dict[str, float]:

@@ -6,7 +6,7 @@ import functools
 import json
 import logging
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, cast
@@ -18,7 +18,7 @@ from bot import semantic as semantic_module
 from bot.config import ConfigError, Settings
 from bot.hybrid import HybridSearch
 from bot.plugins import load_embedder, open_semantic, vector_index_file
-from bot.ports.embedder import Embedder
+from bot.ports.embedder import Embedder, WordEmbedder
 from bot.ports.storage import Storage, VectorChanges
 from bot.query import parse_query
 from bot.semantic import EMBED_BATCH, Semantic, VectorIndex, paper_text
@@ -240,6 +240,57 @@ async def test_explicit_syntax_filters_semantic_results(hybrid: HybridSearch) ->
 
 async def test_off_topic_query_finds_nothing(hybrid: HybridSearch) -> None:
     assert await keys(hybrid, "pizza recipe") == []
+
+
+class CountingWords:
+    """The embedder, counting word-by-word matches (each asks for the query's word vectors)."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self.matches = 0
+        self.dimensions = embedder.dimensions
+        self.name = embedder.name
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray[Any, Any]:
+        return self.embedder.embed(texts)
+
+    def embed_words(self, words: Sequence[str]) -> np.ndarray[Any, Any]:
+        self.matches += 1
+        return cast(WordEmbedder, self.embedder).embed_words(words)
+
+
+async def test_the_word_match_is_skipped_only_where_it_cannot_change_the_page(
+    store: Storage, embedder: Embedder
+) -> None:
+    lattices = [
+        make_paper(f"2602.{n:05d}", f"Lattice study {n}", summary="Lattice proofs on integer weights.", upvotes=n)
+        for n in range(1, 36)
+    ]
+    await store.upsert_papers(lattices)
+    counting = CountingWords(embedder)
+    semantic = Semantic(store, cast(Embedder, counting))
+    # Only the four papers of the fixture have vectors, so no lattice paper is
+    # found by meaning: the 35 keyword matches rank alone down to the 44th.
+    semantic.index.add([paper.key for paper in PAPERS], embedder.embed([p.summary for p in PAPERS]))
+    hybrid = HybridSearch(store, semantic)
+    keyword_only = HybridSearch(store, None)
+
+    for offset in (0, 25):
+        query = parse_query("lattice weights")
+        fused = await hybrid.search(query, offset, 5)
+        alone = await keyword_only.search(query, offset, 5)
+        assert fused.papers == alone.papers and len(fused.papers) == 5
+    assert counting.matches == 0
+    # The whole ranking is still there: the papers found by meaning follow.
+    last = await hybrid.search(parse_query("lattice weights"), 35, 5)
+    assert {paper.key for paper in last.papers} & {paper.key for paper in PAPERS}
+    assert counting.matches > 0
+
+    # Once a keyword match is found by meaning too, its place may change: matched.
+    counting.matches = 0
+    semantic.index.add([lattices[-1].key], embedder.embed([lattices[-1].summary]))
+    await hybrid.search(parse_query("lattice"), 0, 5)
+    assert counting.matches > 0
 
 
 # the saved index ---------------------------------------------------------------
