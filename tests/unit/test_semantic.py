@@ -263,7 +263,12 @@ async def test_the_word_match_is_skipped_only_where_it_cannot_change_the_page(
     store: Storage, embedder: Embedder
 ) -> None:
     lattices = [
-        make_paper(f"2602.{n:05d}", f"Lattice study {n}", summary="Lattice proofs on integer weights.", upvotes=n)
+        make_paper(
+            f"2602.{n:05d}",
+            f"Lattice study {n}",
+            summary="Lattice proofs on integer weights.",
+            upvotes=n,
+        )
         for n in range(1, 36)
     ]
     await store.upsert_papers(lattices)
