@@ -223,6 +223,10 @@ class SqliteStorage(
         reader.row_factory = aiosqlite.Row
         await reader.execute("PRAGMA query_only = ON")
         await reader.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
+        # Searches reread the pages of common words' positions: at a million
+        # papers 32 MB took a mixed query's mean from 7.5 to 7.1 ms against
+        # the default 2 MB (128 MB: 6.7 ms; mmap was slower).
+        await reader.execute("PRAGMA cache_size = -32768")
         return store
 
     async def _write_health(self) -> None:
