@@ -145,11 +145,11 @@ def _keyword_decides(keyword: SearchPage, near: Collection[str], end: int) -> bo
     """Whether the fused ranking's first ``end`` papers are the keyword matches in their
     own order, whatever the order of the papers found by meaning (``near``).
 
-    So when the keyword side has that many matches, none of them was found by
-    meaning too (which would add to its score), and the ``end``-th keyword
-    match outscores a paper found by meaning alone even at the top of that
-    list. Then the word-by-word match cannot change the page and is skipped:
-    at a million papers that is most keyword queries.
+    True when the keyword side has at least ``end`` matches, none of them was
+    also found by meaning (which would add to its score), and the ``end``-th
+    keyword match outscores a paper found by meaning alone even at the top of
+    that list. Then the word-by-word match cannot change the page and is
+    skipped: at a million papers that is most keyword queries.
     """
     return (
         len(keyword.papers) >= end
