@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
-from bot.plain_text import plain
+from bot.plain_text import plain, words
 from bot.ports.embedder import Vectors, WordEmbedder
 from bot.query import LITTLE_WORDS
 
@@ -120,7 +120,7 @@ def soft_match(
     (:data:`bot.query.LITTLE_WORDS`) are left out; a document without other
     words scores 0.
     """
-    asked = dict.fromkeys(plain(" ".join(query_words)).split())
+    asked = dict.fromkeys(words(" ".join(query_words)))
     terms = [word for word in asked if word not in LITTLE_WORDS][:MAX_QUERY_WORDS]
     texts = [part for whole, title in documents.values() for part in (whole, title)]
     found = _Words(texts)
