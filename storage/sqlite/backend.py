@@ -24,6 +24,7 @@ from storage.sqlite.outbox import SqliteOutbox
 from storage.sqlite.papers import SqlitePapers
 from storage.sqlite.sessions import SqliteSessions
 from storage.sqlite.subscriptions import SqliteSubscriptions
+from storage.sqlite.word_pairs import register_on
 
 log = logging.getLogger("paperbot.storage")
 
@@ -214,6 +215,8 @@ class SqliteStorage(
         # FTS5 index merges reread recent pages; 32 MB of cache makes bulk
         # ingest about a fifth faster and stays well inside the memory budget.
         await conn.execute("PRAGMA cache_size = -32768")
+        # Writing the search index calls it (migration 012 among others).
+        await register_on(conn)
         store = cls(conn, reader)
         await store._migrate()
         # A database that cannot take a write is unusable for every command:

@@ -36,7 +36,10 @@ from storage.ranking import (
     TITLE_PHRASE_BONUS,
     word_stem,
 )
+from storage.sqlite.word_pairs import pair_term
 
+# The index's columns of the papers' own text (the last one, pairs, is derived).
+TEXT_COLUMNS = "title keywords authors summary"
 # {t} names the ranked row set, which the page's final read joins to papers.
 _ORDER = {
     "relevance": "{t}score DESC, {t}upvotes DESC, {t}published_at DESC",
@@ -115,12 +118,32 @@ def _near_runs(phrase: str) -> list[str] | None:
     return kept
 
 
+def _form(form: str) -> str:
+    """The MATCH part for one spelling of a term: a word, or a phrase of several.
+
+    A phrase of two words without a little word is looked up as one term of
+    the ``pairs`` column (:mod:`storage.sqlite.word_pairs`), which holds
+    exactly the papers where FTS5 would find that phrase.
+    """
+    pair = pair_term(form)
+    return quote(form) if pair is None else f"pairs : {quote(pair)}"
+
+
+def _prefix(word: str) -> str:
+    """The MATCH part for ``word`` as the start of a word of the papers' text.
+
+    The column filter keeps FTS5 from expanding the prefix over the terms of
+    the pairs column, which hold no word the text columns lack.
+    """
+    return f"{{{TEXT_COLUMNS}}} : {quote(word)}*"
+
+
 def phrase_match(phrase: str) -> str:
     """The MATCH part for a quoted phrase: exact, or its content words near each other
     (see :func:`_near_runs`)."""
     runs = _near_runs(phrase)
     if runs is None:
-        return quote(phrase)
+        return _form(phrase)
     gap = len(phrase.split()) - sum(len(run.split()) for run in runs)
     return f"NEAR({' '.join(quote(run) for run in runs)}, {gap})"
 
@@ -131,7 +154,7 @@ def _any_of(parts: list[str]) -> str:
 
 def word_group(word: str) -> str:
     """The MATCH part for one word: any of its spelling variants."""
-    return _any_of([quote(form) for form in word_variants(word)])
+    return _any_of([_form(form) for form in word_variants(word)])
 
 
 def match_expression(query: SearchQuery) -> str:
@@ -146,7 +169,7 @@ def match_expression(query: SearchQuery) -> str:
     for index, (word, joined) in enumerate(groups):
         if query.prefix_last and index == last and joined is None:
             forms = word_variants(word)
-            parts.append(_any_of([quote(word) + "*", *(quote(form) for form in forms[1:])]))
+            parts.append(_any_of([_prefix(word), *(_form(form) for form in forms[1:])]))
         elif joined is not None:
             first, second = word.split()
             apart = f"({word_group(first)} AND {word_group(second)})"

@@ -106,23 +106,25 @@ ON CONFLICT (paper_key) DO UPDATE SET
 # upsert_papers maintains the full-text index itself (migration 002 says why).
 # Index rows are keyed by the negative paper id (migration 003 says why), and
 # are written in ascending key order: FTS5 flushes its buffer to a new segment
-# whenever a key is lower than the one before.
+# whenever a key is lower than the one before. The pairs column is computed
+# from the text columns by word_pairs() (storage/sqlite/word_pairs.py).
 _TEXT_COLUMNS = "title, keywords, authors, summary"
 _INDEXED = f"-id, {_TEXT_COLUMNS}"
 _INDEXED_BY_KEYS = (
     f"SELECT {_INDEXED} FROM papers WHERE paper_key IN (SELECT value FROM json_each(?))"
 )
-_INDEXED_BY_ROWIDS = (
-    f"SELECT {_INDEXED} FROM papers WHERE id IN (SELECT -value FROM json_each(?)) ORDER BY id DESC"
+_BY_ROWIDS = "FROM papers WHERE id IN (SELECT -value FROM json_each(?)) ORDER BY id DESC"
+_INDEXED_BY_ROWIDS = f"SELECT {_INDEXED} {_BY_ROWIDS}"
+_INDEX_INSERT = (
+    f"INSERT INTO papers_fts (rowid, {_TEXT_COLUMNS}, pairs)"
+    f" SELECT {_INDEXED}, word_pairs({_TEXT_COLUMNS})"
 )
-_INDEX_NEW = (
-    f"INSERT INTO papers_fts (rowid, {_TEXT_COLUMNS}) SELECT {_INDEXED} FROM papers WHERE id > ?"
-    " ORDER BY id DESC"
-)
-_INDEX_ROWIDS = f"INSERT INTO papers_fts (rowid, {_TEXT_COLUMNS}) {_INDEXED_BY_ROWIDS}"
+_INDEX_NEW = f"{_INDEX_INSERT} FROM papers WHERE id > ? ORDER BY id DESC"
+_INDEX_ROWIDS = f"{_INDEX_INSERT} {_BY_ROWIDS}"
 _MERGE_INDEX = "INSERT INTO papers_fts (papers_fts, rank) VALUES ('merge', ?)"
 _INDEX_DELETE = (
-    f"INSERT INTO papers_fts (papers_fts, rowid, {_TEXT_COLUMNS}) VALUES ('delete', ?, ?, ?, ?, ?)"
+    f"INSERT INTO papers_fts (papers_fts, rowid, {_TEXT_COLUMNS}, pairs)"
+    " VALUES ('delete', ?1, ?2, ?3, ?4, ?5, word_pairs(?2, ?3, ?4, ?5))"
 )
 
 

@@ -20,7 +20,14 @@ from bot.query import (
 )
 from bot.spelling import compound_pairs, word_variants
 from storage.sqlite import available_migrations
-from storage.sqlite.fts import match_expression, phrase_match, quote, search_sql
+from storage.sqlite.fts import (
+    TEXT_COLUMNS,
+    match_expression,
+    phrase_match,
+    quote,
+    search_sql,
+)
+from storage.sqlite.word_pairs import JOINER, index_words, register
 
 HOSTILE = [
     '"',
@@ -91,11 +98,19 @@ HOSTILE = [
 ]
 
 
+# A paper's index row as the backend writes it, pairs column included.
+_INDEX_ROW = (
+    "INSERT INTO papers_fts (rowid, title, keywords, authors, summary, pairs)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, word_pairs(?2, ?3, ?4, ?5))"
+)
+
+
 @pytest.fixture(scope="module")
 def fts() -> sqlite3.Connection:
     """The schema the bundled migrations build, with one paper in the table and its index,
     so MATCH strings meet the real tokenizer and the real search statement."""
     db = sqlite3.connect(":memory:")
+    register(db)
     for _, script in available_migrations():
         db.executescript(script)
     paper = (
@@ -110,10 +125,7 @@ def fts() -> sqlite3.Connection:
         paper,
     )
     # The index is written by the backend, not by a trigger (migration 002): rowid = -id.
-    db.execute(
-        "INSERT INTO papers_fts (rowid, title, keywords, authors, summary) VALUES (-1, ?, ?, ?, ?)",
-        paper,
-    )
+    db.execute(_INDEX_ROW, (-1, *paper))
     return db
 
 
@@ -133,7 +145,8 @@ def test_quoted_phrase() -> None:
 @pytest.mark.parametrize(
     ("phrase", "expression"),
     [
-        ("masked autoencoder", '"masked autoencoder"'),
+        # Two words without a little word: one term of the pairs column.
+        ("masked autoencoder", 'pairs : "masked\ue000autoencoder"'),
         ("state of the art", 'NEAR("state" "art", 2)'),
         ("attention is all you need", 'NEAR("attention" "all you need", 1)'),
         ("mixture of experts", 'NEAR("mixture" "experts", 1)'),
@@ -215,8 +228,9 @@ def test_unknown_key_value_is_text() -> None:
     query = parse_query("title:diffusion x")
     assert query.words == ("title diffusion", "x")
     assert "title" in match_expression(query)
-    # Never a column filter: the whole term is one quoted string.
-    assert '"title diffusion"' in match_expression(query)
+    # Never a column filter: the whole term is one quoted string (a pair of words).
+    assert "title :" not in match_expression(query)
+    assert '"title\ue000diffusion"' in match_expression(query)
 
 
 def test_query_error_is_a_user_error() -> None:
@@ -303,13 +317,17 @@ def test_prefix_last_rules(text: str, prefix: bool) -> None:
 
 def test_prefix_star_only_on_last_word() -> None:
     expression = match_expression(parse_query("diffusion transf"))
-    assert expression == '(("diffusion" OR "diffusions") AND ("transf"* OR "transfs"))'
+    assert expression == (
+        '(("diffusion" OR "diffusions")'
+        ' AND ({title keywords authors summary} : "transf"* OR "transfs"))'
+    )
 
 
 def test_match_expression_shape() -> None:
     query = parse_query('agents "large language" author:"Shiwei Liu" -video -"text to speech"')
     assert match_expression(query) == (
-        '(("agents" OR "agent") AND ("large language" OR "large languages")'
+        '(("agents" OR "agent")'
+        ' AND (pairs : "large\ue000language" OR pairs : "large\ue000languages")'
         ' AND authors : "shiwei liu") NOT ("video" OR "videos")'
         ' NOT ("text to speech" OR "text to speeches")'
     )
@@ -324,7 +342,8 @@ def test_quote_doubles_embedded_quotes() -> None:
 
 # property-style checks over hostile input ------------------------------------
 _LITERAL = re.compile(r'"(?:[^"]|"")*"')
-_OPERATORS = {"(", ")", "AND", "OR", "NOT", "*", "authors", ":", "NEAR", ","}
+_OPERATORS = {"(", ")", "AND", "OR", "NOT", "*", "authors", "pairs", ":", "NEAR", ","}
+_OPERATORS |= set(f"{{{TEXT_COLUMNS}}}".split())
 
 
 def _outside_literals(expression: str) -> list[str]:
@@ -359,17 +378,23 @@ def test_every_user_term_is_quoted_in_match() -> None:
         expression = match_expression(query)
         leftovers = set(_outside_literals(expression))
         assert leftovers <= _OPERATORS, (text, expression)
-        literals = {lit[1:-1].replace('""', '"') for lit in _LITERAL.findall(expression)}
+        # A pair term stands for its two words as the index spells them.
+        literals = {
+            lit[1:-1].replace('""', '"').replace(JOINER, " ")
+            for lit in _LITERAL.findall(expression)
+        }
         terms = {*query.required_words, *query.phrases, *query.excluded, *query.authors}
         assert set(query.words) - set(query.required_words) <= LITTLE_WORDS, text
         joined = {pair for _, pair in compound_pairs(query.required_words) if pair}
         forms = {form for term in terms | joined for form in word_variants(term)}
+        forms |= {" ".join(index_words(form)) for form in forms}
         # Every literal is user text or a spelling variant of it (a phrase may
         # be split around little words), and every term but little words is searched.
         for literal in literals:
             assert any(f" {literal} " in f" {form} " for form in forms), (text, expression)
         for term in terms:
-            assert any(f" {literal} " in f" {term} " for literal in literals), (text, expression)
+            spellings = (f" {term} ", f" {' '.join(index_words(term))} ")
+            assert any(f" {lit} " in form for lit in literals for form in spellings), text
     assert checked > 100
 
 
@@ -430,13 +455,13 @@ def test_case_is_lowered_not_casefolded(fts: sqlite3.Connection) -> None:
     # casefold() would give "strasse", which the tokenizer never produces for "Straße".
     assert parse_query("Straße").words == ("straße",)
     row = (-2, "Die Straße", "", "", "")
-    fts.execute(
-        "INSERT INTO papers_fts (rowid, title, keywords, authors, summary) VALUES (?, ?, ?, ?, ?)",
-        row,
-    )
+    fts.execute(_INDEX_ROW, row)
     try:
         expression = match_expression(parse_query("STRASSE Straße"))
-        assert expression == '(("strasse" OR "strasses") AND ("straße"* OR "straßes"))'
+        assert expression == (
+            '(("strasse" OR "strasses")'
+            ' AND ({title keywords authors summary} : "straße"* OR "straßes"))'
+        )
         hits = fts.execute(
             "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?",
             (match_expression(parse_query("Straße")),),
@@ -445,8 +470,8 @@ def test_case_is_lowered_not_casefolded(fts: sqlite3.Connection) -> None:
     finally:
         # A contentless index forgets a row only when told its old values.
         fts.execute(
-            "INSERT INTO papers_fts (papers_fts, rowid, title, keywords, authors, summary)"
-            " VALUES ('delete', ?, ?, ?, ?, ?)",
+            "INSERT INTO papers_fts (papers_fts, rowid, title, keywords, authors, summary, pairs)"
+            " VALUES ('delete', ?1, ?2, ?3, ?4, ?5, word_pairs(?2, ?3, ?4, ?5))",
             row,
         )
 

@@ -26,6 +26,7 @@ from storage.ranking import SEARCH_WINDOW
 from storage.sqlite import SqliteStorage, available_migrations
 from storage.sqlite.fts import search_sql
 from storage.sqlite.plugin import path_of
+from storage.sqlite.word_pairs import register
 from tests.postgres import Backend
 from tests.support import TEST_LEASE, eventually, ingest_one_at_a_time, make_paper
 
@@ -176,6 +177,7 @@ def _index_state(folder: Path) -> tuple[str, list[tuple[object, ...]]]:
     an index built afresh from the papers table by the same definition.
     """
     with closing(sqlite3.connect(folder / "paperbot.db")) as db:
+        register(db)
         try:
             db.execute("INSERT INTO papers_fts (papers_fts) VALUES ('integrity-check')")
         except sqlite3.DatabaseError as error:
@@ -185,8 +187,9 @@ def _index_state(folder: Path) -> tuple[str, list[tuple[object, ...]]]:
         ).fetchone()
         db.execute(definition.replace("TABLE papers_fts", "TABLE temp.fresh"))
         db.execute(
-            "INSERT INTO temp.fresh (rowid, title, keywords, authors, summary)"
-            " SELECT -id, title, keywords, authors, summary FROM papers ORDER BY id DESC"
+            "INSERT INTO temp.fresh (rowid, title, keywords, authors, summary, pairs)"
+            " SELECT -id, title, keywords, authors, summary,"
+            " word_pairs(title, keywords, authors, summary) FROM papers ORDER BY id DESC"
         )
         words = []
         for schema, table in (("main", "papers_fts"), ("temp", "fresh")):
@@ -333,8 +336,10 @@ async def test_migration_reindexes_stored_papers_newest_first(tmp_path: Path) ->
         await store.upsert_papers([paper("2603.00009", "Graph study 9")])
         assert len(await titles(store, "graph")) == 4
         assert _window_titles(tmp_path, "graph", 2) == {"Graph study 9", "Graph study 2"}
-        # A paper deleted by hand leaves the index too (the trigger follows the new keys).
+        # A paper deleted by hand leaves the index too (the trigger follows the new keys);
+        # the trigger's word_pairs() must be registered, as for any script (migration 012).
         db = sqlite3.connect(tmp_path / "paperbot.db")
+        register(db)
         db.execute("DELETE FROM papers WHERE paper_key = '2603.00002'")
         db.commit()
         db.close()
@@ -367,6 +372,7 @@ async def run_sql(backend: Backend, sql: str) -> None:
     """``sql`` on the test's database by hand, as an operator would (no port method)."""
     if backend.name == "sqlite":
         with closing(sqlite3.connect(path_of(backend.url))) as db:
+            register(db)  # deleting a paper maintains the index (migration 012)
             db.execute("PRAGMA foreign_keys = ON")
             db.execute(sql)
             db.commit()
