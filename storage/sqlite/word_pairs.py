@@ -80,7 +80,7 @@ def word_pairs(*columns: str | None) -> str:
     Registered as the SQL function ``word_pairs`` (see :func:`register`), so
     every statement that writes the index computes it the same way.
     """
-    pairs = []
+    pairs: list[str] = []
     for text in columns:
         if text:
             pairs.extend(filter(None, (_pair(a, b) for a, b in pairwise(index_words(text)))))
