@@ -36,7 +36,7 @@ from storage.ranking import (
     TITLE_PHRASE_BONUS,
     word_stem,
 )
-from storage.sqlite.word_pairs import pair_term
+from storage.sqlite.word_pairs import form_pairs
 
 # The index's columns of the papers' own text (the last one, pairs, is derived).
 TEXT_COLUMNS = "title keywords authors summary"
@@ -121,12 +121,20 @@ def _near_runs(phrase: str) -> list[str] | None:
 def _form(form: str) -> str:
     """The MATCH part for one spelling of a term: a word, or a phrase of several.
 
-    A phrase of two words without a little word is looked up as one term of
-    the ``pairs`` column (:mod:`storage.sqlite.word_pairs`), which holds
-    exactly the papers where FTS5 would find that phrase.
+    A phrase without a little word is found through the ``pairs`` column
+    (:mod:`storage.sqlite.word_pairs`). Two words are one pair, which holds
+    exactly the papers FTS5's phrase match finds. A longer phrase is its
+    pairs in a row, and FTS5 still checks the phrase itself: pairs in a row
+    may stand around a left-out little word ("deep learning and learning
+    models" holds "deep learning" and "learning models" in a row), or run from
+    one field into the next. Nearly every paper the pairs lead to holds the
+    phrase, so that check reads few positions.
     """
-    pair = pair_term(form)
-    return quote(form) if pair is None else f"pairs : {quote(pair)}"
+    pairs = form_pairs(form)
+    if pairs is None:
+        return quote(form)
+    lookup = f"pairs : {quote(' '.join(pairs))}"
+    return lookup if len(pairs) == 1 else f"({lookup} AND {quote(form)})"
 
 
 def _prefix(word: str) -> str:

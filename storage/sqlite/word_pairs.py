@@ -5,8 +5,10 @@ both words. For two common words that is tens of thousands of papers: at a
 million papers a phrase such as "scales method" took 13 ms, twice with its
 plural. So the index's ``pairs`` column (migration 012) holds one token per
 pair of adjacent words of a column, both words joined by a private-use
-character (a token character for the tokenizer, never in text): the phrase is
-then one term, looked up in a tenth of a millisecond.
+character (a token character for the tokenizer, never in text), in the order
+of the text: a two-word phrase is then one term, looked up in a tenth of a
+millisecond, and a longer one a phrase of pairs, which leads FTS5 straight to
+the papers worth checking.
 
 The pairs must be the tokenizer's own words, or a phrase would silently miss:
 ASCII text is split here exactly as ``unicode61`` splits it (letters and
@@ -87,11 +89,13 @@ def word_pairs(*columns: str | None) -> str:
     return " ".join(pairs)
 
 
-def pair_term(form: str) -> str | None:
-    """The ``pairs`` token matching exactly the papers that hold the phrase ``form``,
-    or None when ``form`` is not two words without a little word."""
-    words = index_words(form)
-    return _pair(*words) if len(words) == 2 else None
+def form_pairs(form: str) -> list[str] | None:
+    """The ``pairs`` tokens of the phrase ``form``, in order, or None when ``form`` is
+    fewer than two words or holds a little word (its pairs are not stored)."""
+    pairs = [_pair(a, b) for a, b in pairwise(index_words(form))]
+    if not pairs or None in pairs:
+        return None
+    return [pair for pair in pairs if pair is not None]
 
 
 def register(db: sqlite3.Connection) -> None:

@@ -368,6 +368,15 @@ def _parsed(text: str) -> SearchQuery | None:
         return None
 
 
+def _words_of(literal: str) -> str:
+    """The words a MATCH literal stands for: a phrase of pairs ("a·b b·c") is "a b c",
+    spelled as the index spells them."""
+    if JOINER not in literal:
+        return literal
+    pairs = [pair.split(JOINER) for pair in literal.split(" ")]
+    return " ".join([first for first, _ in pairs] + [pairs[-1][1]])
+
+
 def test_every_user_term_is_quoted_in_match() -> None:
     checked = 0
     for text in _hostile_strings():
@@ -378,11 +387,7 @@ def test_every_user_term_is_quoted_in_match() -> None:
         expression = match_expression(query)
         leftovers = set(_outside_literals(expression))
         assert leftovers <= _OPERATORS, (text, expression)
-        # A pair term stands for its two words as the index spells them.
-        literals = {
-            lit[1:-1].replace('""', '"').replace(JOINER, " ")
-            for lit in _LITERAL.findall(expression)
-        }
+        literals = {_words_of(lit[1:-1].replace('""', '"')) for lit in _LITERAL.findall(expression)}
         terms = {*query.required_words, *query.phrases, *query.excluded, *query.authors}
         assert set(query.words) - set(query.required_words) <= LITTLE_WORDS, text
         joined = {pair for _, pair in compound_pairs(query.required_words) if pair}

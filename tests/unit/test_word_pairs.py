@@ -13,9 +13,10 @@ import pytest
 
 from bot.models import Paper
 from bot.query import LITTLE_WORDS, parse_query
+from bot.spelling import word_variants
 from storage.sqlite import SqliteStorage, available_migrations
-from storage.sqlite.fts import match_expression
-from storage.sqlite.word_pairs import JOINER, TOKENIZER, index_words, pair_term, register
+from storage.sqlite.fts import match_expression, quote
+from storage.sqlite.word_pairs import JOINER, TOKENIZER, form_pairs, index_words, register
 
 # Words that exercise the tokenizer: case, digits, diacritics (composed and
 # not), a ligature, Greek, CJK, and little words (never paired).
@@ -68,13 +69,17 @@ def test_the_migrations_index_uses_the_tokenizer_the_pairs_follow() -> None:
     assert f"tokenize = '{TOKENIZER}'" in definition and "pairs" in definition
 
 
-def test_pair_term_only_for_two_words_without_a_little_word() -> None:
-    assert pair_term("masked autoencoder") == f"masked{JOINER}autoencoder"
-    assert pair_term("Naïve-Bayes") == f"naive{JOINER}bayes"
-    assert pair_term("state of") is None
-    assert pair_term("the art") is None
-    assert pair_term("large language model") is None
-    assert pair_term("transformer") is None
+def test_pairs_only_for_phrases_without_a_little_word() -> None:
+    assert form_pairs("masked autoencoder") == [f"masked{JOINER}autoencoder"]
+    assert form_pairs("Naïve-Bayes") == [f"naive{JOINER}bayes"]
+    assert form_pairs("large language model") == [
+        f"large{JOINER}language",
+        f"language{JOINER}model",
+    ]
+    assert form_pairs("state of") is None
+    assert form_pairs("the art") is None
+    assert form_pairs("state of the art") is None
+    assert form_pairs("transformer") is None
 
 
 def test_little_words_are_those_the_stored_pairs_left_out() -> None:
@@ -118,13 +123,45 @@ def test_a_pair_finds_exactly_the_papers_fts5s_phrase_finds(index: sqlite3.Conne
     found = 0
     for first in _WORDS:
         for second in _WORDS:
-            term = pair_term(f"{first} {second}")
-            if term is None:
+            pairs = form_pairs(f"{first} {second}")
+            if pairs is None:
                 continue
-            exact = _rowids(index, '"' + " ".join(index_words(f"{first} {second}")) + '"')
-            assert _rowids(index, f'pairs : "{term}"') == exact, (first, second)
+            exact = _rowids(index, quote(" ".join(index_words(f"{first} {second}"))))
+            assert _rowids(index, f"pairs : {quote(pairs[0])}") == exact, (first, second)
             found += len(exact)
     assert found > 500
+
+
+def test_longer_phrases_find_exactly_what_fts5s_phrase_finds(index: sqlite3.Connection) -> None:
+    rng = random.Random(5)
+    # Phrases with a little word are matched near, and checked as typed apart from MATCH.
+    words = [word for word in _WORDS if word not in LITTLE_WORDS]
+    found = 0
+    for _ in range(400):
+        phrase = " ".join(rng.choices(words, k=rng.randint(3, 4)))
+        expression = match_expression(parse_query(quote(phrase)))
+        plain = " OR ".join(
+            quote(form) for form in word_variants(parse_query(quote(phrase)).phrases[0])
+        )
+        exact = _rowids(index, plain)
+        assert _rowids(index, expression) == exact, phrase
+        found += len(exact)
+    assert found > 20
+
+
+def test_pairs_in_a_row_around_a_little_word_are_no_phrase(index: sqlite3.Connection) -> None:
+    # The pairs column holds "deep learning" then "learning models" in a row (the
+    # pairs with "and" are left out); the phrase itself is not there.
+    index.execute(
+        "INSERT INTO papers_fts (rowid, title, keywords, authors, summary, pairs)"
+        " VALUES (-9000, 'deep learning and learning models', 'models deep', '', '',"
+        " word_pairs('deep learning and learning models', 'models deep', '', ''))"
+    )
+    assert _rowids(index, f'pairs : "deep{JOINER}learning learning{JOINER}models"') == {-9000}
+    assert -9000 not in _rowids(index, match_expression(parse_query('"deep learning models"')))
+    assert -9000 in _rowids(index, match_expression(parse_query('"learning models"')))
+    # Nor across fields: the title's last pair and the keywords' first are in a row too.
+    assert -9000 not in _rowids(index, match_expression(parse_query('"learning models deep"')))
 
 
 def test_phrases_and_compounds_in_queries_use_pairs_with_the_same_results(
