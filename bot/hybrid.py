@@ -112,6 +112,10 @@ class HybridSearch:
         keyword, (similarity, near) = await asyncio.gather(
             self.storage.search(query, 0, depth), self._by_meaning(semantic, text)
         )
+        # Filtered first: the word-by-word match is wasted on a paper that lacks a
+        # quoted phrase (most papers found by meaning, for a phrase query).
+        known = {paper.key for paper in keyword.papers}
+        near = [paper for paper in near if paper.key in known or passes_filters(paper, query)]
         embedder = self._word_embedder
         if (
             embedder is not None
@@ -167,9 +171,8 @@ def _closeness(embedder: WordEmbedder, text: str, papers: list[Paper]) -> dict[s
 
 
 def _fuse(query: SearchQuery, keyword: SearchPage, near: list[Paper]) -> list[Paper]:
-    """Keyword matches and papers by meaning (meeting ``query``'s syntax) in one ranking."""
-    known = {paper.key for paper in keyword.papers}
-    near = [paper for paper in near if paper.key in known or passes_filters(paper, query)]
+    """Keyword matches and papers by meaning (already meeting ``query``'s syntax) in one
+    ranking, in ``query``'s sort order."""
     papers = {paper.key: paper for paper in (*near, *keyword.papers)}
     scores: defaultdict[str, float] = defaultdict(float)
     for rank, paper in enumerate(keyword.papers):
