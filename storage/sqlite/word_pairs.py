@@ -70,12 +70,6 @@ def index_words(text: str) -> list[str]:
     return _sqlite_tokenizer.words(text)
 
 
-def _pair(first: str, second: str) -> str | None:
-    if first in LITTLE_WORDS or second in LITTLE_WORDS:
-        return None
-    return first + JOINER + second
-
-
 def word_pairs(*columns: str | None) -> str:
     """The ``pairs`` column of a paper: each column's adjacent word pairs, space-separated.
 
@@ -85,17 +79,23 @@ def word_pairs(*columns: str | None) -> str:
     pairs: list[str] = []
     for text in columns:
         if text:
-            pairs.extend(filter(None, (_pair(a, b) for a, b in pairwise(index_words(text)))))
+            pairs += _pairs(index_words(text))
     return " ".join(pairs)
+
+
+def _pairs(words: list[str]) -> list[str]:
+    """Each two adjacent ``words`` as one token, but for those with a little word."""
+    kept = [None if word in LITTLE_WORDS else word for word in words]
+    return [a + JOINER + b for a, b in pairwise(kept) if a and b]
 
 
 def form_pairs(form: str) -> list[str] | None:
     """The ``pairs`` tokens of the phrase ``form``, in order, or None when ``form`` is
     fewer than two words or holds a little word (its pairs are not stored)."""
-    pairs = [_pair(a, b) for a, b in pairwise(index_words(form))]
-    if not pairs or None in pairs:
+    words = index_words(form)
+    if len(words) < 2 or not LITTLE_WORDS.isdisjoint(words):
         return None
-    return [pair for pair in pairs if pair is not None]
+    return _pairs(words)
 
 
 def register(db: sqlite3.Connection) -> None:
