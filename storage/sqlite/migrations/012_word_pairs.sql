@@ -2,7 +2,8 @@
 -- a two-word phrase becomes one term instead of a walk through the positions
 -- of every paper holding both words (13 ms for "scales method" at a million
 -- papers; 0.1 ms as a pair). FTS5 cannot add a column, so the index is built
--- again: about 7 minutes at a million papers, a second at ten thousand.
+-- again: 815 s at a million papers on a shared 2-core machine, about a minute
+-- and a half at a hundred thousand.
 -- word_pairs() is an application function: the backend registers it on its
 -- connection, and so must a script that deletes papers by hand.
 DROP TRIGGER papers_fts_delete;
