@@ -316,6 +316,7 @@ async def test_sigkill_mid_delivery_loses_no_digest_and_repeats_at_most_once_per
         elapsed = time.monotonic() - began
         violations = list(fake.violations)
         count_429 = fake.count_429
+        limits_hit = dict(fake.limits_hit)
         everything = fake.sent()
 
     # --- what the users got ---------------------------------------------------
@@ -359,7 +360,7 @@ async def test_sigkill_mid_delivery_loses_no_digest_and_repeats_at_most_once_per
     # Only sends still in flight at a kill can repeat: at most the worker's concurrency.
     assert max(repeats, default=0) <= CONCURRENCY, summary
     assert duplicates <= len(kills) * CONCURRENCY, summary
-    assert count_429 == 0, f"{summary}; Telegram answered 429 {count_429} times"
+    assert count_429 == 0, f"{summary}; Telegram answered 429 {count_429} times ({limits_hit})"
     assert violations == [], f"{summary}; {violations[:5]}"
 
     # --- what the bot recorded ------------------------------------------------

@@ -257,6 +257,7 @@ async def fan_out(url: str, processes: int, tmp_path: Path) -> Outcome:
             await watcher.close()
         accepted = sends()
         count_429 = fake.count_429
+        limits_hit = dict(fake.limits_hit)
         violations = list(fake.violations)
         conflicts = [c for c in fake.calls_to("getUpdates") if c.status == 409]
         pollers = sum(
@@ -293,7 +294,7 @@ async def fan_out(url: str, processes: int, tmp_path: Path) -> Outcome:
         + f" s; events at {[(e.kind, e.held_sender, round(e.at - began, 2)) for e in events]} s"
     )
     assert sum(repeats.values()) <= CONCURRENCY * len(sender_kills), summary
-    assert count_429 == 0, f"{summary}; Telegram answered 429 {count_429} times"
+    assert count_429 == 0, f"{summary}; Telegram answered 429 {count_429} times ({limits_hit})"
     assert violations == [], f"{summary}; {violations[:5]}"
     max_window = busiest_window([c.ts for c in accepted], TIME_SCALE)
     # The fake stamps a request when its event loop (the test's) gets to it: stamps are

@@ -46,7 +46,7 @@ import re
 import signal
 import socket
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
@@ -451,6 +451,8 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self.violations: list[str] = []
         self.count_429 = 0
+        # Which limit each rate 429 broke ("global", "chat", "group"), for failure messages.
+        self.limits_hit: Counter[str] = Counter()
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.webhook_url = ""
         self.webhook_params: dict[str, Any] = {}
@@ -1147,36 +1149,36 @@ class FakeTelegram:
         scale = self.time_scale
         slack = self.rate_slack
         state = self._rate
-        buckets: list[_Bucket] = []
+        buckets: dict[str, _Bucket] = {}
         if self.per_second_global:
             if state.global_bucket is None:
                 state.global_bucket = _Bucket(
                     self.per_second_global, self.per_second_global / scale, now
                 )
-            buckets.append(state.global_bucket)
+            buckets["global"] = state.global_bucket
         if self.per_chat_per_second:
             b = state.chats.get(chat_id)
             if b is None:
                 b = state.chats[chat_id] = _Bucket(
                     self.per_chat_burst, self.per_chat_per_second / scale, now
                 )
-            buckets.append(b)
+            buckets["chat"] = b
         if self.per_group_per_minute and isinstance(chat_id, int) and chat_id < 0:
             b = state.groups.get(chat_id)
             if b is None:
                 b = state.groups[chat_id] = _Bucket(
                     self.per_group_per_minute, self.per_group_per_minute / (60 * scale), now
                 )
-            buckets.append(b)
-        wait = 0.0
-        for b in buckets:
-            wait = max(wait, b.wait(now, slack))
+            buckets["group"] = b
+        waits = {name: b.wait(now, slack) for name, b in buckets.items()}
+        wait = max(waits.values(), default=0.0)
         if wait > 0:
+            self.limits_hit.update(name for name, each in waits.items() if each > 0)
             retry = max(1, math.ceil(wait))
             raise TelegramApiError(
                 429, f"Too Many Requests: retry after {retry}", {"retry_after": retry}
             )
-        for b in buckets:
+        for b in buckets.values():
             b.tokens -= 1.0
 
     # ------------------------------------------------------------------ API methods

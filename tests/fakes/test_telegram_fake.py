@@ -546,6 +546,7 @@ async def test_rate_limit_windows_scale_and_refill() -> None:
         with pytest.raises(RetryAfter):
             await bot.send_message(20_000, "one too many")
         assert fake.count_429 == 3
+        assert fake.limits_hit == {"chat": 1, "group": 1, "global": 1}
         assert fake.violations == []
 
 
