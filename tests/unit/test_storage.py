@@ -335,6 +335,11 @@ async def test_migration_reindexes_stored_papers_newest_first(tmp_path: Path) ->
     try:
         await store.upsert_papers([paper("2603.00009", "Graph study 9")])
         assert len(await titles(store, "graph")) == 4
+        # Papers stored before migration 012 got their pairs: phrases find them.
+        assert sorted(await titles(store, '"graph study"')) == [
+            f"Graph study {n}" for n in (0, 1, 2, 9)
+        ]
+        assert await titles(store, '"study graph"') == []
         assert _window_titles(tmp_path, "graph", 2) == {"Graph study 9", "Graph study 2"}
         # A paper deleted by hand leaves the index too (the trigger follows the new keys);
         # the trigger's word_pairs() must be registered, as for any script (migration 012).
