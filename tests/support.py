@@ -215,3 +215,26 @@ async def deliver_all(jobs: Jobs, store: Storage, clock: FakeClock) -> None:
     await jobs.roles.renew()
     for delivery in await store.claim_deliveries("test", clock.now(), 100, lease_of(worker.owner)):
         await worker.deliver(delivery)
+
+
+# How often LoopLag's heartbeat wakes.
+HEARTBEAT = 0.005
+
+
+class LoopLag:
+    """The worst lag of this event loop (where an in-process fake runs), by a 5 ms heartbeat.
+
+    A fake time-stamps a request when its event loop gets to it: evenly paced
+    sends reach its rate checks bunched by as much as that loop lagged.
+    """
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+
+    async def measure(self) -> None:
+        """Run until cancelled, keeping the worst lag seen in :attr:`worst`."""
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(HEARTBEAT)
+            self.worst = max(self.worst, loop.time() - before - HEARTBEAT)

@@ -33,7 +33,7 @@ from bot.plugins import open_storage
 from storage.sqlite.connection import to_ts
 from tests.fakes.huggingface import FakeHuggingFace, make_item
 from tests.fakes.telegram import FakeTelegram
-from tests.support import clean_environment, eventually, make_paper
+from tests.support import LoopLag, clean_environment, eventually, make_paper
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("CRASH_TEST_SEED", "20250611"))
@@ -261,6 +261,8 @@ async def test_sigkill_mid_delivery_loses_no_digest_and_repeats_at_most_once_per
             # starts, so each accepted message is attributed to the run that sent it.
             await fake.wait_until(lambda: not sends_in_flight(), STOP_SECONDS)
 
+        lag = LoopLag()
+        lag_task = asyncio.create_task(lag.measure())
         try:
             for kill in range(RANDOM_KILLS + 1):
                 await settle()
@@ -312,6 +314,7 @@ async def test_sigkill_mid_delivery_loses_no_digest_and_repeats_at_most_once_per
             code = await bots.terminate()
             assert code == 0, bots.context(f"exit code {code} after SIGTERM")
         finally:
+            lag_task.cancel()
             await bots.cleanup()
         elapsed = time.monotonic() - began
         violations = list(fake.violations)
@@ -360,7 +363,10 @@ async def test_sigkill_mid_delivery_loses_no_digest_and_repeats_at_most_once_per
     # Only sends still in flight at a kill can repeat: at most the worker's concurrency.
     assert max(repeats, default=0) <= CONCURRENCY, summary
     assert duplicates <= len(kills) * CONCURRENCY, summary
-    assert count_429 == 0, f"{summary}; Telegram answered 429 {count_429} times ({limits_hit})"
+    assert count_429 == 0, (
+        f"{summary}; Telegram answered 429 {count_429} times ({limits_hit});"
+        f" the fake's loop, which time-stamps requests, lagged up to {lag.worst * 1000:.0f} ms"
+    )
     assert violations == [], f"{summary}; {violations[:5]}"
 
     # --- what the bot recorded ------------------------------------------------

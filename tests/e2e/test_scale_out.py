@@ -46,7 +46,7 @@ from bot.ports.storage import Storage
 from tests.e2e.test_crash_recovery import HEADING, fakes, prepare_database
 from tests.fakes.telegram import Call
 from tests.postgres import fresh_schema
-from tests.support import clean_environment, eventually
+from tests.support import LoopLag, clean_environment, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("SCALE_TEST_SEED", "20261201"))
@@ -66,7 +66,6 @@ EVENTS = ("kill-holder", "stop-holder", "kill-other", "kill-holder", "stop-other
 LATE = 0.5
 MIN_GAP = 130  # accepted digests between events: more than RECORD_SECONDS of sending
 STOP_SECONDS = 15.0
-HEARTBEAT = 0.005
 BOT_NICENESS = 5
 FINISH_SECONDS = 90.0
 
@@ -327,20 +326,6 @@ def _outbox_settled(storage: Storage) -> Callable[[], Awaitable[bool]]:
         return await storage.outbox_depth() == 0
 
     return check
-
-
-class LoopLag:
-    """The worst lag of this event loop (where the fake runs), by a 5 ms heartbeat."""
-
-    def __init__(self) -> None:
-        self.worst = 0.0
-
-    async def measure(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            before = loop.time()
-            await asyncio.sleep(HEARTBEAT)
-            self.worst = max(self.worst, loop.time() - before - HEARTBEAT)
 
 
 def busiest_window(times: list[float], seconds: float) -> int:
