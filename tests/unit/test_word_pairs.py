@@ -26,7 +26,7 @@ _WORDS = [
     "x2", "2x", "Élan", "elan",
 ]  # fmt: skip
 # Separators between words: spaces, punctuation, symbols, curly quotes, an
-# underscore, a private-use character, a zero-width space.
+# underscore, a zero-width space.
 _GAPS = [" ", "  ", "-", "/", "'", ", ", ". ", "(", ") ", "\u2014", "\u201c", "_", "+", "\u200b"]
 
 
