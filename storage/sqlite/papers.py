@@ -19,7 +19,7 @@ from bot.query import SearchQuery
 from storage.batches import upsert_each
 from storage.ranking import SEARCH_WINDOW
 from storage.sqlite.connection import SqliteConnection, _now
-from storage.sqlite.fts import matching_sql, search_sql, word_group
+from storage.sqlite.fts import TEXT_COLUMNS, matching_sql, search_sql, word_group
 from storage.vectors import REMOVED_SQL, WRITTEN_SQL, merge_changes
 
 AUTHOR_SEP = "; "
@@ -108,7 +108,7 @@ ON CONFLICT (paper_key) DO UPDATE SET
 # are written in ascending key order: FTS5 flushes its buffer to a new segment
 # whenever a key is lower than the one before. The pairs column is computed
 # from the text columns by word_pairs() (storage/sqlite/word_pairs.py).
-_TEXT_COLUMNS = "title, keywords, authors, summary"
+_TEXT_COLUMNS = ", ".join(TEXT_COLUMNS.split())
 _INDEXED = f"-id, {_TEXT_COLUMNS}"
 _INDEXED_BY_KEYS = (
     f"SELECT {_INDEXED} FROM papers WHERE paper_key IN (SELECT value FROM json_each(?))"
